@@ -1,0 +1,203 @@
+"""A bone segmentation with names: which bone is where, and where the patient's midline lies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import SimpleITK as sitk
+
+from .anatomy import Bone, find_bone
+from .errors import CRMOInputError
+from .geometry import to_index, to_ras
+from .images import LabelMap
+from .measure import sample_nearest
+
+__all__ = ["BoneMap", "Midline"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Midline:
+    """The mid-sagittal plane: ``normal`` points to the patient's right (RAS), ``offset`` = normal . p on it."""
+
+    normal: np.ndarray
+    offset: float
+    basis: str  # what it was estimated from, for the study's record
+
+    def signed_distance(self, ras: np.ndarray) -> np.ndarray | float:
+        """mm to the patient's right of the midline (negative: left)."""
+        return np.asarray(ras, dtype=float) @ self.normal - self.offset
+
+    def side(self, ras: np.ndarray) -> str:
+        """``"right"`` or ``"left"`` of the midline."""
+        return "right" if float(self.signed_distance(ras)) > 0 else "left"
+
+
+class BoneMap:
+    """A labelmap of bones whose values have names from the bone vocabulary.
+
+    Parameters
+    ----------
+    labelmap: LabelMap
+        The bone segmentation (any grid, any direction).
+    names: dict[int, str]
+        Label value -> name (TotalSegmentator class or Slicer segment name). Values absent from the
+        image are ignored; values present in the image but missing here are an error.
+    names_source: str
+        Where the names came from (for messages).
+    """
+
+    def __init__(self, labelmap: LabelMap, names: dict[int, str], names_source: str = "") -> None:
+        self.labelmap = labelmap
+        present = self.present_values
+        missing = sorted(set(present) - set(names))
+        if missing:
+            shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
+            raise CRMOInputError(names_source or labelmap.source, f"no name for label value(s) {shown} of {labelmap.source}")
+        self.bones: dict[int, Bone] = {}
+        self.ignored: dict[int, str] = {}
+        for value in present:
+            bone = find_bone(names[value])
+            if bone is None:
+                self.ignored[value] = names[value]
+            else:
+                self.bones[value] = bone
+        if not self.bones:
+            raise CRMOInputError(labelmap.source, "no bone of the vocabulary in this bone map "
+                                 f"(names seen: {', '.join(sorted(set(names.values()))[:6])})")
+        if self.ignored:
+            logger.info("%s: label values that are not bones are ignored: %s", labelmap.source,
+                        ", ".join(f"{v} {n}" for v, n in sorted(self.ignored.items())[:10]))
+
+    @cached_property
+    def present_values(self) -> list[int]:
+        """list: the non-zero label values the image holds."""
+        return [int(v) for v in self._shape_stats.GetLabels()]
+
+    @cached_property
+    def _shape_stats(self) -> sitk.LabelShapeStatisticsImageFilter:
+        image = sitk.GetImageFromArray(self.labelmap.array)  # index space: physical point == (i, j, k)
+        if image.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16, sitk.sitkUInt32, sitk.sitkUInt64):
+            image = sitk.Cast(image, sitk.sitkUInt32)
+        stats = sitk.LabelShapeStatisticsImageFilter()
+        stats.SetComputePerimeter(False)
+        stats.Execute(image)
+        return stats
+
+    def centroid(self, value: int) -> np.ndarray:
+        """RAS centroid of a label."""
+        return to_ras(self.labelmap.affine, np.array([self._shape_stats.GetCentroid(value)]))[0]
+
+    def voxel_count(self, value: int) -> int:
+        """Number of voxels of a label."""
+        return int(self._shape_stats.GetNumberOfPixels(value))
+
+    def bbox(self, value: int) -> tuple[np.ndarray, np.ndarray]:
+        """Index bounding box (i, j, k) of a label: start and stop (exclusive)."""
+        box = self._shape_stats.GetBoundingBox(value)
+        start = np.array(box[:3])
+        return start, start + np.array(box[3:])
+
+    def values_at(self, ras: np.ndarray) -> np.ndarray:
+        """Bone label value at RAS points (0 outside every bone or outside the grid, -1 off the grid)."""
+        values = sample_nearest(self.labelmap, ras, outside=-1).astype(np.int64)
+        known = np.isin(values, list(self.bones))
+        return np.where(known | (values == -1), values, 0)
+
+    def covers(self, ras: np.ndarray) -> np.ndarray:
+        """bool per point: inside the bone map's grid."""
+        return self.values_at(ras) >= 0
+
+    @cached_property
+    def midline(self) -> Midline | None:
+        """The mid-sagittal plane from the anatomy, or ``None`` when the map holds no reference.
+
+        Its direction comes from left/right pairs of named bones (right centroid minus left),
+        else the RAS x axis; its position from midline bones (spine, sternum, sacrum, skull,
+        mandible), else the midpoints of the pairs. A patient lying off-centre or rotated about
+        the long axis therefore still gets the right sides.
+        """
+        centroids: dict[str, list[np.ndarray]] = {}
+        midline_points = []
+        for value, bone in self.bones.items():
+            if self.voxel_count(value) == 0:
+                continue
+            if bone.midline:
+                midline_points.append(self.centroid(value))
+            elif bone.side is not None:
+                centroids.setdefault(f"{bone.base}|{bone.side.value}", []).append(self.centroid(value))
+        vectors, midpoints = [], []
+        for key, points in centroids.items():
+            base, side = key.split("|")
+            if side == "right" and f"{base}|left" in centroids:
+                right = np.mean(points, axis=0)
+                left = np.mean(centroids[f"{base}|left"], axis=0)
+                vectors.append(right - left)
+                midpoints.append((right + left) / 2)
+        if vectors:
+            normal = np.sum([v / np.linalg.norm(v) for v in vectors if np.linalg.norm(v) > 0], axis=0)
+            normal = normal / np.linalg.norm(normal)
+            basis = f"{len(vectors)} left/right bone pairs"
+        else:
+            normal = np.array([1.0, 0.0, 0.0])
+            basis = "the RAS left-right axis"
+        if midline_points:
+            offset = float(np.median(np.asarray(midline_points) @ normal))
+            basis += f" and {len(midline_points)} midline bones"
+        elif midpoints:
+            offset = float(np.median(np.asarray(midpoints) @ normal))
+        else:
+            return None
+        return Midline(normal=normal, offset=offset, basis=basis)
+
+    @cached_property
+    def trunk_centre(self) -> np.ndarray:
+        """RAS point at the centre of the trunk (midline and girdle bones), for telling proximal from distal."""
+        trunk = [v for v, b in self.bones.items() if b.midline or b.region in ("ribs", "pelvis", "clavicle")]
+        values = trunk or list(self.bones)
+        weights = np.array([self.voxel_count(v) for v in values], dtype=float)
+        points = np.array([self.centroid(v) for v in values])
+        return (points * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
+
+    def bone_voxels(self, value: int, side: str | None = None) -> np.ndarray:
+        """RAS positions of a bone's voxels; for a side-less paired bone, only those on ``side``."""
+        start, stop = self.bbox(value)
+        crop = self.labelmap.array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]]
+        k, j, i = np.nonzero(crop == value)
+        ras = to_ras(self.labelmap.affine, np.column_stack([i + start[0], j + start[1], k + start[2]]))
+        if side is not None and self.bones[value].side is None and self.bones[value].paired and self.midline:
+            distance = self.midline.signed_distance(ras)
+            ras = ras[distance > 0] if side == "right" else ras[distance <= 0]
+        return ras
+
+    def nearest_bone(self, points_ras: np.ndarray, max_mm: float) -> tuple[int, float] | None:
+        """The bone nearest to any of the points within ``max_mm``: (value, distance), or ``None``."""
+        from scipy.spatial import cKDTree  # noqa: PLC0415
+
+        points_ras = np.asarray(points_ras, dtype=float).reshape(-1, 3)
+        low, high = points_ras.min(axis=0) - max_mm, points_ras.max(axis=0) + max_mm
+        corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+        ijk = to_index(self.labelmap.affine, corners)
+        size = np.array(self.labelmap.shape_ijk)
+        start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, size)
+        stop = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, 0, size)
+        if np.any(stop <= start):
+            return None
+        crop = self.labelmap.array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]]
+        mask = np.isin(crop, list(self.bones))
+        k, j, i = np.nonzero(mask)
+        if k.size == 0:
+            return None
+        values = crop[k, j, i]
+        bone_ras = to_ras(self.labelmap.affine, np.column_stack([i + start[0], j + start[1], k + start[2]]))
+        if len(points_ras) > 20000:
+            points_ras = points_ras[:: len(points_ras) // 20000 + 1]
+        distance, _ = cKDTree(points_ras).query(bone_ras, distance_upper_bound=max_mm)
+        if not np.any(np.isfinite(distance)):
+            return None
+        best = int(np.argmin(distance))
+        return int(values[best]), float(distance[best])

@@ -1,0 +1,75 @@
+"""Entry point: parse arguments, dispatch to a subcommand, turn errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import CRMOInputError
+
+#: subcommand modules of this package, each with ``add_subparser(subparsers)``
+SUBCOMMANDS = ("analyze", "demo", "report")
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 3
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {' '.join(record.getMessage().split())}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="crmo-analyzer",
+        description="Localize, tabulate and report bone lesions of chronic recurrent multifocal osteomyelitis (CRMO). "
+                    "Decision support: it states findings and whether the pattern fits CRMO; it never diagnoses.",
+        epilog="Run 'crmo-analyzer demo' to see the whole job on the bundled synthetic study.")
+    parser.add_argument("--version", action="version", version=f"crmo-analyzer {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument("--debug", action="store_true", help="show a traceback for internal errors")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f".{name}", __package__).add_subparser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``crmo-analyzer``; returns the exit code (0 ok, 1 bad input, 2 usage, 3 internal error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    root = logging.getLogger("CRMOAnalyzerLib")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.ERROR if args.quiet else logging.WARNING)
+    root.propagate = False
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except CRMOInputError as error:
+        print(f"crmo-analyzer: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("crmo-analyzer: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("crmo-analyzer: error: out of memory", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as error:  # never a traceback for the user, unless asked
+        if args.debug:
+            raise
+        print(f"crmo-analyzer: internal error: {type(error).__name__}: {' '.join(str(error).split())} "
+              "(run again with --debug for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def entry_point() -> None:
+    """Console script."""
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Reading label maps and intensity images, with a one-line error for every bad file.
+
+A :class:`LabelMap` holds the voxels as a numpy array indexed ``[k, j, i]`` (SimpleITK's order),
+the ``ijk -> RAS`` affine, and the names of its label values when the file carries them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import CRMOInputError
+from .geometry import grid_affine
+
+__all__ = ["LabelMap", "Image", "read_labelmap", "read_image", "labelmap_from_sitk", "image_from_sitk", "to_sitk", "write_image"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+MAX_LABEL = 2**31 - 1
+
+
+@dataclass
+class Image:
+    """A 3D image on a grid: ``array[k, j, i]`` and the ``ijk -> RAS`` affine."""
+
+    array: np.ndarray
+    affine: np.ndarray
+    source: str = ""
+
+    @property
+    def shape_ijk(self) -> tuple[int, int, int]:
+        """tuple: the grid size in (i, j, k) order."""
+        k, j, i = self.array.shape
+        return i, j, k
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """float: the volume of one voxel."""
+        return float(abs(np.linalg.det(self.affine[:3, :3])))
+
+
+@dataclass
+class LabelMap(Image):
+    """A label map: integer values; ``names`` maps values to names when the file has them."""
+
+    names: dict[int, str] = field(default_factory=dict)
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (".seg.nrrd", ".nii.gz") + IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def _check_geometry(source: str, spacing, origin, direction) -> np.ndarray:
+    spacing = np.asarray(spacing, dtype=float)
+    direction = np.asarray(direction, dtype=float).reshape(3, 3)
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise CRMOInputError(source, f"invalid voxel spacing {tuple(spacing)}: must be positive numbers")
+    if not np.all(np.isfinite(origin)):
+        raise CRMOInputError(source, "invalid origin: not a finite number")
+    if not np.all(np.isfinite(direction)):
+        raise CRMOInputError(source, "invalid direction matrix: not finite numbers")
+    if abs(abs(np.linalg.det(direction)) - 1.0) > 1e-3 or not np.allclose(direction.T @ direction, np.eye(3), atol=1e-3):
+        raise CRMOInputError(source, "invalid direction matrix: singular or not orthonormal")
+    return grid_affine(spacing, origin, direction)
+
+
+def _read_sitk(path: Path, what: str) -> sitk.Image:
+    if not path.exists():
+        raise CRMOInputError(path, f"{what} not found")
+    if path.is_dir():
+        raise CRMOInputError(path, f"is a folder, expected a {what} file")
+    if _suffix(path) not in IMAGE_SUFFIXES + (".seg.nrrd",):
+        raise CRMOInputError(path, f"unsupported {what} format {path.suffix!r}: use NIfTI, NRRD or MHA")
+    try:
+        return sitk.ReadImage(os.fspath(path))
+    except RuntimeError as error:
+        first = next((line for line in str(error).splitlines() if "ERROR" in line or "rror" in line), "")
+        detail = first.split(":")[-1].strip() if first else "not a readable image"
+        raise CRMOInputError(path, f"cannot read {what}: {detail or 'not a readable image'}") from error
+
+
+def _as_3d(image: sitk.Image, source: str, what: str) -> sitk.Image:
+    dimension = image.GetDimension()
+    if dimension == 4 and image.GetSize()[3] == 1:
+        image = image[:, :, :, 0]
+        dimension = 3
+    if dimension != 3:
+        raise CRMOInputError(source, f"{what} is {dimension}D, expected a 3D image")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise CRMOInputError(source, f"{what} has {image.GetNumberOfComponentsPerPixel()} components per voxel, expected 1")
+    if min(image.GetSize()) < 1:
+        raise CRMOInputError(source, f"{what} is empty (size {image.GetSize()})")
+    return image
+
+
+def image_from_sitk(image: sitk.Image, source: str = "", what: str = "image") -> Image:
+    """An :class:`Image` from a SimpleITK image (any pixel type)."""
+    image = _as_3d(image, source, what)
+    affine = _check_geometry(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    return Image(sitk.GetArrayFromImage(image), affine, source)
+
+
+def labelmap_from_sitk(image: sitk.Image, source: str = "", what: str = "label map",
+                       names: dict[int, str] | None = None) -> LabelMap:
+    """A :class:`LabelMap` from a SimpleITK image; float images must hold whole numbers."""
+    base = image_from_sitk(image, source, what)
+    array = base.array
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)):
+            raise CRMOInputError(source, f"{what} has non-finite (NaN or infinite) values")
+        if not np.array_equal(array, np.round(array)):
+            raise CRMOInputError(source, f"{what} has fractional values: a label map holds whole numbers")
+        if array.size and (array.min() < 0 or array.max() > MAX_LABEL):
+            raise CRMOInputError(source, f"{what} has label values out of range")
+        logger.warning("%s: %s is stored as floating point; its whole-number values are used as labels", source, what)
+        array = array.astype(np.int32)
+    elif array.dtype.kind not in "iu" and array.dtype != bool:
+        raise CRMOInputError(source, f"{what} has pixel type {array.dtype}, expected integer labels")
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    if array.size and array.dtype.kind == "i" and array.min() < 0:
+        raise CRMOInputError(source, f"{what} has negative label values (minimum {int(array.min())})")
+    if array.size and array.dtype.itemsize > 4 and array.max() > MAX_LABEL:
+        raise CRMOInputError(source, f"{what} has label values above {MAX_LABEL}")
+    return LabelMap(array, base.affine, source, dict(names or {}))
+
+
+def read_image(path: str | os.PathLike, what: str = "image") -> Image:
+    """Read an intensity image (NIfTI, NRRD, MHA) with its geometry."""
+    path = Path(path)
+    return image_from_sitk(_read_sitk(path, what), os.fspath(path), what)
+
+
+def read_labelmap(path: str | os.PathLike, what: str = "label map") -> LabelMap:
+    """Read a label map (NIfTI, NRRD, MHA) or a Slicer ``.seg.nrrd`` (names from its segments)."""
+    path = Path(path)
+    if _suffix(path) == ".seg.nrrd":
+        from .segmentation_file import read_seg_nrrd  # noqa: PLC0415 (only for .seg.nrrd)
+
+        return read_seg_nrrd(path, what)
+    return labelmap_from_sitk(_read_sitk(path, what), os.fspath(path), what)
+
+
+def to_sitk(image: Image) -> sitk.Image:
+    """A SimpleITK image (LPS geometry) of an :class:`Image`."""
+    from .geometry import LPS_TO_RAS  # noqa: PLC0415
+
+    out = sitk.GetImageFromArray(image.array)
+    ijk_to_lps = LPS_TO_RAS @ image.affine
+    spacing = np.linalg.norm(ijk_to_lps[:3, :3], axis=0)
+    out.SetSpacing(spacing.tolist())
+    out.SetDirection((ijk_to_lps[:3, :3] / spacing).ravel().tolist())
+    out.SetOrigin(ijk_to_lps[:3, 3].tolist())
+    return out
+
+
+def write_image(path: str | os.PathLike, image: Image) -> Path:
+    """Write an image or label map (NIfTI, NRRD, MHA by the suffix; compressed), atomically."""
+    from .files import atomic_write  # noqa: PLC0415
+
+    return atomic_write(path, lambda tmp: sitk.WriteImage(to_sitk(image), os.fspath(tmp), True))

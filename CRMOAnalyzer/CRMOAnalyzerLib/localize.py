@@ -1,0 +1,201 @@
+"""Localize lesions: bone, side and sub-location, from a bone map, on any grids.
+
+Rules (see the README):
+- bone: the bone with the largest overlap (label/segment lesions) or the bone containing the
+  point; else the nearest bone within ``NEAREST_MM``; else ``unassigned`` with a warning.
+- side: from the bone's name when it has one, else from the lesion's side of the patient midline
+  estimated from the anatomy; midline bones have none.
+- sub-location: from the lesion's position in its own bone (``sublocation.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import sublocation
+from .anatomy import LATERALITY_CODES, UNASSIGNED, Bone, BoneKindValues
+from .bonemap import BoneMap
+from .errors import CRMOInputError
+from .images import Image, LabelMap
+from .markups import PointLesion
+from .measure import LesionVoxels, measure_labels
+from .model import Lesion, Study
+
+__all__ = ["NEAREST_MM", "SIDE_CHECK_MM", "localize_labels", "localize_points", "analyze"]
+
+logger = logging.getLogger(__name__)
+
+NEAREST_MM = 5.0
+#: a lesion this far on the other side of the midline from its bone's named side is flagged
+SIDE_CHECK_MM = 20.0
+
+
+def _r(values, digits: int = 2) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+class _Localizer:
+    """Turns a bone value and a position into bone, laterality and sub-location."""
+
+    def __init__(self, bonemap: BoneMap) -> None:
+        self.bonemap = bonemap
+        self._voxels: dict[tuple[int, str | None], np.ndarray] = {}
+
+    def side_of(self, bone: Bone, point: np.ndarray, warnings: list[str]) -> str | None:
+        midline = self.bonemap.midline
+        if bone.midline:
+            return None
+        if bone.side is not None:
+            if midline is not None:
+                distance = float(midline.signed_distance(point))
+                opposite = -distance if bone.side.value == "right" else distance
+                if opposite > SIDE_CHECK_MM:
+                    warnings.append(f"lies {opposite:.0f} mm on the other side of the midline from the "
+                                    f"{bone.side.value} {bone.display} named in the bone map: check the bone map")
+            return bone.side.value
+        if midline is None:
+            warnings.append(f"side unknown: the bone map has no midline reference for the side-less {bone.display}")
+            return None
+        return midline.side(point)
+
+    def bone_voxels(self, value: int, side: str | None) -> np.ndarray:
+        key = (value, side)
+        if key not in self._voxels:
+            self._voxels[key] = self.bonemap.bone_voxels(value, side)
+        return self._voxels[key]
+
+    def sublocation(self, value: int, bone: Bone, side: str | None, point: np.ndarray) -> sublocation.SubLocation:
+        midline = self.bonemap.midline
+        if bone.kind == BoneKindValues.LONG:
+            return sublocation.long_bone(self.bone_voxels(value, side), point, self.bonemap.trunk_centre)
+        if bone.kind == BoneKindValues.CLAVICLE:
+            if midline is None:
+                return sublocation.SubLocation(None)
+            return sublocation.clavicle(self.bone_voxels(value, side), point, midline.signed_distance)
+        if bone.kind == BoneKindValues.VERTEBRA:
+            right = midline.normal if midline is not None else np.array([1.0, 0.0, 0.0])
+            return sublocation.vertebra(self.bone_voxels(value, None), point, right)
+        return sublocation.SubLocation(None)
+
+    def lesion(self, lesion_id: str, source: dict, value: int | None, point: np.ndarray,
+               localization: dict, warnings: list[str]) -> Lesion:
+        if value is None:
+            warnings.append(f"not in or within {NEAREST_MM:g} mm of any bone of the bone map: bone unassigned")
+            return Lesion(id=lesion_id, source=source, bone=UNASSIGNED, finding_site=None, laterality=None,
+                          sublocation=None, centroid_ras=_r(point), volume_mm3=None,
+                          localization=localization, warnings=warnings)
+        bone = self.bonemap.bones[value]
+        side = self.side_of(bone, point, warnings)
+        where = self.sublocation(value, bone, side, point)
+        localization = {**localization, "bone_label_value": int(value)}
+        if where.position is not None:
+            localization["position_along_bone"] = round(where.position, 3)
+        return Lesion(id=lesion_id, source=source, bone=bone.name, finding_site=bone.finding_site,
+                      laterality=dict(LATERALITY_CODES[side]) if side else None, sublocation=where.sublocation,
+                      bone_end=where.bone_end, centroid_ras=_r(point), volume_mm3=None,
+                      localization=localization, warnings=warnings)
+
+
+def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = None, kind: str = "label") -> list[Lesion]:
+    """One lesion per non-zero value of ``lesions`` (``kind`` "label", or "segment" for a segmentation)."""
+    measured = measure_labels(lesions, image)
+    if not measured:
+        raise CRMOInputError(lesions.source, "the lesion map is empty (no non-zero voxel)")
+    localizer = _Localizer(bonemap)
+    result: list[Lesion] = []
+    covered_any = False
+    for number, (value, voxels) in enumerate(sorted(measured.items()), start=1):
+        bone_values = bonemap.values_at(voxels.positions_ras)
+        inside_grid = bone_values >= 0
+        covered_any |= bool(inside_grid.any())
+        warnings: list[str] = []
+        if 0 < inside_grid.sum() < len(bone_values):
+            warnings.append(f"{100 * (1 - inside_grid.mean()):.0f}% of the lesion lies outside the bone map's grid")
+        in_bone = bone_values[bone_values > 0]
+        chosen: int | None = None
+        localization: dict = {}
+        if in_bone.size:
+            found, counts = np.unique(in_bone, return_counts=True)
+            best = int(np.argmax(counts))  # ties: lowest label value, deterministic
+            chosen = int(found[best])
+            localization = {"method": "overlap", "overlap_fraction": round(float(counts[best]) / voxels.voxel_count, 3)}
+            if len(found) > 1:
+                localization["other_bones"] = {bonemap.bones[int(v)].name: int(c) for v, c in zip(found, counts) if int(v) != chosen}
+        else:
+            nearest = bonemap.nearest_bone(voxels.positions_ras, NEAREST_MM)
+            if nearest is not None:
+                chosen, distance = nearest
+                localization = {"method": "nearest", "distance_mm": round(distance, 2)}
+                warnings.append(f"not inside a bone; assigned to the nearest bone, {distance:.1f} mm away")
+        name = lesions.names.get(value)
+        source = {"kind": kind, "value": int(value), "name": name}
+        lesion = localizer.lesion(f"L{number}", source, chosen, voxels.centroid_ras, localization, warnings)
+        _add_measurements(lesion, voxels)
+        result.append(lesion)
+    if not covered_any:
+        raise CRMOInputError(lesions.source, f"the lesion map and the bone map {bonemap.labelmap.source} do not overlap in space")
+    return result
+
+
+def _add_measurements(lesion: Lesion, voxels: LesionVoxels) -> None:
+    lesion.volume_mm3 = round(float(voxels.volume_mm3), 2)
+    lesion.voxel_count = voxels.voxel_count
+    lesion.bbox_ras = {"min": _r(voxels.bbox_min_ras), "max": _r(voxels.bbox_max_ras)}
+    if voxels.intensity is not None:
+        lesion.intensity = {k: round(v, 3) for k, v in voxels.intensity.items()}
+
+
+def localize_points(bonemap: BoneMap, points: Sequence[PointLesion], source: str = "points") -> list[Lesion]:
+    """One lesion per control point: the bone containing it, else the nearest within ``NEAREST_MM``."""
+    if not points:
+        raise CRMOInputError(source, "no control point: the markups file marks no lesion")
+    positions = np.array([p.position_ras for p in points])
+    values = bonemap.values_at(positions)
+    if np.all(values < 0):
+        raise CRMOInputError(source, f"no point lies inside the bone map {bonemap.labelmap.source} (do they belong to this patient?)")
+    localizer = _Localizer(bonemap)
+    result = []
+    for number, (point, value) in enumerate(zip(points, values.tolist()), start=1):
+        warnings: list[str] = []
+        chosen: int | None = None
+        localization: dict = {}
+        if value > 0:
+            chosen, localization = int(value), {"method": "contains"}
+        else:
+            if value < 0:
+                warnings.append("lies outside the bone map's grid")
+            nearest = bonemap.nearest_bone(point.position_ras, NEAREST_MM)
+            if nearest is not None:
+                chosen, distance = nearest
+                localization = {"method": "nearest", "distance_mm": round(distance, 2)}
+                warnings.append(f"not inside a bone; assigned to the nearest bone, {distance:.1f} mm away")
+        lesion = localizer.lesion(f"L{number}", {"kind": "point", "value": None, "name": point.label},
+                                  chosen, point.position_ras, localization, warnings)
+        lesion.findings = dict(point.findings)
+        if point.description:
+            lesion.findings.setdefault("note", point.description)
+        result.append(lesion)
+    return result
+
+
+def analyze(bonemap: BoneMap, lesions: LabelMap | Sequence[PointLesion], image: Image | None = None,
+            kind: str = "label", patient: dict | None = None, study: dict | None = None,
+            inputs: dict | None = None) -> Study:
+    """Localize every lesion and return the :class:`Study`."""
+    if isinstance(lesions, LabelMap):
+        found = localize_labels(bonemap, lesions, image, kind)
+    else:
+        found = localize_points(bonemap, lesions, (inputs or {}).get("lesions", "points"))
+    midline = bonemap.midline
+    warnings = [f"{lesion.id}: {w}" for lesion in found for w in lesion.warnings]
+    if midline is None:
+        warnings.append("no midline reference (spine, sternum, sacrum or left/right bone pairs) in the bone map")
+    for warning in warnings:
+        logger.warning(warning)
+    return Study(patient=dict(patient or {}), study=dict(study or {}), lesions=found,
+                 midline=None if midline is None else {"normal_ras": _r(midline.normal, 4), "offset_mm": round(midline.offset, 2),
+                                                        "basis": midline.basis},
+                 inputs=dict(inputs or {}), warnings=warnings)

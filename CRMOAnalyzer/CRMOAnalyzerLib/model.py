@@ -1,0 +1,194 @@
+"""The study: one model of an exam's lesions, saved as ``study.json`` (schema-versioned, atomic).
+
+Every table, score, report and export is a function of a :class:`Study`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .anatomy import LATERALITY_CODES, UNASSIGNED, bones
+from .errors import CRMOInputError
+from .files import read_json, write_json
+
+__all__ = ["Lesion", "Study", "SCHEMA", "SCHEMA_VERSION", "load_study", "save_study", "software"]
+
+SCHEMA = "crmo-analyzer/study"
+SCHEMA_VERSION = 1
+
+#: Findings a reader records per lesion (keys of ``Lesion.findings``), with their allowed values.
+FINDINGS: dict[str, tuple[str, ...] | type] = {
+    "character": ("lytic", "sclerotic", "mixed"),
+    "marrow_edema": bool,
+    "periosteal_reaction": bool,
+    "soft_tissue_inflammation": bool,
+    "bony_expansion": bool,
+    "vertebral_collapse": bool,
+    "marginal_sclerosis": bool,
+    "cortical_destruction": bool,
+    "soft_tissue_mass": bool,
+    "symptomatic": bool,
+    "note": str,
+}
+
+
+def software() -> dict[str, str]:
+    """Name and version of this package, for the record."""
+    from . import __version__  # noqa: PLC0415
+
+    return {"name": "crmo-analyzer", "version": __version__}
+
+
+@dataclass
+class Lesion:
+    """One lesion with its localization (contract: ``../shared/design/CONTRACTS.md``)."""
+
+    id: str
+    source: dict[str, Any]
+    bone: str
+    finding_site: dict[str, str] | None
+    laterality: dict[str, str] | None
+    sublocation: str | None
+    centroid_ras: list[float]
+    volume_mm3: float | None
+    bone_end: str | None = None
+    bbox_ras: dict[str, list[float]] | None = None
+    voxel_count: int | None = None
+    intensity: dict[str, float] | None = None
+    localization: dict[str, Any] = field(default_factory=dict)
+    findings: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def side(self) -> str | None:
+        """str | None: ``"left"``, ``"right"`` or ``None`` (midline or unknown)."""
+        if not self.laterality:
+            return None
+        return {"7771000": "left", "24028007": "right"}.get(self.laterality.get("code", ""))
+
+    @property
+    def assigned(self) -> bool:
+        """bool: the lesion lies in a known bone."""
+        return self.bone != UNASSIGNED and self.bone in bones()
+
+    def override(self, **values: Any) -> None:
+        """Set bone, side or sub-location by hand; codes follow, and the field is marked as overridden."""
+        for name, value in values.items():
+            if name == "bone":
+                bone = bones().get(value)
+                if bone is None and value != UNASSIGNED:
+                    raise ValueError(f'Argument "bone" must be a bone name of the vocabulary, not {value!r}.')
+                self.bone = value
+                self.finding_site = bone.finding_site if bone else None
+                if bone and bone.side:
+                    self.laterality = dict(LATERALITY_CODES[bone.side.value])
+                elif bone and bone.midline:
+                    self.laterality = None
+            elif name == "side":
+                if value not in ("left", "right", None):
+                    raise ValueError('Argument "side" must be "left", "right" or None.')
+                self.laterality = dict(LATERALITY_CODES[value]) if value else None
+            elif name in ("sublocation", "bone_end"):
+                setattr(self, name, value)
+            else:
+                raise ValueError(f"cannot override {name!r}: only bone, side, sublocation, bone_end")
+            if name not in self.overrides:
+                self.overrides.append(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Lesion:
+        """From a validated dict."""
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: copy.deepcopy(v) for k, v in data.items() if k in names})
+
+
+@dataclass
+class Study:
+    """An exam: patient, study, lesions. ``distribution`` is derived, never stored state."""
+
+    patient: dict[str, Any] = field(default_factory=dict)
+    study: dict[str, Any] = field(default_factory=dict)
+    lesions: list[Lesion] = field(default_factory=list)
+    clinical: dict[str, Any] = field(default_factory=dict)
+    midline: dict[str, Any] | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    dicom: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def lesion(self, lesion_id: str) -> Lesion:
+        """The lesion with this id."""
+        for lesion in self.lesions:
+            if lesion.id == lesion_id:
+                return lesion
+        raise KeyError(lesion_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict per the contract, with the distribution computed now."""
+        from .distribution import distribution  # noqa: PLC0415 (distribution imports model)
+
+        return {
+            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "software": software(),
+            "patient": copy.deepcopy(self.patient), "study": copy.deepcopy(self.study),
+            "lesions": [lesion.to_dict() for lesion in self.lesions],
+            "distribution": distribution(self).to_dict(),
+            "clinical": copy.deepcopy(self.clinical), "midline": copy.deepcopy(self.midline),
+            "inputs": copy.deepcopy(self.inputs), "dicom": copy.deepcopy(self.dicom), "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "study") -> Study:
+        """Validate and build; a bad document raises :class:`CRMOInputError` naming ``source``."""
+        validate(data, source)
+        ids = [lesion["id"] for lesion in data["lesions"]]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise CRMOInputError(source, f"duplicate lesion id(s): {', '.join(duplicates)}")
+        return cls(patient=dict(data.get("patient") or {}), study=dict(data.get("study") or {}),
+                   lesions=[Lesion.from_dict(lesion) for lesion in data["lesions"]],
+                   clinical=dict(data.get("clinical") or {}), midline=data.get("midline"),
+                   inputs=dict(data.get("inputs") or {}), dicom=data.get("dicom"),
+                   warnings=list(data.get("warnings") or []))
+
+
+@lru_cache(maxsize=None)
+def _validator():
+    import jsonschema  # noqa: PLC0415
+
+    schema = read_json(resources.files(__package__) / "resources" / "study.schema.json", "study schema")
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate(data: Any, source: str = "study") -> None:
+    """Raise :class:`CRMOInputError` with the first problem of a study document, or return."""
+    if not isinstance(data, dict):
+        raise CRMOInputError(source, f"not a CRMO Analyzer study (a JSON {type(data).__name__}, expected an object)")
+    if data.get("schema") != SCHEMA:
+        raise CRMOInputError(source, f"not a CRMO Analyzer study (\"schema\" is {data.get('schema')!r}, expected {SCHEMA!r})")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise CRMOInputError(source, f"study schema_version {version!r} is not supported (this version reads {SCHEMA_VERSION})")
+    error = next(iter(sorted(_validator().iter_errors(data), key=lambda e: list(e.path))), None)
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+        message = error.message if len(error.message) < 160 else error.message[:157] + "..."
+        raise CRMOInputError(source, f"invalid study at {where or 'top level'}: {message}")
+
+
+def load_study(path: str | os.PathLike) -> Study:
+    """Read and validate ``study.json``."""
+    return Study.from_dict(read_json(path, "study file"), os.fspath(path))
+
+
+def save_study(study: Study, path: str | os.PathLike) -> None:
+    """Write ``study.json`` atomically (the previous file stays intact if anything fails)."""
+    write_json(path, study.to_dict())

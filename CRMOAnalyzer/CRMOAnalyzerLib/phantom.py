@@ -1,0 +1,282 @@
+"""A synthetic child-sized skeleton with CRMO-like lesions, on any grid and in any pose.
+
+Used by the bundled sample study, the tests and the benchmarks. Bones are simple solids (capsules,
+ellipsoids, boxes) placed in an anatomical frame (x patient right, y anterior, z superior, mm;
+midline at x = 0); ``pose`` moves the patient in the scanner (rotation and offset), and the grid
+(spacing, direction, origin) is chosen independently, so every coordinate rule can be tested.
+Every lesion records the bone, side and sub-location it was built in: the known answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .anatomy import totalsegmentator_ids
+from .geometry import LPS_TO_RAS, grid_affine, to_index, to_ras
+from .images import Image, LabelMap
+from .markups import PointLesion
+
+__all__ = ["Pose", "Grid", "Phantom", "make_phantom", "skeleton_shapes", "LESIONS", "rotation"]
+
+
+def rotation(axis, degrees: float) -> np.ndarray:
+    """3x3 rotation about ``axis`` by ``degrees`` (right-handed)."""
+    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+    x, y, z = axis
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
+    return np.eye(3) * c + s * k + (1 - c) * np.outer(axis, axis)
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Where the patient lies in RAS: ``ras = rotation @ anatomical + offset``."""
+
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def to_ras(self, points: np.ndarray) -> np.ndarray:
+        return np.asarray(points, dtype=float) @ self.rotation.T + self.offset
+
+    def to_anatomical(self, ras: np.ndarray) -> np.ndarray:
+        return (np.asarray(ras, dtype=float) - self.offset) @ self.rotation
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An image grid: spacing (i, j, k) and an ITK (LPS) direction matrix; its origin is fitted to the body."""
+
+    spacing: tuple[float, float, float] = (4.0, 4.0, 4.0)
+    direction_lps: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+
+# ---- solids in the anatomical frame --------------------------------------------------------------
+
+class _Capsule:
+    def __init__(self, p0, p1, radius):
+        self.p0, self.p1, self.radius = np.asarray(p0, float), np.asarray(p1, float), float(radius)
+
+    def bounds(self):
+        return np.minimum(self.p0, self.p1) - self.radius, np.maximum(self.p0, self.p1) + self.radius
+
+    def contains(self, a):
+        d = self.p1 - self.p0
+        t = np.clip(((a - self.p0) @ d) / (d @ d), 0.0, 1.0)
+        return np.linalg.norm(a - (self.p0 + t[:, None] * d), axis=1) <= self.radius
+
+
+class _Ellipsoid:
+    def __init__(self, centre, radii):
+        self.centre, self.radii = np.asarray(centre, float), np.asarray(radii, float)
+
+    def bounds(self):
+        return self.centre - self.radii, self.centre + self.radii
+
+    def contains(self, a):
+        return np.sum(((a - self.centre) / self.radii) ** 2, axis=1) <= 1.0
+
+
+class _Box:
+    def __init__(self, low, high):
+        self.low, self.high = np.asarray(low, float), np.asarray(high, float)
+
+    def bounds(self):
+        return self.low, self.high
+
+    def contains(self, a):
+        return np.all((a >= self.low) & (a <= self.high), axis=1)
+
+
+def _long_bone(p0, p1, radius, flare=1.6):
+    """A long bone: shaft plus wider ends (metaphyseal flare), as in a child."""
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    u = (p1 - p0) / np.linalg.norm(p1 - p0)
+    end = flare * radius
+    return [_Capsule(p0, p1, radius), _Capsule(p0 + u * end, p0 + u * 2.2 * end, end),
+            _Capsule(p1 - u * 2.2 * end, p1 - u * end, end)]
+
+
+_LEVELS = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
+
+
+def _vertebra_z() -> dict[str, tuple[float, float]]:
+    """Centre height and body height of every vertebra, C1 at the top."""
+    z, out = 440.0, {}
+    for level in _LEVELS:
+        height = {"C": 14.0, "T": 20.0, "L": 26.0}[level[0]]
+        out[level] = (z - height / 2, height)
+        z -= height + 2.0
+    return out
+
+
+def _body_radius(level: str) -> float:
+    return {"C": 9.0, "T": 12.0, "L": 16.0}[level[0]]
+
+
+# long bones of the limbs: (name, proximal end, distal end, radius); x is the patient's right side
+def _limbs(s: float) -> list[tuple[str, tuple, tuple, float]]:
+    return [
+        ("humerus", (s * 135, -5, 400), (s * 150, -5, 150), 11),
+        ("radius", (s * 163, 8, 132), (s * 172, 22, -60), 6),
+        ("ulna", (s * 147, 2, 135), (s * 156, 16, -58), 6),
+        ("femur", (s * 75, 5, -165), (s * 65, 10, -525), 12),
+        ("tibia", (s * 62, 8, -552), (s * 58, 5, -835), 11),
+        ("fibula", (s * 92, -2, -562), (s * 94, -2, -828), 6),
+    ]
+
+
+def _limb_axis(name: str, side: str) -> tuple[np.ndarray, np.ndarray]:
+    s = 1.0 if side == "right" else -1.0
+    row = next(r for r in _limbs(s) if r[0] == name)
+    return np.array(row[1], float), np.array(row[2], float)
+
+
+def skeleton_shapes() -> tuple[list[tuple[str, object]], dict[str, int]]:
+    """(name, solid) for every bone, and the label value of each name (TotalSegmentator ``total`` ids
+    where that task has the class, 118 + the ``appendicular_bones`` id for side-less limb bones)."""
+    total = {name: value for value, name in totalsegmentator_ids("total").items()}
+    appendicular = {name: 118 + value for value, name in totalsegmentator_ids("appendicular_bones").items()}
+    values = {**total, **appendicular, "mandible": 140}
+    shapes: list[tuple[str, object]] = []
+    shapes.append(("skull", _Ellipsoid((0, 5, 560), (70, 85, 80))))
+    shapes += [("mandible", _Capsule((-42, 25, 470), (0, 68, 462), 8)), ("mandible", _Capsule((0, 68, 462), (42, 25, 470), 8))]
+    heights = _vertebra_z()
+    for level in _LEVELS:
+        z, h = heights[level]
+        r = _body_radius(level)
+        shapes.append((f"vertebrae_{level}", _Box((-r, -r, z - h / 2), (r, r, z + h / 2))))  # body
+        shapes.append((f"vertebrae_{level}", _Box((-r * 0.8, -3.0 * r, z - h * 0.35), (r * 0.8, -r, z + h * 0.35))))  # arch
+    bottom = heights["L5"][0] - heights["L5"][1] / 2 - 2
+    shapes.append(("sacrum", _Box((-30, -25, bottom - 75), (30, 10, bottom))))
+    shapes.append(("sternum", _Box((-12, 70, 220), (12, 82, 360))))
+    for side, s in (("right", 1.0), ("left", -1.0)):
+        for n in range(1, 13):
+            z0 = heights[f"T{n}"][0]
+            a = 70 + 40 * min(1.0, n / 6)
+            thetas = np.linspace(0.35, 2.5 if n <= 10 else 1.6, 7)
+            pts = [(s * a * np.sin(t), 8 - 72 * np.cos(t), z0 - 45 * t / np.pi) for t in thetas]
+            for p, q in zip(pts[:-1], pts[1:]):
+                shapes.append((f"rib_{side}_{n}", _Capsule(p, q, 5)))
+        shapes.append((f"clavicula_{side}", _Capsule((s * 18, 60, 402), (s * 125, 5, 418), 7)))
+        shapes.append((f"scapula_{side}", _Ellipsoid((s * 88, -62, 345), (38, 8, 60))))
+        shapes.append((f"hip_{side}", _Ellipsoid((s * 68, -8, -105), (32, 22, 62))))
+        for name, p0, p1, r in _limbs(s):
+            label = f"{name}_{side}" if name in ("humerus", "femur") else name
+            shapes += [(label, solid) for solid in _long_bone(p0, p1, r)]
+        shapes.append(("patella", _Ellipsoid((s * 66, 38, -528), (14, 7, 16))))
+        shapes.append(("carpal", _Ellipsoid((s * 168, 22, -80), (18, 10, 14))))
+        shapes += [("metacarpal", _Capsule((s * (160 + 6 * f), 24, -96), (s * (160 + 6 * f), 26, -140), 3)) for f in range(4)]
+        shapes += [("phalanges_hand", _Capsule((s * (160 + 6 * f), 26, -146), (s * (160 + 6 * f), 28, -190), 2.5)) for f in range(4)]
+        shapes.append(("tarsal", _Ellipsoid((s * 60, 10, -862), (22, 35, 18))))
+        shapes += [("metatarsal", _Capsule((s * (48 + 7 * f), 48, -866), (s * (48 + 7 * f), 100, -870), 3)) for f in range(4)]
+        shapes += [("phalanges_feet", _Capsule((s * (48 + 7 * f), 106, -870), (s * (48 + 7 * f), 130, -871), 2.5)) for f in range(4)]
+    return shapes, values
+
+
+def _along(name: str, side: str, from_proximal_mm: float | None = None, from_distal_mm: float | None = None) -> np.ndarray:
+    p0, p1 = _limb_axis(name, side)
+    u = (p1 - p0) / np.linalg.norm(p1 - p0)
+    return p0 + u * from_proximal_mm if from_proximal_mm is not None else p1 - u * from_distal_mm
+
+
+def _clavicle_point(side: str, fraction: float) -> np.ndarray:
+    s = 1.0 if side == "right" else -1.0
+    p0, p1 = np.array((s * 18, 60, 402.0)), np.array((s * 125, 5, 418.0))
+    return p0 + fraction * (p1 - p0)
+
+
+#: The sample lesion set: typical CRMO (bilateral symmetric metaphyseal, medial clavicle, vertebral
+#: body, pelvis), each with the answer the phantom was built to give.
+LESIONS: list[dict] = [
+    {"name": "R distal femur", "centre": lambda: _along("femur", "right", from_distal_mm=42), "radius": 9,
+     "bone": "femur_right", "side": "right", "sublocation": "metaphysis", "bone_end": "distal"},
+    {"name": "L distal femur", "centre": lambda: _along("femur", "left", from_distal_mm=40), "radius": 8,
+     "bone": "femur_left", "side": "left", "sublocation": "metaphysis", "bone_end": "distal"},
+    {"name": "R proximal tibia", "centre": lambda: _along("tibia", "right", from_proximal_mm=38), "radius": 8,
+     "bone": "tibia", "side": "right", "sublocation": "metaphysis", "bone_end": "proximal"},
+    {"name": "L proximal tibia", "centre": lambda: _along("tibia", "left", from_proximal_mm=40), "radius": 8,
+     "bone": "tibia", "side": "left", "sublocation": "metaphysis", "bone_end": "proximal"},
+    {"name": "L distal tibia", "centre": lambda: _along("tibia", "left", from_distal_mm=36), "radius": 7,
+     "bone": "tibia", "side": "left", "sublocation": "metaphysis", "bone_end": "distal"},
+    {"name": "R distal fibula", "centre": lambda: _along("fibula", "right", from_distal_mm=24), "radius": 4,
+     "bone": "fibula", "side": "right", "sublocation": "metaphysis", "bone_end": "distal"},
+    {"name": "R medial clavicle", "centre": lambda: _clavicle_point("right", 0.15), "radius": 6,
+     "bone": "clavicula_right", "side": "right", "sublocation": "medial", "bone_end": None},
+    {"name": "T8 body", "centre": lambda: np.array((0.0, 3.0, _vertebra_z()["T8"][0])), "radius": 7,
+     "bone": "vertebrae_T8", "side": None, "sublocation": "vertebral body", "bone_end": None},
+    {"name": "L ilium", "centre": lambda: np.array((-70.0, -8.0, -80.0)), "radius": 12,
+     "bone": "hip_left", "side": "left", "sublocation": None, "bone_end": None},
+]
+
+
+@dataclass
+class Phantom:
+    """A rasterized phantom: bone map with names, lesion map (value i+1 = ``expected[i]``), points, image."""
+
+    bones: LabelMap
+    lesions: LabelMap
+    image: Image | None
+    points: list[PointLesion]
+    expected: list[dict]
+    pose: Pose
+
+
+def _fit_grid(grid: Grid, pose: Pose, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+    ras = pose.to_ras(corners)
+    probe = grid_affine(grid.spacing, (0, 0, 0), grid.direction_lps)
+    ijk = to_index(probe, ras)
+    start, stop = np.floor(ijk.min(axis=0)) - 1, np.ceil(ijk.max(axis=0)) + 1
+    origin_ras = to_ras(probe, start[None])[0]
+    affine = grid_affine(grid.spacing, (LPS_TO_RAS[:3, :3] @ origin_ras), grid.direction_lps)
+    return affine, tuple(int(n) for n in (stop - start + 1))
+
+
+def _rasterize(shapes, values: dict[str, int], affine: np.ndarray, size_ijk, pose: Pose, dtype) -> np.ndarray:
+    array = np.zeros(size_ijk[::-1], dtype=dtype)
+    for name, solid in shapes:
+        low, high = solid.bounds()
+        corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+        ijk = to_index(affine, pose.to_ras(corners))
+        start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, size_ijk)
+        stop = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, 0, size_ijk)
+        if np.any(stop <= start):
+            continue
+        i, j, k = np.meshgrid(*(np.arange(a, b) for a, b in zip(start, stop)), indexing="ij")
+        idx = np.column_stack([i.ravel(), j.ravel(), k.ravel()])
+        inside = solid.contains(pose.to_anatomical(to_ras(affine, idx)))
+        hit = idx[inside]
+        array[hit[:, 2], hit[:, 1], hit[:, 0]] = values[name]
+    return array
+
+
+def make_phantom(bone_grid: Grid = Grid(), lesion_grid: Grid | None = None, pose: Pose = Pose(),
+                 with_image: bool = False, lesions: list[dict] | None = None, seed: int = 0) -> Phantom:
+    """Rasterize the skeleton on ``bone_grid`` and the lesions (and a STIR-like image) on ``lesion_grid``."""
+    lesion_grid = lesion_grid or bone_grid
+    lesions = LESIONS if lesions is None else lesions
+    shapes, values = skeleton_shapes()
+    low = np.array([-200.0, -110.0, -900.0])
+    high = np.array([200.0, 140.0, 650.0])
+    affine, size = _fit_grid(bone_grid, pose, low, high)
+    used = {name for name, _ in shapes}
+    bone_array = _rasterize(shapes, values, affine, size, pose, np.uint8)
+    names = {values[name]: name for name in sorted(used)}
+    bones = LabelMap(bone_array, affine, "phantom bones", names)
+
+    lesion_shapes = [(str(n), _Ellipsoid(spec["centre"](), (spec["radius"],) * 3)) for n, spec in enumerate(lesions, 1)]
+    l_affine, l_size = _fit_grid(lesion_grid, pose, low, high)
+    lesion_array = _rasterize(lesion_shapes, {str(n): n for n in range(1, len(lesions) + 1)}, l_affine, l_size, pose, np.uint8)
+    lesion_map = LabelMap(lesion_array, l_affine, "phantom lesions", {n: spec["name"] for n, spec in enumerate(lesions, 1)})
+
+    image = None
+    if with_image:
+        rng = np.random.default_rng(seed)
+        marrow = _rasterize(shapes, {name: 1 for name in used}, l_affine, l_size, pose, np.uint8)
+        stir = 40.0 + 60.0 * marrow + 260.0 * (lesion_array > 0) + rng.normal(0.0, 25.0, lesion_array.shape)
+        image = Image(np.clip(stir, 0, 1000).astype(np.int16), l_affine, "phantom STIR")
+    points = [PointLesion(spec["name"], pose.to_ras(spec["centre"]()[None])[0]) for spec in lesions]
+    expected = [{k: spec[k] for k in ("name", "bone", "side", "sublocation", "bone_end")} for spec in lesions]
+    return Phantom(bones, lesion_map, image, points, expected, pose)

@@ -1,0 +1,161 @@
+"""Report text from a study, through the template ``resources/templates/report.txt.j2``.
+
+Lines read like a radiologist writes them ("Left femur, distal metaphysis: lesion, 1.2 cm³"); the
+same study always gives the same text.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from .anatomy import BoneKindValues, bones
+from .distribution import Distribution, distribution, ordered_lesions, pattern_rules
+from .model import Lesion, Study
+
+__all__ = ["site_phrase", "lesion_line", "distribution_paragraph", "impression", "render_report"]
+
+CAVEAT = ("Decision support, not a diagnosis: CRMO is a diagnosis of exclusion (infection, malignancy, "
+          "Langerhans cell histiocytosis and others must be excluded clinically and, where indicated, by biopsy).")
+
+_FINDING_WORDS = {
+    "marrow_edema": "marrow edema", "periosteal_reaction": "periosteal reaction",
+    "soft_tissue_inflammation": "soft-tissue inflammation", "bony_expansion": "bony expansion",
+    "vertebral_collapse": "vertebral collapse", "marginal_sclerosis": "marginal sclerosis",
+    "cortical_destruction": "cortical destruction", "soft_tissue_mass": "soft-tissue mass", "symptomatic": "symptomatic",
+}
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def site_phrase(lesion: Lesion) -> str:
+    """Where a lesion is, in words: "Left femur, distal metaphysis"."""
+    bone = bones().get(lesion.bone)
+    if bone is None:
+        return "Unassigned (not within a bone of the bone map)"
+    name = bone.display
+    side = lesion.side
+    phrase = f"{side.capitalize()} {name}" if side else (name[0].upper() + name[1:])
+    where = lesion.sublocation
+    if where is None:
+        return phrase
+    if bone.kind == BoneKindValues.LONG:
+        detail = f"{lesion.bone_end} {where}" if lesion.bone_end and where != "diaphysis" else where
+    elif bone.kind == BoneKindValues.CLAVICLE:
+        detail = f"{where} third"
+    else:
+        detail = where
+    return f"{phrase}, {detail}"
+
+
+def _volume(lesion: Lesion) -> str:
+    if lesion.volume_mm3 is None:
+        return ""
+    cm3 = lesion.volume_mm3 / 1000.0
+    return f", {cm3:.1f} cm³" if cm3 >= 0.1 else f", {lesion.volume_mm3:.0f} mm³"
+
+
+def lesion_line(lesion: Lesion) -> str:
+    """One findings line: site, "lesion", the recorded findings and the volume."""
+    findings = lesion.findings or {}
+    words = []
+    if findings.get("character"):
+        words.append(str(findings["character"]))
+    words += [text for key, text in _FINDING_WORDS.items() if findings.get(key) is True]
+    detail = f" ({', '.join(words)})" if words else ""
+    note = f". {' '.join(str(findings['note']).split())}" if findings.get("note") else ""
+    overridden = " [edited]" if lesion.overrides else ""
+    return f"{site_phrase(lesion)}: lesion{detail}{_volume(lesion)}{overridden}{note}"
+
+
+def _pair_phrase(pair: dict) -> str:
+    where = pair["sublocation"]
+    if where is None:
+        return f"{pair['display']}s"
+    end = f"{pair['bone_end']} " if pair["bone_end"] else ""
+    return f"{end}{pair['display']} {where}"
+
+
+def distribution_paragraph(dist: Distribution, study: Study) -> str:
+    """The distribution in sentences."""
+    if dist.lesion_count == 0:
+        return "No lesion annotated."
+    parts = []
+    focal = "Multifocal" if dist.multifocal else ("Unifocal" if dist.unifocal else "No localized")
+    parts.append(f"{focal}: {dist.lesion_count} lesion{'s' if dist.lesion_count != 1 else ''} in {dist.site_count} "
+                 f"bone{'s' if dist.site_count != 1 else ''}.")
+    by_region = [f"{row['display'].lower()} {row['total']}" for row in dist.regions]
+    if by_region:
+        parts.append(f"By region: {', '.join(by_region)}.")
+    if dist.bilateral:
+        regions = [row["display"].lower() for row in dist.regions if row["region"] in dist.bilateral_regions]
+        parts.append(f"Bilateral involvement: {_join(regions)}.")
+    if dist.symmetric:
+        parts.append(f"Symmetric involvement: {_join([_pair_phrase(p) for p in dist.symmetric_pairs])}.")
+    unassigned = dist.lesion_count - dist.assigned_count
+    if unassigned:
+        parts.append(f"{unassigned} lesion{'s' if unassigned != 1 else ''} could not be assigned to a bone.")
+    return " ".join(parts)
+
+
+def impression(dist: Distribution) -> str:
+    """Whether the pattern fits CRMO, with the reasons and the rule's source; never a diagnosis."""
+    rules = pattern_rules()
+    typical = [site["display"] for site in rules["typical_sites"] if site["id"] in dist.typical_sites]
+    if dist.pattern == "none":
+        return "No lesion localized to a bone; the distribution cannot be assessed."
+    if dist.pattern == "consistent":
+        features = []
+        if dist.multifocal:
+            features.append("multifocal")
+        if dist.bilateral:
+            features.append("bilateral")
+        if dist.symmetric:
+            features.append("symmetric")
+        text = "Distribution consistent with CRMO"
+        text += f": {', '.join(features)} lesions" if features else ": lesion confined to the clavicle"
+        if typical:
+            text += f" at typical sites ({_join(typical)})"
+        return text + "."
+    return f"Distribution atypical for CRMO because: {'; '.join(dist.reasons)}."
+
+
+def _sources() -> str:
+    rules = pattern_rules()
+    return " ".join(rules["sources"][key] for key in rules["rules"]["source"])
+
+
+@lru_cache(maxsize=None)
+def _template():
+    import jinja2  # noqa: PLC0415
+
+    text = (resources.files(__package__) / "resources" / "templates" / "report.txt.j2").read_text(encoding="utf-8")
+    return jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined).from_string(text)
+
+
+def _patient_line(study: Study) -> str:
+    p = study.patient or {}
+    bits = [str(p[k]) for k in ("name", "id") if p.get(k)]
+    if p.get("birth_date"):
+        bits.append(f"born {p['birth_date']}")
+    if p.get("sex"):
+        bits.append(f"sex {p['sex']}")
+    return ", ".join(bits)
+
+
+def _study_line(study: Study) -> str:
+    s = study.study or {}
+    return ", ".join(str(s[k]) for k in ("date", "modality", "description", "accession") if s.get(k))
+
+
+def render_report(study: Study) -> str:
+    """The report text of a study."""
+    dist = distribution(study)
+    return _template().render(
+        patient=_patient_line(study), study=_study_line(study),
+        findings=[lesion_line(lesion) for lesion in ordered_lesions(study.lesions)],
+        distribution=distribution_paragraph(dist, study), impression=impression(dist), caveat=CAVEAT, sources=_sources())

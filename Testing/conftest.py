@@ -1,0 +1,51 @@
+"""Shared fixtures: phantoms with known anatomy, on grids and in poses chosen to break naive rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "Resources" / "SampleStudy"
+
+#: (bone grid, lesion grid, pose): each case is a way real data differs from the identity
+CASES = {
+    "identity": (Grid((3.0, 3.0, 3.0)), Grid((3.0, 3.0, 3.0)), Pose()),
+    "ras_flipped": (Grid((3.0, 3.0, 3.0), np.diag([-1.0, -1.0, 1.0])), Grid((3.0, 3.0, 3.0), np.diag([-1.0, -1.0, 1.0])), Pose()),
+    "k_flipped_left_handed": (Grid((3.0, 3.0, 3.0), np.diag([1.0, 1.0, -1.0])), Grid((3.5, 3.5, 3.5), np.diag([-1.0, 1.0, 1.0])), Pose()),
+    "oblique": (Grid((3.0, 3.0, 3.0), rotation((1, 1, 0.3), 25)), Grid((3.5, 3.5, 4.0), rotation((0.2, 1, 0), -15)), Pose()),
+    "anisotropic": (Grid((2.5, 4.0, 6.0)), Grid((4.0, 2.5, 3.5)), Pose()),
+    "sagittal_axes": (Grid((3.0, 3.0, 3.0), np.array([[0.0, 0, 1], [1, 0, 0], [0, 1, 0]])), Grid((3.0, 3.0, 3.0)), Pose()),
+    "off_centre": (Grid((3.0, 3.0, 3.0)), Grid((3.5, 3.5, 4.0)), Pose(offset=np.array([160.0, -45.0, 300.0]))),
+    "rotated_patient": (Grid((3.0, 3.0, 3.0), rotation((0, 0, 1), -10)), Grid((3.0, 3.0, 3.0)),
+                        Pose(rotation((0, 0, 1), 25) @ rotation((1, 0, 0), 8), np.array([-70.0, 30.0, -50.0]))),
+}
+
+
+@pytest.fixture(scope="session")
+def phantoms():
+    """A cache of phantoms by case name."""
+    cache = {}
+
+    def get(name: str, **kwargs):
+        key = (name, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            bone_grid, lesion_grid, pose = CASES[name]
+            cache[key] = make_phantom(bone_grid, lesion_grid, pose, **kwargs)
+        return cache[key]
+
+    return get
+
+
+def found(lesion) -> tuple:
+    """What a localized lesion says, in the phantom's terms."""
+    return (lesion.bone, lesion.side, lesion.sublocation, lesion.bone_end)
+
+
+def expected(spec: dict) -> tuple:
+    """What the phantom was built to give."""
+    return (spec["bone"], spec["side"], spec["sublocation"], spec["bone_end"])

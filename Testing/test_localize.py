@@ -1,0 +1,104 @@
+"""Known geometry in, known bone / side / sub-location out, on every grid and pose of CASES."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CASES, expected, found
+
+from CRMOAnalyzerLib.bonemap import BoneMap
+from CRMOAnalyzerLib.images import LabelMap
+from CRMOAnalyzerLib.localize import NEAREST_MM, analyze
+from CRMOAnalyzerLib.markups import PointLesion
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_label_lesions_localized(phantoms, case):
+    phantom = phantoms(case)
+    study = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.lesions)
+    assert len(study.lesions) == len(phantom.expected)
+    for lesion, spec in zip(study.lesions, phantom.expected):
+        assert lesion.source["name"] == spec["name"]
+        assert found(lesion) == expected(spec), spec["name"]
+        assert lesion.localization["method"] == "overlap"
+        assert lesion.localization["overlap_fraction"] > 0.9
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_point_lesions_localized(phantoms, case):
+    phantom = phantoms(case)
+    study = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.points)
+    for lesion, spec in zip(study.lesions, phantom.expected):
+        assert found(lesion) == expected(spec), spec["name"]
+        assert lesion.volume_mm3 is None
+        assert lesion.source == {"kind": "point", "value": None, "name": spec["name"]}
+
+
+def test_off_centre_patient_defeats_the_scanner_sign(phantoms):
+    """The left tibia lies at positive RAS x (the scanner's right): only the midline gets it right."""
+    phantom = phantoms("off_centre")
+    study = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.lesions)
+    left_tibia = [l for l, s in zip(study.lesions, phantom.expected) if s["bone"] == "tibia" and s["side"] == "left"]
+    assert left_tibia and all(lesion.centroid_ras[0] > 0 for lesion in left_tibia)
+    assert all(lesion.side == "left" for lesion in left_tibia)
+    assert "left/right bone pairs" in study.midline["basis"] and "midline bones" in study.midline["basis"]
+
+
+def test_centroid_and_volume_match_the_built_sphere(phantoms):
+    phantom = phantoms("oblique")
+    study = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.lesions)
+    for lesion, point in zip(study.lesions, phantom.points):
+        assert np.linalg.norm(np.array(lesion.centroid_ras) - point.position_ras) < 1.5
+    femur = study.lesions[0]  # radius 9 mm sphere
+    assert femur.volume_mm3 == pytest.approx(4 / 3 * np.pi * 9**3, rel=0.15)
+    assert femur.finding_site == {"scheme": "SCT", "code": "71341001", "meaning": "Femur"}
+    assert femur.laterality == {"scheme": "SCT", "code": "24028007", "meaning": "Right"}
+
+
+def test_point_near_a_bone_takes_the_nearest_within_5_mm(phantoms):
+    phantom = phantoms("identity")
+    bonemap = BoneMap(phantom.bones, phantom.bones.names)
+    femur_axis_point = phantom.points[0].position_ras  # in the right distal femur, radius ~12-19 mm
+    # walk outwards (to the patient's right) until outside the bone, then a little further
+    outside = femur_axis_point.copy()
+    while bonemap.values_at(outside[None])[0] > 0:
+        outside = outside + np.array([1.0, 0.0, 0.0])
+    near = PointLesion("near", outside + np.array([2.0, 0.0, 0.0]))
+    far = PointLesion("far", outside + np.array([NEAREST_MM + 8.0, 0.0, 0.0]))
+    study = analyze(bonemap, [near, far])
+    assert study.lesions[0].bone == "femur_right"
+    assert study.lesions[0].localization["method"] == "nearest"
+    assert 1.0 < study.lesions[0].localization["distance_mm"] <= NEAREST_MM
+    assert study.lesions[1].bone == "unassigned"
+    assert study.lesions[1].laterality is None
+    assert any("unassigned" in w for w in study.lesions[1].warnings)
+
+
+def test_different_grids_overlap_through_physical_space(phantoms):
+    """Bones on one grid, lesions on another grid: overlap is measured in RAS, not by index."""
+    phantom = phantoms("anisotropic")
+    assert phantom.bones.array.shape != phantom.lesions.array.shape
+    study = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.lesions)
+    assert [found(l) for l in study.lesions] == [expected(s) for s in phantom.expected]
+
+
+def test_no_midline_reference_leaves_side_unknown(phantoms):
+    phantom = phantoms("identity")
+    names = phantom.bones.names
+    keep = [v for v, n in names.items() if n in ("tibia", "fibula")]
+    array = np.where(np.isin(phantom.bones.array, keep), phantom.bones.array, 0)
+    bones = LabelMap(array, phantom.bones.affine, "tibiae only", names)
+    study = analyze(BoneMap(bones, names), [p for p, s in zip(phantom.points, phantom.expected) if s["bone"] == "tibia"])
+    assert all(lesion.bone == "tibia" and lesion.side is None for lesion in study.lesions)
+    assert any("midline" in w for w in study.warnings)
+
+
+def test_mislabelled_side_is_flagged(phantoms):
+    """A bone map that calls the right femur 'femur_left' keeps the name but warns."""
+    phantom = phantoms("identity")
+    names = dict(phantom.bones.names)
+    left, right = [v for v, n in names.items() if n == "femur_left"][0], [v for v, n in names.items() if n == "femur_right"][0]
+    names[left], names[right] = "femur_right", "femur_left"
+    study = analyze(BoneMap(phantom.bones, names), phantom.points[:1])
+    assert study.lesions[0].bone == "femur_left"
+    assert any("other side of the midline" in w for w in study.lesions[0].warnings)
