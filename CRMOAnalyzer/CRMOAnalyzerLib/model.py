@@ -29,6 +29,9 @@ FINDINGS: dict[str, tuple[str, ...] | type] = {
     "soft_tissue_inflammation": bool,
     "bony_expansion": bool,
     "vertebral_collapse": bool,
+    "signal_extent": ("<=25%", "25-50%", ">50%"),  # share of the bone with abnormal signal (CROMRIS)
+    "metaphyseal_band": bool,
+    "punched_out": bool,
     "marginal_sclerosis": bool,
     "cortical_destruction": bool,
     "soft_tissue_mass": bool,

@@ -152,10 +152,39 @@ def _study_line(study: Study) -> str:
     return ", ".join(str(s[k]) for k in ("date", "modality", "description", "accession") if s.get(k))
 
 
-def render_report(study: Study) -> str:
-    """The report text of a study."""
+def _flag_sentence(flags) -> str:
+    present = flags.present
+    if not present:
+        return ""
+    return (f" {len(present)} red flag{'s' if len(present) != 1 else ''} argue{'s' if len(present) == 1 else ''} "
+            f"against CRMO: {_join([f.text for f in present])} (see RED FLAGS).")
+
+
+def render_report(study: Study, comparison=None, weights=None) -> str:
+    """The report text of a study.
+
+    Parameters
+    ----------
+    study: Study
+        The exam.
+    comparison: compare.Comparison | None
+        A comparison with an earlier exam (``compare.compare_studies``): adds the FOLLOW-UP paragraph.
+    weights: dict | str | PathLike | None
+        EULAR/ACR 2025 item weights file (not bundled), for that score's points.
+    """
+    from .redflags import red_flags  # noqa: PLC0415
+    from .scores import evaluate_all  # noqa: PLC0415
+
     dist = distribution(study)
+    flags = red_flags(study)
+    results = evaluate_all(study, weights)
+    score_sources = []
+    for result in results:
+        if result.source not in score_sources:
+            score_sources.append(result.source)
     return _template().render(
         patient=_patient_line(study), study=_study_line(study),
         findings=[lesion_line(lesion) for lesion in ordered_lesions(study.lesions)],
-        distribution=distribution_paragraph(dist, study), impression=impression(dist), caveat=CAVEAT, sources=_sources())
+        distribution=distribution_paragraph(dist, study), impression=impression(dist) + _flag_sentence(flags),
+        red_flags=flags.lines(), scores=[result.line() for result in results], score_sources=score_sources,
+        followup=comparison.paragraph() if comparison is not None else "", caveat=CAVEAT, sources=_sources())

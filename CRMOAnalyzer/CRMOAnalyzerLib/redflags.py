@@ -1,0 +1,93 @@
+"""Red flags: findings that argue against CRMO/CNO, from ``resources/red_flags.json`` (sources cited there).
+
+Each flag is present, absent, or not assessed (its items were not entered or not recorded); a flag
+that cannot be assessed is said so, never reported as absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .conditions import Context, check_clinical, evaluate
+from .files import read_json
+from .model import Study
+
+__all__ = ["RedFlag", "RedFlags", "red_flags", "flag_rules"]
+
+
+@lru_cache(maxsize=None)
+def flag_rules() -> dict[str, Any]:
+    """The red-flag definitions with their sources."""
+    return read_json(resources.files(__package__) / "resources" / "red_flags.json", "red flag rules")
+
+
+@dataclass
+class RedFlag:
+    """One red flag and its state on a study."""
+
+    id: str
+    text: str
+    why: str
+    source: str  # "imaging" | "clinical"
+    present: bool | None
+    lesions: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def phrase(self) -> str:
+        """"cortical destruction (L3): not a feature of CNO; ..." """
+        where = f" ({', '.join(self.lesions)})" if self.lesions else ""
+        return f"{self.text}{where}: {self.why}"
+
+
+@dataclass
+class RedFlags:
+    """All red flags of a study."""
+
+    flags: list[RedFlag]
+
+    @property
+    def present(self) -> list[RedFlag]:
+        """list[RedFlag]: flags found."""
+        return [f for f in self.flags if f.present]
+
+    @property
+    def not_assessed(self) -> list[RedFlag]:
+        """list[RedFlag]: flags whose items were not entered or recorded."""
+        return [f for f in self.flags if f.present is None]
+
+    def lines(self) -> list[str]:
+        """Report lines: the flags found first, then what could not be checked."""
+        lines = [f"RED FLAG: {flag.phrase()}." for flag in self.present]
+        if not lines:
+            checked = [f.text for f in self.flags if f.present is False]
+            lines.append(f"No red flag found among those checked ({', '.join(checked)})." if checked
+                         else "No red flag could be checked.")
+        for kind, label in (("imaging", "Imaging red flags not assessed (record per lesion)"),
+                            ("clinical", "Clinical red flags not assessed (not entered)")):
+            names = [f.text for f in self.not_assessed if f.source == kind]
+            if names:
+                lines.append(f"{label}: {', '.join(names)}.")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"present": [f.id for f in self.present], "not_assessed": [f.id for f in self.not_assessed],
+                "flags": [asdict(f) for f in self.flags]}
+
+
+def red_flags(study: Study | Context) -> RedFlags:
+    """Evaluate every red flag on a study."""
+    ctx = study if isinstance(study, Context) else Context(study)
+    check_clinical(ctx.study.clinical, "study clinical items")
+    result = []
+    for spec in flag_rules()["flags"]:
+        if spec["from"] == "imaging" and not ctx.assigned:
+            result.append(RedFlag(spec["id"], spec["text"], spec["why"], "imaging", None, missing=["lesions"]))
+            continue
+        outcome = evaluate(spec["when"], ctx, f"red flag {spec['id']}")
+        result.append(RedFlag(spec["id"], spec["text"], spec["why"], spec["from"], outcome.value,
+                              outcome.lesions if outcome.value else [], outcome.missing))
+    return RedFlags(result)
