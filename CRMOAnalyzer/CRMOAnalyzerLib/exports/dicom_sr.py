@@ -1,0 +1,152 @@
+"""DICOM SR TID 1500 Measurement Report of a study (highdicom ``Comprehensive3DSR``).
+
+One TID 1411 volumetric measurement group per lesion: tracking identifier (lesion id, and the UID the
+SEG segment carries), finding = Lesion (SCT 52988006), finding site = the bone's SNOMED CT code with
+laterality and, for long bones, the end (proximal/distal) as topographical modifier; sub-location and
+the reader's findings as qualitative evaluations; volume (SCT 118565006, mm3). A lesion drawn as voxels
+references its segment of the DICOM SEG (:mod:`.dicom_seg`); a point lesion references its position
+as a 3D point on the series' frame of reference. Codes: ``resources/exports/codes.json``; the local
+scheme 99CRMO is declared in the Coding Scheme Identification Sequence.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import CRMOInputError
+from ..model import Lesion, Study
+from .common import export_config
+from .dicom_seg import lesion_segmentation, segment_numbers
+from .dicom_series import _uid
+
+__all__ = ["DicomExport", "measurement_report", "dicom_exports"]
+
+
+@dataclass
+class DicomExport:
+    """The SR and, when the lesions are voxels, the SEG it references (pydicom datasets)."""
+
+    sr: Any
+    seg: Any | None = None
+
+
+def _code(code: dict[str, str]):
+    import highdicom as hd  # noqa: PLC0415
+
+    return hd.sr.CodedConcept(code["code"], code["scheme"], code["meaning"])
+
+
+def _local(code: str, meaning: str):
+    import highdicom as hd  # noqa: PLC0415
+
+    return hd.sr.CodedConcept(code[:16], export_config("codes")["local"]["scheme"], meaning[:64])
+
+
+def _evaluations(lesion: Lesion) -> list:
+    import highdicom as hd  # noqa: PLC0415
+
+    codes = export_config("codes")
+    local = codes["local"]
+    evaluations = []
+    if lesion.sublocation:
+        meaning = local["sublocations"].get(lesion.sublocation, str(lesion.sublocation))
+        evaluations.append(hd.sr.QualitativeEvaluation(
+            _local(local["sublocation"]["code"], local["sublocation"]["meaning"]),
+            _local(str(lesion.sublocation).replace(" ", "_").upper(), meaning)))
+    for key, value in (lesion.findings or {}).items():
+        name = local["findings"].get(key)
+        if name is None or key == "note":
+            continue
+        if isinstance(value, bool):
+            evaluations.append(hd.sr.QualitativeEvaluation(_local(key.upper(), name), _code(codes["yes" if value else "no"])))
+        elif key == "character" and value in local["characters"]:
+            evaluations.append(hd.sr.QualitativeEvaluation(_local(key.upper(), name),
+                                                           _local(str(value).upper(), local["characters"][value])))
+    return evaluations
+
+
+def _finding_sites(lesion: Lesion) -> list | None:
+    import highdicom as hd  # noqa: PLC0415
+
+    if not (lesion.assigned and lesion.finding_site):
+        return None
+    modifier = export_config("codes")["bone_end"].get(lesion.bone_end or "")
+    return [hd.sr.FindingSite(anatomic_location=_code(lesion.finding_site),
+                              laterality=_code(lesion.laterality) if lesion.laterality else None,
+                              topographical_modifier=_code(modifier) if modifier else None)]
+
+
+def _group(lesion: Lesion, seed: str, seg, numbers: dict[str, int], datasets: Sequence):
+    import highdicom as hd  # noqa: PLC0415
+
+    codes = export_config("codes")
+    kwargs: dict[str, Any] = {}
+    if seg is not None and lesion.id in numbers:
+        kwargs["referenced_segment"] = hd.sr.ReferencedSegment.from_segmentation(seg, segment_number=numbers[lesion.id])
+    else:
+        lps = np.asarray(lesion.centroid_ras, dtype=float) * np.array([-1.0, -1.0, 1.0])
+        kwargs["referenced_volume_surface"] = hd.sr.VolumeSurface(
+            graphic_type=hd.sr.GraphicTypeValues3D.POINT, graphic_data=lps.reshape(1, 3),
+            frame_of_reference_uid=str(datasets[0].FrameOfReferenceUID),
+            source_series=hd.sr.SourceSeriesForSegmentation(str(datasets[0].SeriesInstanceUID)))
+    measurements = []
+    if lesion.volume_mm3 is not None:
+        measurements.append(hd.sr.Measurement(name=_code(codes["volume"]), value=float(lesion.volume_mm3),
+                                              unit=_code(codes["volume_unit"])))
+    from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
+
+    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(seed, "tracking", lesion.id), identifier=lesion.id[:64]),
+        finding_type=dcm.SCT.Lesion, finding_sites=_finding_sites(lesion), measurements=measurements or None,
+        qualitative_evaluations=_evaluations(lesion) or None, **kwargs)
+
+
+def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | None = None,
+                       series_number: int = 902, final: bool = False):
+    """The ``highdicom.sr.Comprehensive3DSR`` of ``study`` with ``datasets`` (and ``seg``) as evidence."""
+    import highdicom as hd  # noqa: PLC0415
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+    from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
+
+    from .. import __version__  # noqa: PLC0415
+
+    if not datasets:
+        raise CRMOInputError("--dicom", "no DICOM evidence: the SR refers to the series the lesions were read on")
+    seed = seed or f"{datasets[0].SeriesInstanceUID}/{uuid.uuid4()}"
+    codes = export_config("codes")
+    numbers = segment_numbers(study) if seg is not None else {}
+    observer = hd.sr.ObserverContext(
+        observer_type=dcm.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=_uid(seed, "device"), name="CRMO Analyzer", model_name=f"crmo-analyzer {__version__}"))
+    procedure = codes["procedure"].get(str(getattr(datasets[0], "Modality", "")), codes["procedure"]["default"])
+    groups = [_group(lesion, seed, seg, numbers, datasets) for lesion in study.lesions]
+    report = hd.sr.MeasurementReport(observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+                                     procedure_reported=_code(procedure), imaging_measurements=groups or None)
+    evidence = list(datasets) + ([seg] if seg is not None else [])
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=evidence, content=report, series_instance_uid=_uid(seed, "sr-series"), series_number=series_number,
+        sop_instance_uid=_uid(seed, "sr-instance"), instance_number=1, manufacturer="CRMO Analyzer",
+        is_complete=True, is_final=final, is_verified=False, series_description="CRMO lesion measurements (SR)")
+    local = codes["local"]
+    item = Dataset()
+    item.CodingSchemeDesignator = local["scheme"]
+    item.CodingSchemeUID = local["uid"]
+    item.CodingSchemeName = local["name"]
+    item.CodingSchemeResponsibleOrganization = "CRMO Analyzer"
+    sr.CodingSchemeIdentificationSequence = [item]
+    return sr
+
+
+def dicom_exports(study: Study, datasets: Sequence, labelmap=None, seed: str | None = None) -> DicomExport:
+    """SR (and SEG when the lesions are voxels and ``labelmap`` is given) sharing tracking UIDs."""
+    seed = seed or f"{datasets[0].SeriesInstanceUID}/{uuid.uuid4()}" if datasets else ""
+    seg = None
+    if labelmap is not None and segment_numbers(study):
+        seg = lesion_segmentation(study, datasets, labelmap, seed)
+    return DicomExport(measurement_report(study, datasets, seg, seed), seg)
