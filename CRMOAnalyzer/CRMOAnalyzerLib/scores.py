@@ -363,6 +363,7 @@ def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
                      f"{d['threshold']['meaning']}")
     else:
         best: dict[str, float] = {}
+        weights_partial = False
         for spec in weights["items"]:
             outcome = evaluate(spec["when"], ctx, "weights file")
             items.append(Item(spec["id"], spec.get("display", spec["id"]), "weights", "user file", outcome.value,
@@ -370,7 +371,7 @@ def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
                               outcome.lesions, outcome.missing))
             if outcome.value is None:
                 missing.append(f"{spec.get('display', spec['id'])} ({', '.join(outcome.missing)})")
-                partial = True
+                partial = weights_partial = True
             elif outcome.value:
                 if weights.get("count", "highest_per_domain") == "sum":
                     best[spec["domain"]] = best.get(spec["domain"], 0) + spec["points"]
@@ -378,7 +379,7 @@ def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
                     best[spec["domain"]] = max(best.get(spec["domain"], spec["points"]), spec["points"])
         value = sum(best.values())
         threshold = d["threshold"]["points"]
-        parts.append(f"{_pts(value)} points{' from the items available' if partial else ''} with the weights of "
+        parts.append(f"{_pts(value)} points{' from the items available' if weights_partial else ''} with the weights of "
                      f"{weights['source']} ({'at or above' if value >= threshold else 'below'} {threshold}: {d['threshold']['meaning']})")
         details["weights"] = {"source": weights["source"], "by_domain": best}
     summary = "; ".join(parts) + ". Classification criteria, not a diagnosis."
