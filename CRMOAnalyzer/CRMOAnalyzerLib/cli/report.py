@@ -12,7 +12,9 @@ from ..files import write_bytes
 
 #: format -> function(study, args) -> bytes; export modules add their formats here
 FORMATS: dict[str, Callable[..., bytes]] = {}
-BINARY = {"sr"}
+BINARY = {"sr", "seg", "summary"}
+#: formats that write several files themselves: function(study, args) -> list of paths; need --out
+WRITERS: dict[str, Callable[..., list[Path]]] = {}
 
 
 def _text(study, args) -> bytes:
@@ -33,7 +35,90 @@ def _csv(study, args) -> bytes:
     return lesion_table_csv(study).encode("utf-8")
 
 
-FORMATS.update({"text": _text, "json": _json, "csv": _csv})
+def _distribution_csv(study, args) -> bytes:
+    from ..tables import distribution_table_csv  # noqa: PLC0415
+
+    return distribution_table_csv(study).encode("utf-8")
+
+
+def _hl7(study, args) -> bytes:
+    from ..exports.hl7v2 import HL7Options, mllp_frame, oru_r01  # noqa: PLC0415
+
+    message = oru_r01(study, HL7Options(
+        sending_application=args.sending_app, sending_facility=args.sending_facility,
+        receiving_application=args.receiving_app, receiving_facility=args.receiving_facility,
+        accession=args.accession, order_number=args.order_number, procedure_code=args.procedure_code,
+        result_status=args.result_status, require_accession=not args.no_accession))
+    return mllp_frame(message) if args.mllp else message.encode("utf-8")
+
+
+def _fhir(study, args) -> bytes:
+    from ..exports.fhir import bundle_json  # noqa: PLC0415
+
+    status = {"P": "preliminary", "F": "final", "C": "corrected"}[args.result_status or "P"]
+    return bundle_json(study, status=status, accession=args.accession).encode("utf-8")
+
+
+def _evidence(study, args):
+    from ..exports.dicom_series import read_series  # noqa: PLC0415
+
+    folder = args.dicom or (study.dicom or {}).get("series_dir")
+    if not folder:
+        raise CRMOInputError(args.study, "no DICOM evidence: the SR and SEG refer to the DICOM series the lesions were "
+                                         "read on; give --dicom DIR (or record dicom.series_dir in the study)")
+    return read_series(folder)
+
+
+def _dicom(study, args):
+    from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
+    from ..exports.dicom_sr import dicom_exports  # noqa: PLC0415
+
+    datasets = _evidence(study, args)
+    labelmap = None if args.no_seg else lesion_labelmap(study, args.lesions)
+    return dicom_exports(study, datasets, labelmap)
+
+
+def _dataset_bytes(ds) -> bytes:
+    import io  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _sr(study, args) -> list[Path]:
+    result = _dicom(study, args)
+    sr, seg = _dataset_bytes(result.sr), _dataset_bytes(result.seg) if result.seg is not None else None
+    written = []
+    if seg is not None:
+        seg_path = args.out.with_name(args.out.name.removesuffix(".dcm") + "_seg.dcm")
+        written.append(write_bytes(seg_path, seg))
+    written.insert(0, write_bytes(args.out, sr))
+    return written
+
+
+def _seg(study, args) -> bytes:
+    result = _dicom(study, args)
+    if result.seg is None:
+        raise CRMOInputError(args.study, "no voxel lesions (point annotations): there is nothing for a DICOM SEG")
+    return _dataset_bytes(result.seg)
+
+
+def _summary(study, args) -> list[Path]:
+    from ..exports.summary import write_summary  # noqa: PLC0415
+
+    return list(write_summary(study, args.out).values())
+
+
+def _research(study, args) -> list[Path]:
+    from ..exports.research import read_key, write_research_export  # noqa: PLC0415
+
+    return list(write_research_export(study, read_key(args.key_file), args.out).values())
+
+
+FORMATS.update({"text": _text, "json": _json, "csv": _csv, "distribution-csv": _distribution_csv,
+                "hl7": _hl7, "fhir": _fhir, "seg": _seg})
+WRITERS.update({"sr": _sr, "summary": _summary, "research": _research})
 
 
 def add_subparser(subparsers) -> None:
@@ -43,10 +128,30 @@ def add_subparser(subparsers) -> None:
         epilog="examples:\n  crmo-analyzer report result/study.json\n  crmo-analyzer report result/study.json --format csv --out lesions.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", type=Path, metavar="STUDY.json")
-    parser.add_argument("--format", default="text", choices=sorted(FORMATS) + [f for f in ("hl7", "fhir", "sr") if f not in FORMATS],
-                        help="output format (default: text)")
-    parser.add_argument("--out", type=Path, metavar="FILE", help="output file (default: standard output)")
-    parser.add_argument("--dicom", type=Path, metavar="DIR", help="DICOM series the SR refers to (format sr)")
+    parser.add_argument("--format", default="text", choices=sorted({*FORMATS, *WRITERS}),
+                        help="output format (default: text); sr also writes OUT_seg.dcm when lesions are voxels; "
+                             "summary writes OUT.pdf and OUT.png; research writes a de-identified folder")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="output file or folder (default: standard output)")
+    dicom = parser.add_argument_group("DICOM SR and SEG")
+    dicom.add_argument("--dicom", type=Path, metavar="DIR", help="DICOM series the lesions were read on "
+                                                                 "(default: the series the study records)")
+    dicom.add_argument("--lesions", type=Path, metavar="FILE", help="lesion label map for the SEG "
+                                                                    "(default: the file the study was analysed from)")
+    dicom.add_argument("--no-seg", action="store_true", help="SR only: reference lesion centres, write no SEG")
+    hl7 = parser.add_argument_group("HL7 v2 and FHIR")
+    hl7.add_argument("--mllp", action="store_true", help="frame the HL7 message for MLLP (0x0B ... 0x1C 0x0D)")
+    hl7.add_argument("--sending-app", metavar="NAME", help="MSH-3 (default CRMO_ANALYZER)")
+    hl7.add_argument("--sending-facility", metavar="NAME", help="MSH-4")
+    hl7.add_argument("--receiving-app", metavar="NAME", help="MSH-5")
+    hl7.add_argument("--receiving-facility", metavar="NAME", help="MSH-6")
+    hl7.add_argument("--accession", metavar="NUMBER", help="accession number (default: the study's)")
+    hl7.add_argument("--order-number", metavar="NUMBER", help="placer order number (default: the accession)")
+    hl7.add_argument("--no-accession", action="store_true", help="allow an HL7 message without accession number")
+    hl7.add_argument("--procedure-code", metavar="CODE^TEXT^SYSTEM", help="OBR-4 (default 18748-4^Diagnostic imaging study^LN)")
+    hl7.add_argument("--result-status", choices=("P", "F", "C"), help="P preliminary (default), F final, C correction")
+    research = parser.add_argument_group("research export")
+    research.add_argument("--key-file", type=Path, metavar="FILE", help="secret key for pseudonyms and date shifts "
+                                                                       "(or environment variable CRMO_RESEARCH_KEY)")
     parser.set_defaults(func=run)
 
 
@@ -54,15 +159,23 @@ def run(args: argparse.Namespace) -> int:
     from ..model import load_study  # noqa: PLC0415
 
     study = load_study(args.study)
+    if args.format in WRITERS:
+        if args.out is None:
+            raise CRMOInputError(None, f"format {args.format} writes files: give --out")
+        for path in WRITERS[args.format](study, args):
+            if not args.quiet:
+                print(f"wrote {path}", file=sys.stderr)
+        return 0
     if args.format not in FORMATS:
         raise CRMOInputError(None, f"format {args.format!r} is not available in this version")
+    if args.out is None and args.format in BINARY:
+        raise CRMOInputError(None, f"format {args.format} is binary: give --out FILE")
     data = FORMATS[args.format](study, args)
     if args.out is not None:
         write_bytes(args.out, data)
         if not args.quiet:
             print(f"wrote {args.out}", file=sys.stderr)
-    elif args.format in BINARY:
-        raise CRMOInputError(None, f"format {args.format} is binary: give --out FILE")
     else:
-        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     return 0

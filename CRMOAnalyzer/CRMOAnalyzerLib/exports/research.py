@@ -1,0 +1,186 @@
+"""De-identified research export: the study with a pseudonym and shifted dates, and its tables.
+
+- Pseudonym: ``CRMO-`` + the first 16 hex digits of HMAC-SHA256(key, patient id) (or of the name and
+  birth date when there is no id): the same key and patient always give the same pseudonym; without the
+  key it cannot be reversed or recomputed. The key is never written; the user keeps it.
+- Dates: every date of a patient moves by the same number of days (1 to 365 back, from the HMAC), so
+  intervals between exams are kept.
+- Kept: anatomy, measurements, findings flags, distribution, scores. Dropped: input file paths, the DICOM
+  folder, segment names. Free text (notes, descriptions, warnings, clinical strings) is kept only after
+  every known identifier (name parts, id, accession, birth date in common spellings) is replaced by the
+  pseudonym and any other date or long number by a placeholder.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import hmac
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import CRMOInputError
+from ..files import read_text, write_json, write_text
+from ..model import Study
+
+__all__ = ["ResearchKey", "deidentify", "write_research_export", "read_key"]
+
+MIN_KEY_BYTES = 16
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_OTHER_DATE = re.compile(r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\b\d{8}\b")
+_LONG_NUMBER = re.compile(r"\b[A-Za-z]{0,4}\d[\dA-Za-z-]{4,}\b")
+
+
+class ResearchKey:
+    """The secret that makes pseudonyms and date shifts (bytes, at least 16)."""
+
+    def __init__(self, secret: bytes | str) -> None:
+        secret = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+        secret = secret.strip()
+        if len(secret) < MIN_KEY_BYTES:
+            raise CRMOInputError("--key", f"the research key must be at least {MIN_KEY_BYTES} characters")
+        self._secret = secret
+
+    def digest(self, *parts: str) -> str:
+        """HMAC-SHA256 of the parts (hex)."""
+        message = "\x1f".join(parts).encode("utf-8")
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:  # never show the secret
+        return "ResearchKey(***)"
+
+
+def read_key(path: str | os.PathLike | None = None, value: str | None = None) -> ResearchKey:
+    """The key from ``value``, a key file, or the environment variable ``CRMO_RESEARCH_KEY``."""
+    if value:
+        return ResearchKey(value)
+    if path:
+        return ResearchKey(read_text(path, "research key file"))
+    env = os.environ.get("CRMO_RESEARCH_KEY")
+    if env:
+        return ResearchKey(env)
+    raise CRMOInputError("--key-file", "a research export needs a secret key: --key-file FILE or CRMO_RESEARCH_KEY")
+
+
+def _patient_token(patient: dict[str, Any]) -> str:
+    if patient.get("id"):
+        return "id:" + " ".join(str(patient["id"]).split())
+    return "name:" + str(patient.get("name") or "") + "|" + str(patient.get("birth_date") or "")
+
+
+def _shift_date(value: str | None, days: int) -> str | None:
+    if not value:
+        return value
+    try:
+        date = _dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+    return (date - _dt.timedelta(days=days)).isoformat()
+
+
+class _Scrubber:
+    """Replaces known identifiers in free text; shifts ISO dates; masks other dates and long numbers."""
+
+    def __init__(self, identifiers: list[str], pseudonym: str, days: int) -> None:
+        words = {w.strip() for w in identifiers if w and len(w.strip()) >= 2}
+        self._known = sorted(words, key=len, reverse=True)
+        self._pseudonym, self._days = pseudonym, days
+
+    def __call__(self, text: Any) -> str:
+        text = str(text)
+        for word in self._known:
+            text = re.sub(re.escape(word), self._pseudonym, text, flags=re.IGNORECASE)
+        shifted: list[str] = []
+
+        def keep(match: re.Match) -> str:
+            shifted.append(_shift_date(match.group(0), self._days) or "[date]")
+            return f"\x00{len(shifted) - 1}\x00"
+
+        text = _OTHER_DATE.sub("[date]", _ISO_DATE.sub(keep, text.replace("\x00", " ")))
+        text = _LONG_NUMBER.sub(lambda m: m.group(0) if m.group(0) in self._pseudonym else "[number]", text)
+        return re.sub("\x00(\\d+)\x00", lambda m: shifted[int(m.group(1))], text)
+
+
+def _identifiers(patient: dict[str, Any], exam: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    name = str(patient.get("name") or "")
+    found += [name, *re.split(r"[\^,\s]+", name)]
+    for value in (patient.get("id"), exam.get("accession"), exam.get("order_number")):
+        if value:
+            found.append(" ".join(str(value).split()))
+    birth = patient.get("birth_date")
+    if birth:
+        try:
+            d = _dt.date.fromisoformat(str(birth))
+            found += [str(birth), d.strftime("%Y%m%d"), d.strftime("%d.%m.%Y"), d.strftime("%d/%m/%Y"),
+                      d.strftime("%m/%d/%Y"), f"{d.day}.{d.month}.{d.year}", f"{d.month}/{d.day}/{d.year}"]
+        except ValueError:
+            found.append(str(birth))
+    return found
+
+
+def deidentify(study: Study, key: ResearchKey) -> tuple[Study, str]:
+    """A copy of ``study`` with no patient identifiers; returns it and the pseudonym."""
+    patient, exam = study.patient or {}, study.study or {}
+    digest = key.digest("patient", _patient_token(patient))
+    pseudonym = f"CRMO-{digest[:16].upper()}"
+    days = 1 + int(key.digest("date-shift", _patient_token(patient))[:8], 16) % 365
+    scrub = _Scrubber(_identifiers(patient, exam), pseudonym, days)
+    out = Study(patient={"id": pseudonym}, study={}, lesions=[], clinical={}, midline=copy.deepcopy(study.midline),
+                inputs={}, dicom=None, warnings=[scrub(w) for w in study.warnings])
+    if patient.get("sex") in ("F", "M", "O"):
+        out.patient["sex"] = patient["sex"]
+    if patient.get("birth_date"):
+        shifted = _shift_date(patient["birth_date"], days)
+        if shifted:
+            out.patient["birth_date"] = shifted
+    if exam.get("date"):
+        shifted = _shift_date(exam["date"], days)
+        if shifted:
+            out.study["date"] = shifted
+    if exam.get("modality"):
+        out.study["modality"] = scrub(exam["modality"])
+    if exam.get("description"):
+        out.study["description"] = scrub(exam["description"])
+    out.study["accession"] = "R" + key.digest("accession", _patient_token(patient), str(exam.get("accession") or ""),
+                                              str(exam.get("date") or ""))[:12].upper()
+    for lesion in study.lesions:
+        copy_ = copy.deepcopy(lesion)
+        copy_.source = {k: v for k, v in lesion.source.items() if k in ("kind", "value")}
+        copy_.findings = {k: (scrub(v) if isinstance(v, str) else v) for k, v in lesion.findings.items()}
+        copy_.warnings = [scrub(w) for w in lesion.warnings]
+        copy_.localization = {k: (scrub(v) if isinstance(v, str) else v) for k, v in lesion.localization.items()}
+        out.lesions.append(copy_)
+    out.clinical = _scrub_tree(study.clinical, scrub, days)
+    return out, pseudonym
+
+
+def _scrub_tree(value: Any, scrub: _Scrubber, days: int) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub_tree(v, scrub, days) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_tree(v, scrub, days) for v in value]
+    if isinstance(value, str):
+        return scrub(value)
+    return value
+
+
+def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``study.json``, ``report.txt``, ``lesions.csv`` and ``distribution.csv`` of the de-identified study."""
+    from ..report import render_report  # noqa: PLC0415
+    from ..tables import distribution_table_csv, lesion_table_csv  # noqa: PLC0415
+
+    clean, _ = deidentify(study, key)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
+    document, report = clean.to_dict(), render_report(clean)
+    lesions, distribution = lesion_table_csv(clean), distribution_table_csv(clean)
+    return {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", report),
+            "lesions": write_text(out / "lesions.csv", lesions),
+            "distribution": write_text(out / "distribution.csv", distribution)}
