@@ -230,3 +230,28 @@ def test_empty_study_and_bad_clinical_items():
         evaluate_score(study(*femur_pair(), crp_mg_l="high"), "jansson")
     with pytest.raises(CRMOInputError, match="unknown clinical item 'crp'"):
         evaluate_score(study(*femur_pair(), crp=3), "jansson")
+
+
+def test_cli_clinical_records_items_and_findings_and_rejects_bad_ones(tmp_path, capsys):
+    from CRMOAnalyzerLib.cli.main import main
+    from CRMOAnalyzerLib.model import load_study, save_study
+
+    path = tmp_path / "study.json"
+    save_study(study(*femur_pair()), path)
+    assert main(["clinical", str(path), "--crp", "8", "--blood-count", "normal", "--temperature", "37.1", "--bone-pain", "yes",
+                 "--finding", "L1:marginal_sclerosis=yes", "--finding", "L2:signal_extent=25-50%"]) == 0
+    out = capsys.readouterr().out
+    saved = load_study(path)
+    assert saved.clinical == {"crp_mg_l": 8.0, "blood_count_normal": True, "temperature_c": 37.1, "bone_pain": True}
+    assert saved.lesion("L1").findings == {"marginal_sclerosis": True}
+    assert saved.lesion("L2").findings == {"signal_extent": "25-50%"}
+    # 13 + 10 + 10 + 9 + 7 = 49 (CRP below 10 mg/L)
+    assert "- Jansson score: 49/63 points" in out and "RED FLAGS" in out
+    before = path.read_bytes()
+    for bad, message in ((["--set", "crp=3"], "--set: unknown clinical item 'crp'"),
+                         (["--temperature", "hot"], "--temperature: temperature_c must be a number"),
+                         (["--finding", "L9:marrow_edema=yes"], "no lesion 'L9'"),
+                         (["--finding", "L1:signal_extent=80%"], "signal_extent must be one of <=25%, 25-50%, >50%")):
+        assert main(["clinical", str(path), *bad]) == 1
+        assert message in capsys.readouterr().err
+    assert path.read_bytes() == before  # nothing written on bad input

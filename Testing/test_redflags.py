@@ -1,0 +1,72 @@
+"""Red flags: found, absent, or not assessed; and never buried in the report."""
+
+from __future__ import annotations
+
+from studybuilder import femur_pair, lesion, study
+
+from CRMOAnalyzerLib.redflags import red_flags
+from CRMOAnalyzerLib.report import render_report
+
+
+def _state(s, flag_id):
+    return next(f for f in red_flags(s).flags if f.id == flag_id)
+
+
+def test_solitary_lesion_outside_the_clavicle():
+    assert _state(study(lesion("L1", "tibia", "left", "metaphysis", "distal")), "solitary_non_clavicular").present is True
+    assert _state(study(lesion("L1", "clavicula_left", sublocation="medial")), "solitary_non_clavicular").present is False
+    assert _state(study(*femur_pair()), "solitary_non_clavicular").present is False
+
+
+def test_cortical_destruction_and_soft_tissue_mass_name_their_lesions():
+    s = study(lesion("L1", "femur_right", sublocation="metaphysis", bone_end="distal", cortical_destruction=False, soft_tissue_mass=False),
+              lesion("L2", "tibia", "left", "metaphysis", "proximal", cortical_destruction=True, soft_tissue_mass=False))
+    flags = red_flags(s)
+    assert [f.id for f in flags.present] == ["cortical_destruction"]
+    assert flags.present[0].lesions == ["L2"]
+    assert _state(s, "soft_tissue_mass").present is False
+
+
+def test_unrecorded_imaging_finding_is_not_assessed_not_absent():
+    s = study(lesion("L1", "femur_right", sublocation="metaphysis", cortical_destruction=False), lesion("L2", "tibia", "left", "metaphysis"))
+    flag = _state(s, "cortical_destruction")
+    assert flag.present is None and flag.missing == ["cortical destruction not recorded for L2"]
+    assert any(line.startswith("Imaging red flags not assessed") and "cortical destruction" in line for line in red_flags(s).lines())
+
+
+def test_diaphyseal_only_symmetric_involvement():
+    diaphyses = [lesion("L1", "femur_right", sublocation="diaphysis"), lesion("L2", "femur_left", sublocation="diaphysis")]
+    assert _state(study(*diaphyses), "diaphyseal_symmetric").present is True
+    with_metaphysis = [*diaphyses, lesion("L3", "tibia", "left", "metaphysis", "proximal")]
+    assert _state(study(*with_metaphysis), "diaphyseal_symmetric").present is False
+    one_side = [lesion("L1", "femur_right", sublocation="diaphysis"), lesion("L2", "tibia", "left", "diaphysis")]
+    assert _state(study(*one_side), "diaphyseal_symmetric").present is False
+
+
+def test_clinical_flags_when_entered():
+    lesions = femur_pair()
+    assert _state(study(*lesions, temperature_c=38.6), "fever").present is True
+    assert _state(study(*lesions, fever=True), "fever").present is True
+    assert _state(study(*lesions, fever=False, temperature_c=37.0), "fever").present is False
+    assert _state(study(*lesions), "fever").present is None
+    assert _state(study(*lesions, blood_count_normal=False), "abnormal_blood_count").present is True
+    assert _state(study(*lesions, night_pain=True), "night_pain").present is True
+    assert _state(study(*lesions, crp_mg_l=29.0), "crp_markedly_raised").present is False
+    assert _state(study(*lesions, crp_mg_l=30.0), "crp_markedly_raised").present is True
+    lines = red_flags(study(*lesions)).lines()
+    assert any(line.startswith("Clinical red flags not assessed (not entered): fever, abnormal blood count") for line in lines)
+
+
+def test_report_puts_red_flags_right_after_the_impression():
+    s = study(lesion("L1", "tibia", "left", "metaphysis", "distal", cortical_destruction=True), fever=True)
+    text = render_report(s)
+    lines = text.splitlines()
+    impression = lines.index("IMPRESSION")
+    assert lines[impression + 2] == ""
+    assert lines[impression + 3] == "RED FLAGS (findings that argue against CRMO)"
+    assert "3 red flags argue against CRMO: solitary lesion outside the clavicle, cortical destruction and fever" in lines[impression + 1]
+    flagged = lines[impression + 4: impression + 7]
+    assert flagged[0].startswith("RED FLAG: solitary lesion outside the clavicle (L1)")
+    assert flagged[1].startswith("RED FLAG: cortical destruction (L1)")
+    assert flagged[2].startswith("RED FLAG: fever: think of infection")
+    assert text.index("RED FLAGS") < text.index("CRITERIA AND SCORES")
