@@ -27,6 +27,8 @@ FIGURES = {
 }
 
 _MARKERS = "ovs^Dp"
+#: labels moved outwards (mm) where two bones lie side by side
+_LABEL_SHIFT = {"fibula": 28.0, "radius": 22.0, "ulna": -22.0}
 
 
 def _pyplot():
@@ -85,8 +87,9 @@ def _body_map(plt, tables: CohortTables, folder: Path) -> dict[str, Path]:
             normal = np.array([-d[1], d[0]]) / length * r
             a, b = np.array([-p0[0], p0[2]]), np.array([-p1[0], p1[2]])
             ax.add_patch(patches.Polygon([a + normal, b + normal, b - normal, a - normal], closed=True, **style))
-            ax.add_patch(patches.Circle(a, r, **style))
-            ax.add_patch(patches.Circle(b, r, **style))
+            if r >= 6.0:  # round ends where they show (ribs, hands and feet stay simple)
+                ax.add_patch(patches.Circle(a, r, **style))
+                ax.add_patch(patches.Circle(b, r, **style))
         elif kind == "_Ellipsoid":
             ax.add_patch(patches.Ellipse((-solid.centre[0], solid.centre[2]), 2 * solid.radii[0], 2 * solid.radii[2], **style))
         else:
@@ -96,6 +99,7 @@ def _body_map(plt, tables: CohortTables, folder: Path) -> dict[str, Path]:
         value = values.get((site, side), 0.0)
         if value >= 5.0 and site not in ("ribs",):
             x, z = np.mean(points, axis=0)
+            x += _LABEL_SHIFT.get(site, 0.0) * (1.0 if x > 0 else -1.0)
             ax.text(x, z, f"{value:.0f}%", fontsize=6.5, ha="center", va="center",
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
     ax.set_xlim(-230, 230)
