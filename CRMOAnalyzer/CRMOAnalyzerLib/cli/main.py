@@ -12,7 +12,7 @@ from .. import __version__
 from ..errors import CRMOInputError
 
 #: subcommand modules of this package, each with ``add_subparser(subparsers)``
-SUBCOMMANDS = ("analyze", "demo", "report", "compare", "clinical")
+SUBCOMMANDS = ("analyze", "demo", "report", "compare", "clinical", "cohort")
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 3
 
