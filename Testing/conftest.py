@@ -49,3 +49,16 @@ def found(lesion) -> tuple:
 def expected(spec: dict) -> tuple:
     """What the phantom was built to give."""
     return (spec["bone"], spec["side"], spec["sublocation"], spec["bone_end"])
+
+
+def make_lesion(lesion_id: str, bone: str, side: str | None = None, sublocation: str | None = None,
+                bone_end: str | None = None, volume_mm3: float | None = 1000.0, z: float = 0.0, **findings):
+    """A hand-built localized lesion (codes from the vocabulary), for studies with a known answer."""
+    from CRMOAnalyzerLib.anatomy import LATERALITY_CODES, bones
+    from CRMOAnalyzerLib.model import Lesion
+
+    known = bones().get(bone)
+    return Lesion(id=lesion_id, source={"kind": "label", "value": int(lesion_id.strip("L") or 0), "name": None}, bone=bone,
+                  finding_site=known.finding_site if known else None,
+                  laterality=dict(LATERALITY_CODES[side]) if side else None, sublocation=sublocation, bone_end=bone_end,
+                  centroid_ras=[0.0, 0.0, z], volume_mm3=volume_mm3, findings=dict(findings))

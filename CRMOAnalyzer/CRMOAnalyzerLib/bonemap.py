@@ -13,7 +13,7 @@ from .anatomy import Bone, find_bone
 from .errors import CRMOInputError
 from .geometry import to_index, to_ras
 from .images import LabelMap
-from .measure import sample_nearest
+from .measure import label_statistics, label_voxels, sample_nearest
 
 __all__ = ["BoneMap", "Midline"]
 
@@ -80,27 +80,18 @@ class BoneMap:
 
     @cached_property
     def _shape_stats(self) -> sitk.LabelShapeStatisticsImageFilter:
-        image = sitk.GetImageFromArray(self.labelmap.array)  # index space: physical point == (i, j, k)
-        if image.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16, sitk.sitkUInt32, sitk.sitkUInt64):
-            image = sitk.Cast(image, sitk.sitkUInt32)
-        stats = sitk.LabelShapeStatisticsImageFilter()
-        stats.SetComputePerimeter(False)
-        stats.Execute(image)
-        return stats
+        return label_statistics(self.labelmap)
 
     def centroid(self, value: int) -> np.ndarray:
         """RAS centroid of a label."""
-        return to_ras(self.labelmap.affine, np.array([self._shape_stats.GetCentroid(value)]))[0]
+        # the statistics are in the image's own physical space: go back to the continuous index
+        itk = self.labelmap.as_sitk()
+        index = itk.TransformPhysicalPointToContinuousIndex(self._shape_stats.GetCentroid(value))
+        return to_ras(self.labelmap.affine, np.array([index]))[0]
 
     def voxel_count(self, value: int) -> int:
         """Number of voxels of a label."""
         return int(self._shape_stats.GetNumberOfPixels(value))
-
-    def bbox(self, value: int) -> tuple[np.ndarray, np.ndarray]:
-        """Index bounding box (i, j, k) of a label: start and stop (exclusive)."""
-        box = self._shape_stats.GetBoundingBox(value)
-        start = np.array(box[:3])
-        return start, start + np.array(box[3:])
 
     def values_at(self, ras: np.ndarray) -> np.ndarray:
         """Bone label value at RAS points (0 outside every bone or outside the grid, -1 off the grid)."""
@@ -165,10 +156,7 @@ class BoneMap:
 
     def bone_voxels(self, value: int, side: str | None = None) -> np.ndarray:
         """RAS positions of a bone's voxels; for a side-less paired bone, only those on ``side``."""
-        start, stop = self.bbox(value)
-        crop = self.labelmap.array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]]
-        k, j, i = np.nonzero(crop == value)
-        ras = to_ras(self.labelmap.affine, np.column_stack([i + start[0], j + start[1], k + start[2]]))
+        ras = label_voxels(self.labelmap, value, self._shape_stats.GetBoundingBox(value))
         if side is not None and self.bones[value].side is None and self.bones[value].paired and self.midline:
             distance = self.midline.signed_distance(ras)
             ras = ras[distance > 0] if side == "right" else ras[distance <= 0]

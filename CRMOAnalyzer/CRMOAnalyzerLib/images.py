@@ -47,9 +47,20 @@ class Image:
 
 @dataclass
 class LabelMap(Image):
-    """A label map: integer values; ``names`` maps values to names when the file has them."""
+    """A label map: integer values; ``names`` maps values to names when the file has them.
+
+    When read from a file, ``array`` is a read-only view of the SimpleITK image kept in ``itk``
+    (no copy); :meth:`as_sitk` gives that image for SimpleITK's run-length label statistics.
+    """
 
     names: dict[int, str] = field(default_factory=dict)
+    itk: sitk.Image | None = field(default=None, repr=False, compare=False)
+
+    def as_sitk(self) -> sitk.Image:
+        """A SimpleITK image of the labels in index space (the file's own image when there is one)."""
+        if self.itk is None:
+            self.itk = sitk.GetImageFromArray(self.array)
+        return self.itk
 
 
 def _suffix(path: Path) -> str:
@@ -113,8 +124,10 @@ def image_from_sitk(image: sitk.Image, source: str = "", what: str = "image") ->
 def labelmap_from_sitk(image: sitk.Image, source: str = "", what: str = "label map",
                        names: dict[int, str] | None = None) -> LabelMap:
     """A :class:`LabelMap` from a SimpleITK image; float images must hold whole numbers."""
-    base = image_from_sitk(image, source, what)
-    array = base.array
+    image = _as_3d(image, source, what)
+    affine = _check_geometry(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    array = sitk.GetArrayViewFromImage(image)  # no copy
+    keep = image
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)):
             raise CRMOInputError(source, f"{what} has non-finite (NaN or infinite) values")
@@ -123,16 +136,16 @@ def labelmap_from_sitk(image: sitk.Image, source: str = "", what: str = "label m
         if array.size and (array.min() < 0 or array.max() > MAX_LABEL):
             raise CRMOInputError(source, f"{what} has label values out of range")
         logger.warning("%s: %s is stored as floating point; its whole-number values are used as labels", source, what)
-        array = array.astype(np.int32)
+        array, keep = array.astype(np.uint32), None
     elif array.dtype.kind not in "iu" and array.dtype != bool:
         raise CRMOInputError(source, f"{what} has pixel type {array.dtype}, expected integer labels")
     if array.dtype == bool:
-        array = array.astype(np.uint8)
+        array, keep = array.astype(np.uint8), None
     if array.size and array.dtype.kind == "i" and array.min() < 0:
         raise CRMOInputError(source, f"{what} has negative label values (minimum {int(array.min())})")
     if array.size and array.dtype.itemsize > 4 and array.max() > MAX_LABEL:
         raise CRMOInputError(source, f"{what} has label values above {MAX_LABEL}")
-    return LabelMap(array, base.affine, source, dict(names or {}))
+    return LabelMap(array, affine, source, dict(names or {}), keep)
 
 
 def read_image(path: str | os.PathLike, what: str = "image") -> Image:

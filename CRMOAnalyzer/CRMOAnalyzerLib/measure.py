@@ -1,6 +1,6 @@
 """One-pass measurement of every lesion of a label map, and sampling of other grids.
 
-All lesions are measured together from the non-zero voxels (no mask per lesion): voxel count,
+All lesions are measured together (no full-volume mask per lesion): voxel count,
 volume, centroid and bounding box in RAS, overlap with each bone value of another grid, and
 intensity statistics from an image on any grid.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import SimpleITK as sitk
 
 from .geometry import to_index, to_ras
-from .images import Image
+from .images import Image, LabelMap
 
-__all__ = ["LesionVoxels", "measure_labels", "sample_nearest"]
+__all__ = ["LesionVoxels", "label_statistics", "label_voxels", "measure_labels", "sample_nearest"]
 
 
 @dataclass
@@ -43,38 +44,45 @@ def sample_nearest(image: Image, ras: np.ndarray, outside: int | float = -1) -> 
     return values
 
 
-def measure_labels(labelmap: Image, image: Image | None = None) -> dict[int, LesionVoxels]:
-    """Measure every non-zero label of ``labelmap`` in one pass over its non-zero voxels."""
-    flat = labelmap.array.reshape(-1)
-    nonzero = np.flatnonzero(flat)
-    if nonzero.size == 0:
-        return {}
-    values = flat[nonzero]
-    order = np.argsort(values, kind="stable")
-    nonzero, values = nonzero[order], values[order]
-    labels, starts, counts = np.unique(values, return_index=True, return_counts=True)
-    k, j, i = np.unravel_index(nonzero, labelmap.array.shape)
-    ras = to_ras(labelmap.affine, np.column_stack([i, j, k]))
-    sums = np.add.reduceat(ras, starts, axis=0)
-    lows = np.minimum.reduceat(ras, starts, axis=0)
-    highs = np.maximum.reduceat(ras, starts, axis=0)
-    intensities = None
-    if image is not None:
-        intensities = sample_nearest(image, ras, outside=np.nan).astype(float)
+def label_statistics(labelmap: LabelMap) -> sitk.LabelShapeStatisticsImageFilter:
+    """SimpleITK's run-length label statistics of a label map, in index space (one pass, no masks)."""
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.SetComputePerimeter(False)
+    stats.SetComputeFeretDiameter(False)
+    stats.Execute(labelmap.as_sitk())
+    return stats
+
+
+def label_voxels(labelmap: LabelMap, value: int, box: tuple[int, ...]) -> np.ndarray:
+    """RAS positions of the voxels of ``value`` inside its index bounding box ``(i, j, k, size_i, size_j, size_k)``."""
+    i0, j0, k0, si, sj, sk = box
+    crop = labelmap.array[k0:k0 + sk, j0:j0 + sj, i0:i0 + si]
+    k, j, i = np.nonzero(crop == value)
+    return to_ras(labelmap.affine, np.column_stack([i + i0, j + j0, k + k0]))
+
+
+def measure_labels(labelmap: LabelMap, image: Image | None = None) -> dict[int, LesionVoxels]:
+    """Measure every non-zero label of ``labelmap``.
+
+    One run-length pass over the whole map (SimpleITK) finds each label's bounding box; the
+    rest works inside those boxes only, so the cost is one pass plus the lesions' own size.
+    """
+    stats = label_statistics(labelmap)
     voxel_volume = labelmap.voxel_volume_mm3
     half_voxel = 0.5 * np.abs(labelmap.affine[:3, :3]).sum(axis=1)
     result: dict[int, LesionVoxels] = {}
-    for index, value in enumerate(labels.tolist()):
-        start, count = int(starts[index]), int(counts[index])
-        stats = None
-        if intensities is not None:
-            sample = intensities[start:start + count]
+    for value in stats.GetLabels():
+        value = int(value)
+        ras = label_voxels(labelmap, value, stats.GetBoundingBox(value))
+        intensity = None
+        if image is not None:
+            sample = sample_nearest(image, ras, outside=np.nan).astype(float)
             sample = sample[np.isfinite(sample)]
             if sample.size:
-                stats = {"mean": float(sample.mean()), "sd": float(sample.std()), "min": float(sample.min()),
-                         "max": float(sample.max()), "median": float(np.median(sample)), "voxels": int(sample.size)}
-        result[int(value)] = LesionVoxels(
-            value=int(value), voxel_count=count, volume_mm3=count * voxel_volume,
-            centroid_ras=sums[index] / count, bbox_min_ras=lows[index] - half_voxel, bbox_max_ras=highs[index] + half_voxel,
-            positions_ras=ras[start:start + count], intensity=stats)
+                intensity = {"mean": float(sample.mean()), "sd": float(sample.std()), "min": float(sample.min()),
+                             "max": float(sample.max()), "median": float(np.median(sample)), "voxels": int(sample.size)}
+        result[value] = LesionVoxels(
+            value=value, voxel_count=len(ras), volume_mm3=len(ras) * voxel_volume, centroid_ras=ras.mean(axis=0),
+            bbox_min_ras=ras.min(axis=0) - half_voxel, bbox_max_ras=ras.max(axis=0) + half_voxel,
+            positions_ras=ras, intensity=intensity)
     return result

@@ -1,0 +1,189 @@
+"""The command line end to end: demo, analyze (every input kind), report formats, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, expected
+
+from CRMOAnalyzerLib.cli import main
+from CRMOAnalyzerLib.images import write_image
+from CRMOAnalyzerLib.labelnames import write_label_names
+from CRMOAnalyzerLib.markups import write_points
+from CRMOAnalyzerLib.segmentation_file import write_seg_nrrd
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_demo_localizes_the_sample_study(tmp_path, capsys):
+    code, out, err = run(capsys, "demo", "--out", tmp_path / "demo")
+    assert code == 0, err
+    assert "IMPRESSION" in out and "Distribution consistent with CRMO" in out
+    assert "Right femur, distal metaphysis: lesion" in out
+    assert f"{tmp_path / 'demo' / 'study.json'}" in out
+    study = json.loads((tmp_path / "demo" / "study.json").read_text())
+    answers = json.loads((SAMPLE / "expected.json").read_text())["lesions"]
+    got = {l["source"]["name"]: (l["bone"], (l["laterality"] or {}).get("meaning"), l["sublocation"], l["bone_end"])
+           for l in study["lesions"]}
+    for spec in answers:
+        bone, side, where, end = expected(spec)
+        assert got[spec["name"]] == (bone, side and side.capitalize(), where, end), spec["name"]
+    assert study["patient"]["id"] == "CRMO-DEMO-001"
+    assert all(l["intensity"]["mean"] > 200 for l in study["lesions"])  # lesions are bright on the STIR-like image
+    assert (tmp_path / "demo" / "report.txt").read_text(encoding="utf-8") in out
+
+
+def test_demo_is_deterministic(tmp_path, capsys):
+    run(capsys, "-q", "demo", "--out", tmp_path / "a")
+    run(capsys, "-q", "demo", "--out", tmp_path / "b")
+    assert (tmp_path / "a" / "report.txt").read_bytes() == (tmp_path / "b" / "report.txt").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def oblique_files(tmp_path_factory):
+    from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation
+
+    folder = tmp_path_factory.mktemp("oblique")
+    phantom = make_phantom(Grid((3.0, 3.0, 3.0), rotation((1, 0.5, 0.2), 20)), Grid((3.5, 3.5, 4.0), rotation((0, 0, 1), 12)),
+                           Pose(rotation((0, 0, 1), 10), np.array([120.0, -30.0, 80.0])))
+    write_image(folder / "bones.nii.gz", phantom.bones)
+    write_label_names(folder / "bones.json", phantom.bones.names)
+    (folder / "bones.txt").write_text("".join(f"{v} {n} 10 20 30 255\n" for v, n in sorted(phantom.bones.names.items())))
+    write_seg_nrrd(folder / "bones.seg.nrrd", phantom.bones)
+    write_image(folder / "lesions.nrrd", phantom.lesions)
+    write_seg_nrrd(folder / "lesions.seg.nrrd", phantom.lesions)
+    write_points(folder / "lps.mrk.json", phantom.points, "LPS")
+    write_points(folder / "ras.mrk.json", phantom.points, "RAS")
+    return folder, phantom
+
+
+@pytest.mark.parametrize("bones, labels, lesions", [
+    ("bones.nii.gz", "bones.json", ("--lesions", "lesions.nrrd")),
+    ("bones.nii.gz", "bones.txt", ("--lesions", "lesions.seg.nrrd")),
+    ("bones.seg.nrrd", None, ("--lesions", "lesions.nrrd")),
+    ("bones.nii.gz", "bones.json", ("--points", "lps.mrk.json")),
+    ("bones.nii.gz", "bones.json", ("--points", "ras.mrk.json")),
+])
+def test_analyze_every_input_kind(tmp_path, capsys, oblique_files, bones, labels, lesions):
+    folder, phantom = oblique_files
+    argv = ["analyze", "--bones", folder / bones, lesions[0], folder / lesions[1], "--out", tmp_path / "out",
+            "--patient-id", "X1", "--study-date", "2026-02-03"]
+    if labels:
+        argv += ["--bone-labels", folder / labels]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    study = json.loads((tmp_path / "out" / "study.json").read_text())
+    got = [(l["bone"], {"7771000": "left", "24028007": "right"}.get((l["laterality"] or {}).get("code")), l["sublocation"],
+            l["bone_end"]) for l in study["lesions"]]
+    assert got == [expected(spec) for spec in phantom.expected]
+    assert study["study"] == {"date": "2026-02-03", "modality": "MR"}
+    kind = {"lesions.nrrd": "label", "lesions.seg.nrrd": "segment"}.get(lesions[1], "point")
+    assert {l["source"]["kind"] for l in study["lesions"]} == {kind}
+
+
+def test_default_totalsegmentator_ids_warn(tmp_path, capsys, oblique_files):
+    from CRMOAnalyzerLib.anatomy import totalsegmentator_ids
+    from CRMOAnalyzerLib.images import LabelMap
+
+    folder, phantom = oblique_files
+    total_only = np.where(np.isin(phantom.bones.array, list(totalsegmentator_ids("total"))), phantom.bones.array, 0)
+    write_image(tmp_path / "ts.nii.gz", LabelMap(total_only.astype(np.uint8), phantom.bones.affine))
+    code, _, err = run(capsys, "analyze", "--bones", tmp_path / "ts.nii.gz", "--points", folder / "lps.mrk.json",
+                       "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "no label names given" in err and "TotalSegmentator task 'total'" in err
+    study = json.loads((tmp_path / "o" / "study.json").read_text())
+    assert [l["bone"] for l in study["lesions"][:2]] == ["femur_right", "femur_left"]  # 'total' ids 76 and 75
+    assert study["lesions"][2]["bone"] == "unassigned"  # tibia is not a class of 'total'
+    # a map with values the default ids do not name is an error, not a guess
+    code, _, err = run(capsys, "analyze", "--bones", folder / "bones.nii.gz", "--points", folder / "lps.mrk.json",
+                       "--out", tmp_path / "p")
+    assert code == 1 and "no name for label value(s) 119, 120, 121" in err
+
+
+def test_report_formats(tmp_path, capsys):
+    run(capsys, "-q", "demo", "--out", tmp_path)
+    code, text, _ = run(capsys, "report", tmp_path / "study.json")
+    assert code == 0 and text == (tmp_path / "report.txt").read_text(encoding="utf-8")
+    code, out, _ = run(capsys, "report", tmp_path / "study.json", "--format", "json")
+    assert json.loads(out)["schema"] == "crmo-analyzer/study"
+    code, out, _ = run(capsys, "report", tmp_path / "study.json", "--format", "csv", "--out", tmp_path / "l.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "l.csv").read_text())))
+    assert len(rows) == 9 and rows[0]["site"] == "Right clavicle, medial third" and rows[0]["finding_site_code"] == "51299004"
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze", "--help"])
+    assert stop.value.code == 0
+    assert "examples:" in capsys.readouterr().out
+
+
+def _write(folder, name, content):
+    path = folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+BAD = {
+    "missing bones": (lambda f, s: ["--bones", f / "none.nii.gz", "--lesions", s / "lesions.seg.nrrd"], "none.nii.gz: bone map not found"),
+    "corrupt bones": (lambda f, s: ["--bones", _write(f, "c.nii.gz", b"\x1f\x8bjunk"), "--lesions", s / "lesions.seg.nrrd"], "c.nii.gz: cannot read"),
+    "names miss a value": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", _write(f, "n.txt", "75 femur_left\n"),
+                                         "--lesions", s / "lesions.seg.nrrd"], "n.txt: no name for label value"),
+    "names not UTF-8": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", _write(f, "u.txt", b"75 f\xe9mur\n"),
+                                      "--lesions", s / "lesions.seg.nrrd"], "u.txt: label names file is not UTF-8"),
+    "malformed markups": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json",
+                                        "--points", _write(f, "m.mrk.json", '{"markups": [')], "m.mrk.json: malformed JSON"),
+    "no points": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json",
+                                "--points", _write(f, "e.mrk.json", '{"markups": []}')], "e.mrk.json: no control point"),
+    "points off the map": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json", "--points",
+                                         _write(f, "o.mrk.json", '{"markups": [{"coordinateSystem": "RAS", "controlPoints": '
+                                                '[{"position": [5000, 0, 0]}]}]}')], "o.mrk.json: no point lies inside the bone map"),
+    "bad date": (lambda f, s: ["--bones", s / "bones.nii.gz", "--lesions", s / "lesions.seg.nrrd", "--study-date", "3/1/26"],
+                 "study date '3/1/26' is not a date"),
+    "info not json": (lambda f, s: ["--bones", s / "bones.nii.gz", "--lesions", s / "lesions.seg.nrrd",
+                                    "--info", _write(f, "i.json", "{nope")], "i.json: malformed JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_one_line_no_partial_output(tmp_path, capsys, case):
+    make, message = BAD[case]
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "analyze", *make(tmp_path, SAMPLE), "--out", out)
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("crmo-analyzer: error:")]
+    assert len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_empty_lesion_map_and_no_overlap(tmp_path, capsys, oblique_files):
+    folder, phantom = oblique_files
+    from CRMOAnalyzerLib.images import LabelMap
+
+    empty = LabelMap(np.zeros_like(phantom.lesions.array), phantom.lesions.affine)
+    write_image(tmp_path / "empty.nrrd", empty)
+    code, _, err = run(capsys, "analyze", "--bones", folder / "bones.nii.gz", "--bone-labels", folder / "bones.json",
+                       "--lesions", tmp_path / "empty.nrrd", "--out", tmp_path / "o")
+    assert code == 1 and "empty.nrrd: the lesion map is empty" in err
+    far = LabelMap(phantom.lesions.array, phantom.lesions.affine @ np.array(
+        [[1, 0, 0, 5000.0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    write_image(tmp_path / "far.nrrd", far)
+    code, _, err = run(capsys, "analyze", "--bones", folder / "bones.nii.gz", "--bone-labels", folder / "bones.json",
+                       "--lesions", tmp_path / "far.nrrd", "--out", tmp_path / "o")
+    assert code == 1 and "do not overlap in space" in err
+
+
+def test_report_of_a_bad_study(tmp_path, capsys):
+    path = _write(tmp_path, "s.json", '{"schema": "crmo-analyzer/study", "schema_version": 7}')
+    code, _, err = run(capsys, "report", path)
+    assert code == 1 and "s.json: study schema_version 7 is not supported" in err
