@@ -13,7 +13,7 @@ from .anatomy import BoneKindValues, bones
 from .distribution import Distribution, distribution, ordered_lesions, pattern_rules
 from .model import Lesion, Study
 
-__all__ = ["site_phrase", "lesion_line", "distribution_paragraph", "impression", "render_report"]
+__all__ = ["site_phrase", "lesion_line", "distribution_paragraph", "impression", "conclusion", "render_report"]
 
 CAVEAT = ("Decision support, not a diagnosis: CRMO is a diagnosis of exclusion (infection, malignancy, "
           "Langerhans cell histiocytosis and others must be excluded clinically and, where indicated, by biopsy).")
@@ -158,6 +158,13 @@ def _flag_sentence(flags) -> str:
         return ""
     return (f" {len(present)} red flag{'s' if len(present) != 1 else ''} argue{'s' if len(present) == 1 else ''} "
             f"against CRMO: {_join([f.text for f in present])} (see RED FLAGS).")
+
+
+def conclusion(study: Study) -> str:
+    """The impression with the red-flag sentence, as the report's IMPRESSION shows it (for exports)."""
+    from .redflags import red_flags  # noqa: PLC0415
+
+    return impression(distribution(study)) + _flag_sentence(red_flags(study))
 
 
 def render_report(study: Study, comparison=None, weights=None) -> str:
