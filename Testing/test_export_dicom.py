@@ -1,0 +1,113 @@
+"""DICOM SR TID 1500 + SEG of the sample study: dciodvfy finds no error, highdicom and dsrdump read them back."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import highdicom as hd
+import numpy as np
+import pytest
+
+from CRMOAnalyzerLib.cli.demo import sample_inputs
+from CRMOAnalyzerLib.errors import CRMOInputError
+from CRMOAnalyzerLib.exports.dicom_series import read_series, series_image
+from CRMOAnalyzerLib.model import save_study
+from CRMOAnalyzerLib.pipeline import analyze_files
+from conftest import SAMPLE
+
+TOOLS = shutil.which("dciodvfy") and shutil.which("dsrdump")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from CRMOAnalyzerLib.cli.main import main
+
+    out = tmp_path_factory.mktemp("dicom")
+    study = analyze_files(sample_inputs(SAMPLE))
+    study.lesions[0].findings.update(marrow_edema=True, character="lytic")
+    save_study(study, out / "study.json")
+    assert study.dicom and study.dicom["series_dir"].endswith("dicom")
+    assert main(["-q", "report", str(out / "study.json"), "--format", "sr", "--out", str(out / "sr.dcm")]) == 0
+    return study, out
+
+
+def errors_of(path) -> list[str]:
+    result = subprocess.run(["dciodvfy", "-new", str(path)], capture_output=True, text=True, check=False)
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_sample_series_is_small_and_valid():
+    datasets = read_series(SAMPLE / "dicom")
+    assert 10 <= len(datasets) <= 40
+    assert sum(p.stat().st_size for p in (SAMPLE / "dicom").iterdir()) < 5e6
+    grid = series_image(datasets)
+    assert np.allclose(np.abs(grid.affine[:3, 2] / np.linalg.norm(grid.affine[:3, 2])), [0, 1, 0])  # coronal slices
+    if TOOLS:
+        assert errors_of(SAMPLE / "dicom" / "IM0001.dcm") == []
+
+
+@pytest.mark.skipif(not TOOLS, reason="dicom3tools/dcmtk not installed (.ci/run installs them)")
+def test_dciodvfy_finds_no_error(exported):
+    _, out = exported
+    assert errors_of(out / "sr.dcm") == []
+    assert errors_of(out / "sr_seg.dcm") == []
+
+
+def test_sr_reads_back_one_group_per_lesion(exported):
+    study, out = exported
+    sr = hd.sr.srread(out / "sr.dcm")
+    groups = sr.content.get_volumetric_roi_measurement_groups()
+    assert [g.tracking_identifier for g in groups] == [lesion.id for lesion in study.lesions]
+    seg = hd.seg.segread(out / "sr_seg.dcm")
+    for group, lesion in zip(groups, study.lesions):
+        site = group.finding_sites[0]
+        assert site.value == lesion.finding_site["code"]
+        if lesion.laterality:
+            assert site.laterality.value == lesion.laterality["code"]
+        volume = group.get_measurements(name=hd.sr.CodedConcept("118565006", "SCT", "Volume"))[0]
+        assert volume.value == pytest.approx(lesion.volume_mm3)
+        assert group.reference_type == hd.sr.CodedConcept("121191", "DCM", "Referenced Segment")
+        assert group.referenced_segment.referenced_sop_instance_uid == seg.SOPInstanceUID
+    first = {e.name.meaning: e.value.meaning for e in groups[0].get_qualitative_evaluations()}
+    assert first["Marrow edema"] == "Yes" and first["Lesion character"] == "Lytic"
+    assert study.lesions[0].sublocation == "metaphysis" and first["Sub-location"] == "Metaphysis"
+
+
+def test_seg_has_one_non_empty_segment_per_lesion_near_its_centroid(exported):
+    study, out = exported
+    seg = hd.seg.segread(out / "sr_seg.dcm")
+    assert seg.number_of_segments == len(study.lesions)
+    datasets = read_series(SAMPLE / "dicom")
+    grid = series_image(datasets)
+    labels = seg.get_pixels_by_source_instance(
+        [ds.SOPInstanceUID for ds in datasets], combine_segments=True, skip_overlap_checks=True)
+    for number, lesion in enumerate(study.lesions, start=1):
+        kji = np.argwhere(labels == number)
+        assert len(kji), lesion.id
+        centre = grid.affine[:3, :3] @ kji[:, ::-1].mean(0) + grid.affine[:3, 3]
+        spacing = np.linalg.norm(grid.affine[:3, :3], axis=0).max()
+        assert np.linalg.norm(centre - lesion.centroid_ras) < spacing, lesion.id
+        assert seg.get_segment_description(number).tracking_id == lesion.id
+
+
+@pytest.mark.skipif(not TOOLS, reason="dcmtk not installed")
+def test_dsrdump_shows_the_findings(exported):
+    _, out = exported
+    dump = subprocess.run(["dsrdump", str(out / "sr.dcm")], capture_output=True, text=True, check=True).stdout
+    assert '<contains CODE:(,,"Finding")=(52988006,SCT,"Lesion")>' in dump
+    assert '<has concept mod CODE:(,,"Laterality")=(7771000,SCT,"Left")>' in dump
+    assert dump.count('CONTAINER:(,,"Measurement Group")') == 9
+
+
+def test_no_evidence_is_a_clear_error(exported, tmp_path, capsys):
+    from CRMOAnalyzerLib.cli.main import main
+
+    study, _ = exported
+    study.dicom = None
+    save_study(study, tmp_path / "study.json")
+    assert main(["report", str(tmp_path / "study.json"), "--format", "sr", "--out", str(tmp_path / "x.dcm")]) == 1
+    assert "no DICOM evidence" in capsys.readouterr().err
+    with pytest.raises(CRMOInputError, match="no DICOM image"):
+        read_series(tmp_path)
+    assert not (tmp_path / "x.dcm").exists()
