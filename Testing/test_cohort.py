@@ -182,7 +182,7 @@ def test_dask_local_cluster_gives_the_same_tables(tmp_path):
 
 
 def test_manifest_of_image_sets_is_analyzed(tmp_path):
-    manifest = write_image_sets(tmp_path / "images", 2, seed=5, spacing=5.0)
+    manifest = write_image_sets(tmp_path / "images", 2, seed=5, spacing=4.0)
     expected = json.loads((tmp_path / "images" / "expected.json").read_text(encoding="utf-8"))["patients"]
     with open(manifest, "a", encoding="utf-8") as handle:
         handle.write("bones.nii.gz,bones.labels.json,missing-lesions.nii.gz,SYN-X,2020-01-01,F,2010-01-01\n")
