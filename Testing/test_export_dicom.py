@@ -62,7 +62,7 @@ def test_sr_reads_back_one_group_per_lesion(exported):
     seg = hd.seg.segread(out / "sr_seg.dcm")
     for group, lesion in zip(groups, study.lesions):
         site = group.finding_sites[0]
-        assert site.value == lesion.finding_site["code"]
+        assert site.value.value == lesion.finding_site["code"]
         if lesion.laterality:
             assert site.laterality.value == lesion.laterality["code"]
         volume = group.get_measurements(name=hd.sr.CodedConcept("118565006", "SCT", "Volume"))[0]
