@@ -1,0 +1,546 @@
+"""The MRML adapter: Slicer scene nodes in, a :class:`~CRMOAnalyzerLib.model.Study` out, and back.
+
+The only module of the package that imports ``slicer`` and ``vtk`` (never ``qt``): it runs inside 3D
+Slicer and headless with the ``slicer-core`` wheel. It converts node geometry (``IJKToRAS``, the
+segments' image-to-world matrices, linear parent transforms) into the core's ``LabelMap``/``Image``
+(``array[k, j, i]`` + ``ijk -> RAS``) and ``PointLesion``, then calls :func:`localize.analyze`; it
+does no localization itself.
+
+What a reader records per lesion lives in the scene, so saving and reopening the scene keeps it:
+
+- segmentation lesions: segment tags ``CRMOAnalyzer.findings`` / ``CRMOAnalyzer.overrides`` (JSON),
+  plus the segment's Slicer terminology (Lesion, anatomic region = the bone, laterality modifier);
+- label map lesions: node attribute ``CRMOAnalyzer.lesions`` (JSON keyed by label value);
+- point lesions: node attribute ``CRMOAnalyzer.lesions`` (JSON keyed by control point ID); the
+  free-text note is the control point's description.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import slicer
+import vtk
+from vtk.util import numpy_support
+
+from .anatomy import UNASSIGNED, find_bone, totalsegmentator_ids
+from .bonemap import BoneMap
+from .errors import CRMOInputError
+from .images import Image, LabelMap
+from .localize import analyze
+from .markups import PointLesion
+from .model import FINDINGS, Lesion, Study
+from .report import render_report
+from .tables import LESION_COLUMNS, distribution_rows, lesion_rows
+
+__all__ = [
+    "LESIONS_TABLE", "DISTRIBUTION_TABLE", "REPORT_TEXT", "DISTRIBUTION_COLUMNS", "FINDINGS_TAG", "OVERRIDES_TAG",
+    "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "TERMINOLOGY_FILES",
+    "prepare_scene", "analyze_nodes", "publish", "store_annotations", "terminology_entry", "terminology_context_names",
+    "load_terminologies", "volume_image", "segmentation_labelmap", "lesion_key", "study_info", "centre_views",
+]
+
+logger = logging.getLogger(__name__)
+
+LESIONS_TABLE = "CRMO lesions"
+DISTRIBUTION_TABLE = "CRMO distribution"
+REPORT_TEXT = "CRMO report"
+DISTRIBUTION_COLUMNS = ["region", "bone", "left", "right", "midline", "unknown", "total"]
+
+#: node attribute marking the nodes :func:`publish` owns (so a renamed node is still found, not duplicated)
+ROLE_ATTRIBUTE = "CRMOAnalyzer.role"
+#: segment tags holding a lesion's findings and overrides (JSON)
+FINDINGS_TAG = "CRMOAnalyzer.findings"
+OVERRIDES_TAG = "CRMOAnalyzer.overrides"
+#: label map / point list attribute: JSON ``{key: {"findings": {...}, "overrides": {...}}}``
+LESION_DATA_ATTRIBUTE = "CRMOAnalyzer.lesions"
+#: report text node attribute: patient, study and clinical facts of the study (JSON)
+STUDY_INFO_ATTRIBUTE = "CRMOAnalyzer.study"
+
+TERMINOLOGY_FILES = {
+    "terminology": "SegmentationCategoryTypeModifier-CRMOAnalyzer.term.json",
+    "region": "AnatomicRegionAndModifier-CRMOAnalyzer.term.json",
+}
+_OVERRIDABLE = ("bone", "side", "sublocation", "bone_end")
+
+
+# ---- scene set-up --------------------------------------------------------------------------------
+
+def prepare_scene(scene: Any) -> None:
+    """Register what a bare scene (``slicer-core`` without the application) lacks; no-op in Slicer.
+
+    Registers the markups JSON storage node class in ``scene`` and, once per process, the
+    segmentation converter rules (binary labelmap <-> closed surface).
+    """
+    if not scene.IsNodeClassRegistered("vtkMRMLMarkupsJsonStorageNode"):
+        scene.RegisterNodeClass(slicer.vtkMRMLMarkupsJsonStorageNode())
+    _register_converter_rules()
+
+
+@lru_cache(maxsize=None)
+def _register_converter_rules() -> None:
+    if hasattr(slicer, "app"):
+        return  # the application registered them at start-up
+    factory = slicer.vtkSegmentationConverterFactory.GetInstance()
+    factory.RegisterConverterRule(slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule())
+    factory.RegisterConverterRule(slicer.vtkClosedSurfaceToBinaryLabelmapConversionRule())
+
+
+# ---- geometry: nodes -> core images --------------------------------------------------------------
+
+def _name(node: Any) -> str:
+    return node.GetName() or node.GetID() or node.GetClassName()
+
+
+def _array(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _to_world(node: Any) -> np.ndarray:
+    """4x4 from the node's coordinates to world RAS (its linear parent transforms), identity if none."""
+    parent = node.GetParentTransformNode()
+    if parent is None:
+        return np.eye(4)
+    if not parent.IsTransformToWorldLinear():
+        raise CRMOInputError(_name(node), f"is under the non-linear transform {_name(parent)!r}: harden the transform first")
+    matrix = vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(matrix)
+    return _array(matrix)
+
+
+def volume_image(node: Any, what: str = "image", label: bool = False, names: dict[int, str] | None = None) -> Image:
+    """A scalar or label map volume node as a core :class:`Image` (or :class:`LabelMap`), in world RAS."""
+    data = node.GetImageData() if node is not None else None
+    if data is None or min(data.GetDimensions()) < 1:
+        raise CRMOInputError(_name(node) if node is not None else what, f"the {what} volume has no voxels")
+    if data.GetNumberOfScalarComponents() != 1:
+        raise CRMOInputError(_name(node), f"the {what} volume has {data.GetNumberOfScalarComponents()} components per voxel, expected 1")
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(ijk_to_ras)
+    affine = _to_world(node) @ _array(ijk_to_ras)
+    array = np.array(slicer.util.arrayFromVolume(node), copy=True)
+    if label:
+        if array.dtype.kind == "f":
+            if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+                raise CRMOInputError(_name(node), f"the {what} holds non-integer values: not a label map")
+            array = array.astype(np.int32)
+        return LabelMap(array, affine, _name(node), dict(names or {}))
+    return Image(array, affine, _name(node))
+
+
+def _color_names(node: Any, values: Iterable[int]) -> dict[int, str]:
+    display = node.GetDisplayNode()
+    colors = display.GetColorNode() if display is not None else None
+    if colors is None:
+        return {}
+    names = {}
+    for value in values:
+        name = colors.GetColorName(int(value)) if 0 <= int(value) < colors.GetNumberOfColors() else ""
+        if name and name != "(none)":
+            names[int(value)] = name
+    return names
+
+
+def _segments(node: Any) -> list[tuple[str, Any]]:
+    segmentation = node.GetSegmentation()
+    return [(segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i)) for i in range(segmentation.GetNumberOfSegments())]
+
+
+def segmentation_labelmap(node: Any, what: str = "segmentation") -> tuple[LabelMap, dict[int, str], list[str]]:
+    """All segments of a segmentation node on one grid: value ``n`` is the ``n``-th segment.
+
+    Returns the label map (names = segment names), the segment ID of each value, and warnings
+    (empty segments, overlapping segments). Segments on other grids are mapped onto the first
+    segment's grid (nearest voxel).
+    """
+    segments = _segments(node)
+    if not segments:
+        raise CRMOInputError(_name(node), f"the {what} has no segment")
+    labelmap_name = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    segmentation = node.GetSegmentation()
+    if not segmentation.ContainsRepresentation(labelmap_name):
+        segmentation.CreateRepresentation(labelmap_name)
+    world = _to_world(node)
+    reference: np.ndarray | None = None
+    pieces: list[tuple[int, np.ndarray]] = []
+    warnings: list[str] = []
+    names: dict[int, str] = {}
+    ids: dict[int, str] = {}
+    for value, (segment_id, segment) in enumerate(segments, start=1):
+        names[value], ids[value] = segment.GetName(), segment_id
+        image = node.GetBinaryLabelmapInternalRepresentation(segment_id)
+        extent = image.GetExtent() if image is not None else (0, -1, 0, -1, 0, -1)
+        if image is None or extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5]:
+            warnings.append(f"segment {segment.GetName()!r} of {_name(node)} is empty: no lesion for it")
+            continue
+        matrix = vtk.vtkMatrix4x4()
+        image.GetImageToWorldMatrix(matrix)
+        to_world = world @ _array(matrix)
+        scalars = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
+        dims = (extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+        voxels = scalars.reshape(dims) == segment.GetLabelValue()
+        k, j, i = np.nonzero(voxels)
+        if k.size == 0:
+            warnings.append(f"segment {segment.GetName()!r} of {_name(node)} is empty: no lesion for it")
+            continue
+        ijk = np.column_stack([i + extent[0], j + extent[2], k + extent[4]]).astype(np.int64)
+        if reference is None:
+            reference = to_world
+        elif not np.allclose(to_world, reference, atol=1e-6):
+            ras = ijk @ to_world[:3, :3].T + to_world[:3, 3]
+            inverse = np.linalg.inv(reference)
+            ijk = np.rint(ras @ inverse[:3, :3].T + inverse[:3, 3]).astype(np.int64)
+        pieces.append((value, ijk))
+    if reference is None:
+        raise CRMOInputError(_name(node), f"every segment of the {what} is empty")
+    low = np.min([p.min(axis=0) for _, p in pieces], axis=0)
+    high = np.max([p.max(axis=0) for _, p in pieces], axis=0)
+    size = high - low + 1
+    dtype = np.uint8 if len(segments) < 256 else np.uint16
+    array = np.zeros((size[2], size[1], size[0]), dtype=dtype)
+    for value, ijk in pieces:
+        local = ijk - low
+        previous = array[local[:, 2], local[:, 1], local[:, 0]]
+        overlapped = sorted({names[int(v)] for v in np.unique(previous[previous > 0])})
+        if overlapped:
+            warnings.append(f"segment {names[value]!r} of {_name(node)} overlaps {', '.join(map(repr, overlapped))}: "
+                            f"shared voxels count for {names[value]!r}")
+        array[local[:, 2], local[:, 1], local[:, 0]] = value
+    affine = reference.copy()
+    affine[:3, 3] = reference[:3, :3] @ low + reference[:3, 3]
+    return LabelMap(array, affine, _name(node), names), ids, warnings
+
+
+def _is(node: Any, class_name: str) -> bool:
+    return node is not None and node.IsA(class_name)
+
+
+def _bone_map(bones: Any, bone_names: dict[int, str] | None) -> tuple[BoneMap, str, list[str]]:
+    if bones is None:
+        raise CRMOInputError("bone map", "no bone map selected: choose a bone segmentation or label map "
+                             "(for example from TotalSegmentator)")
+    warnings: list[str] = []
+    if _is(bones, "vtkMRMLSegmentationNode"):
+        labelmap, _, segment_warnings = segmentation_labelmap(bones, "bone segmentation")
+        return BoneMap(labelmap, labelmap.names, _name(bones)), f"segment names of {_name(bones)}", segment_warnings
+    if _is(bones, "vtkMRMLLabelMapVolumeNode"):
+        labelmap = volume_image(bones, "bone map", label=True)
+        present = [int(v) for v in np.unique(labelmap.array) if v != 0]
+        if bone_names:
+            names, source = {int(k): v for k, v in bone_names.items()}, "the given bone names"
+        else:
+            names, source = _color_names(bones, present), f"color table of {_name(bones)}"
+            if not any(find_bone(n) for n in names.values()):
+                names = totalsegmentator_ids()
+                source = "TotalSegmentator task 'total' label ids"
+                warnings.append(f"{_name(bones)}: its color table names no bone; assuming the {source}")
+        labelmap.names = names
+        return BoneMap(labelmap, names, source), source, warnings
+    raise CRMOInputError(_name(bones), "the bone map must be a segmentation or a label map volume")
+
+
+def _points(node: Any) -> tuple[list[PointLesion], list[str]]:
+    points, ids = [], []
+    world = np.zeros(3)
+    defined = slicer.vtkMRMLMarkupsNode.PositionDefined
+    for index in range(node.GetNumberOfControlPoints()):
+        if node.GetNthControlPointPositionStatus(index) != defined:
+            continue
+        node.GetNthControlPointPositionWorld(index, world)
+        points.append(PointLesion(node.GetNthControlPointLabel(index) or f"P{index + 1}", world.copy(),
+                                  node.GetNthControlPointDescription(index) or ""))
+        ids.append(node.GetNthControlPointID(index))
+    return points, ids
+
+
+# ---- analysis ------------------------------------------------------------------------------------
+
+def lesion_key(lesion: Lesion) -> str:
+    """The key that ties a lesion to its annotation in the scene (segment ID, point ID or label value)."""
+    source = lesion.source
+    return str(source.get("segment_id") or source.get("point_id") or source.get("value"))
+
+
+def analyze_nodes(lesions: Any, bones: Any, volume: Any = None, bone_names: dict[int, str] | None = None,
+                  patient: dict | None = None, study: dict | None = None) -> Study:
+    """Localize the lesions of scene nodes and return the study, with findings and overrides stored in the scene.
+
+    Parameters
+    ----------
+    lesions: vtkMRMLSegmentationNode | vtkMRMLLabelMapVolumeNode | vtkMRMLMarkupsFiducialNode
+        A segment, a label value, or a control point per lesion.
+    bones: vtkMRMLSegmentationNode | vtkMRMLLabelMapVolumeNode
+        The bone map; names from its segments, from ``bone_names``, or from its color table.
+    volume: vtkMRMLScalarVolumeNode | None
+        Intensity image (e.g. STIR) for intensity features.
+    bone_names: dict[int, str] | None
+        Label value -> bone name, for a label map bone map.
+    patient, study: dict | None
+        Patient and study facts for the record.
+
+    Raises
+    ------
+    CRMOInputError
+        No bone map, no lesion, inputs that do not overlap, an unsupported node.
+    """
+    if lesions is not None and lesions.GetScene() is not None:
+        prepare_scene(lesions.GetScene())
+    bonemap, names_source, warnings = _bone_map(bones, bone_names)
+    image = volume_image(volume, "image") if volume is not None else None
+    inputs = {"bones": _name(bones), "bone_names": names_source, "lesions": _name(lesions) if lesions is not None else None}
+    if image is not None:
+        inputs["image"] = _name(volume)
+    keys: list[dict[str, str]] = []
+    if lesions is None:
+        raise CRMOInputError("lesions", "no lesion node selected: choose a segmentation, label map or point list")
+    if _is(lesions, "vtkMRMLSegmentationNode"):
+        labelmap, segment_ids, segment_warnings = segmentation_labelmap(lesions, "lesion segmentation")
+        warnings += segment_warnings
+        result = analyze(bonemap, labelmap, image, "segment", patient, study, inputs)
+        keys = [{"segment_id": segment_ids[lesion.source["value"]]} for lesion in result.lesions]
+    elif _is(lesions, "vtkMRMLLabelMapVolumeNode"):
+        labelmap = volume_image(lesions, "lesion map", label=True)
+        labelmap.names = _color_names(lesions, [int(v) for v in np.unique(labelmap.array) if v != 0])
+        result = analyze(bonemap, labelmap, image, "label", patient, study, inputs)
+        keys = [{} for _ in result.lesions]
+    elif _is(lesions, "vtkMRMLMarkupsFiducialNode"):
+        points, point_ids = _points(lesions)
+        if not points:
+            raise CRMOInputError(_name(lesions), "the point list has no placed control point: no lesion marked")
+        result = analyze(bonemap, points, None, "point", patient, study, inputs)
+        keys = [{"point_id": point_id} for point_id in point_ids]
+    else:
+        raise CRMOInputError(_name(lesions), "lesions must be a segmentation, a label map volume or a point list")
+    for lesion, key in zip(result.lesions, keys):
+        lesion.source.update(key)
+    result.warnings = warnings + result.warnings
+    _restore_annotations(result, lesions)
+    return result
+
+
+def _loads(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        logger.warning("ignoring a stored CRMO annotation that is not JSON: %.60s", text)
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _dumps(value: Any) -> str:
+    # "|" separates segment tags in .seg.nrrd files: keep it out of the text (JSON escapes stay valid)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False).replace("|", "\\u007c")
+
+
+def _stored(lesions: Any) -> dict[str, dict]:
+    """Findings and overrides stored in a lesion node, by :func:`lesion_key`."""
+    if _is(lesions, "vtkMRMLSegmentationNode"):
+        out = {}
+        for segment_id, segment in _segments(lesions):
+            findings, overrides = vtk.reference(""), vtk.reference("")
+            segment.GetTag(FINDINGS_TAG, findings)
+            segment.GetTag(OVERRIDES_TAG, overrides)
+            out[segment_id] = {"findings": _loads(str(findings)), "overrides": _loads(str(overrides))}
+        return out
+    return {str(k): v for k, v in _loads(lesions.GetAttribute(LESION_DATA_ATTRIBUTE)).items() if isinstance(v, dict)}
+
+
+def _restore_annotations(study: Study, lesions: Any) -> None:
+    stored = _stored(lesions)
+    for lesion in study.lesions:
+        data = stored.get(lesion_key(lesion), {})
+        findings = {k: v for k, v in (data.get("findings") or {}).items() if k in FINDINGS}
+        lesion.findings.update(findings)
+        overrides = {k: v for k, v in (data.get("overrides") or {}).items() if k in _OVERRIDABLE}
+        if "bone" in overrides:  # the bone first: it resets the site codes that side/sub-location refine
+            overrides = {"bone": overrides.pop("bone"), **overrides}
+        for name, value in overrides.items():
+            try:
+                lesion.override(**{name: value})
+            except ValueError as error:
+                lesion.warnings.append(f"stored override ignored: {error}")
+                study.warnings.append(f"{lesion.id}: stored override ignored: {error}")
+
+
+def _overrides(lesion: Lesion) -> dict[str, Any]:
+    values = {"bone": lesion.bone, "side": lesion.side, "sublocation": lesion.sublocation, "bone_end": lesion.bone_end}
+    return {name: values[name] for name in lesion.overrides if name in values}
+
+
+def store_annotations(study: Study, lesions: Any, lesion_ids: Iterable[str] | None = None) -> None:
+    """Write the findings, overrides (and, for segments, the terminology) of lesions into their node.
+
+    ``lesion_ids`` limits the work to the lesions just edited (default: all).
+    """
+    wanted = set(lesion_ids) if lesion_ids is not None else None
+    chosen = [lesion for lesion in study.lesions if wanted is None or lesion.id in wanted]
+    if _is(lesions, "vtkMRMLSegmentationNode"):
+        segmentation = lesions.GetSegmentation()
+        for lesion in chosen:
+            segment = segmentation.GetSegment(lesion.source.get("segment_id", ""))
+            if segment is None:
+                continue
+            segment.SetTag(FINDINGS_TAG, _dumps(lesion.findings))
+            segment.SetTag(OVERRIDES_TAG, _dumps(_overrides(lesion)))
+            segment.SetTerminology(terminology_entry(lesion))
+        return
+    stored = _stored(lesions)
+    was = lesions.StartModify()
+    try:
+        point_index = {}
+        if _is(lesions, "vtkMRMLMarkupsFiducialNode"):
+            point_index = {lesions.GetNthControlPointID(i): i for i in range(lesions.GetNumberOfControlPoints())}
+        for lesion in chosen:
+            key = lesion_key(lesion)
+            stored[key] = {"findings": dict(lesion.findings), "overrides": _overrides(lesion)}
+            if key in point_index:
+                lesions.SetNthControlPointDescription(point_index[key], str(lesion.findings.get("note") or ""))
+        lesions.SetAttribute(LESION_DATA_ATTRIBUTE, _dumps(stored))
+    finally:
+        lesions.EndModify(was)
+
+
+# ---- terminology ---------------------------------------------------------------------------------
+
+def _terminology_path(kind: str):
+    return resources.files(__package__) / "resources" / "terminology" / TERMINOLOGY_FILES[kind]
+
+
+@lru_cache(maxsize=None)
+def terminology_context_names() -> tuple[str, str]:
+    """(terminology context name, anatomic region context name) of the project's terminology files."""
+    from .files import read_json  # noqa: PLC0415
+
+    terminology = read_json(_terminology_path("terminology"), "CRMO terminology")
+    region = read_json(_terminology_path("region"), "CRMO anatomic context")
+    return terminology["SegmentationCategoryTypeContextName"], region["AnatomicContextName"]
+
+
+@lru_cache(maxsize=None)
+def _lesion_codes() -> tuple[str, str]:
+    from .files import read_json  # noqa: PLC0415
+
+    category = read_json(_terminology_path("terminology"), "CRMO terminology")["SegmentationCodes"]["Category"][0]
+    kind = category["Type"][0]
+    triple = "{CodingSchemeDesignator}^{CodeValue}^{CodeMeaning}"
+    return triple.format(**category), triple.format(**kind)
+
+
+def terminology_entry(lesion: Lesion) -> str:
+    """Slicer's serialized terminology entry of a lesion segment: Lesion, in the bone, on its side.
+
+    Format (vtkSlicerTerminologiesModuleLogic): ``context~category~type~typeModifier~regionContext~region~regionModifier``.
+    """
+    context, region_context = terminology_context_names()
+    category, kind = _lesion_codes()
+    site = lesion.finding_site if lesion.bone != UNASSIGNED else None
+    region = f"SCT^{site['code']}^{site['meaning']}" if site else "^^"
+    laterality = lesion.laterality if site else None
+    modifier = f"SCT^{laterality['code']}^{laterality['meaning']}" if laterality else "^^"
+    return f"{context}~{category}~{kind}~^^~{region_context}~{region}~{modifier}"
+
+
+def load_terminologies(logic: Any = None) -> tuple[str, str]:
+    """Load the project's terminology and anatomic context files into a terminologies logic.
+
+    ``logic`` defaults to Slicer's ``slicer.modules.terminologies.logic()``; returns the two context
+    names the logic reports (empty strings if it rejected a file).
+    """
+    if logic is None:
+        logic = slicer.modules.terminologies.logic()
+    terminology = logic.LoadTerminologyFromFile(str(_terminology_path("terminology")))
+    load_region = getattr(logic, "LoadRegionContextFromFile", None) or logic.LoadAnatomicContextFromFile  # Slicer < 5.10
+    return terminology, load_region(str(_terminology_path("region")))
+
+
+# ---- publishing ----------------------------------------------------------------------------------
+
+def _singleton(scene: Any, class_name: str, name: str, role: str) -> Any:
+    nodes = scene.GetNodesByClass(class_name)
+    found = None
+    for index in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(index)
+        if node.GetAttribute(ROLE_ATTRIBUTE) == role:
+            found = node
+            break
+        if found is None and node.GetName() == name:
+            found = node
+    if found is None:
+        found = scene.AddNewNodeByClass(class_name, name)
+    found.SetAttribute(ROLE_ATTRIBUTE, role)
+    return found
+
+
+def _fill_table(node: Any, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    table = vtk.vtkTable()
+    for column in columns:
+        values = vtk.vtkStringArray()
+        values.SetName(column)
+        values.SetNumberOfValues(len(rows))
+        for index, row in enumerate(rows):
+            value = row.get(column, "")
+            values.SetValue(index, "" if value is None else str(value))
+        table.AddColumn(values)
+    was = node.StartModify()
+    node.SetAndObserveTable(table)
+    if hasattr(node, "SetUseColumnTitleAsColumnHeader"):
+        node.SetUseColumnTitleAsColumnHeader(True)
+    node.SetLocked(True)  # edits go through the panel, which keeps the scene annotations in step
+    node.EndModify(was)
+
+
+def publish(study: Study, scene: Any, report: bool | str = True) -> dict[str, Any]:
+    """Create or update (never duplicate) the study's table and text nodes in ``scene``.
+
+    Parameters
+    ----------
+    study: Study
+        The analysed study.
+    scene: vtkMRMLScene
+        Where the nodes live.
+    report: bool | str
+        ``True``: write the generated report; a string: write that text (a reader's edited report);
+        ``False``: leave the report text as it is (the node is still created if missing).
+
+    Returns
+    -------
+    dict
+        ``{"CRMO lesions": vtkMRMLTableNode, "CRMO distribution": vtkMRMLTableNode, "CRMO report": vtkMRMLTextNode}``
+    """
+    lesions = _singleton(scene, "vtkMRMLTableNode", LESIONS_TABLE, "lesions")
+    _fill_table(lesions, LESION_COLUMNS, lesion_rows(study))
+    distribution = _singleton(scene, "vtkMRMLTableNode", DISTRIBUTION_TABLE, "distribution")
+    _fill_table(distribution, DISTRIBUTION_COLUMNS, distribution_rows(study))
+    text = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
+    if report is not False:
+        text.SetText(render_report(study) if report is True else str(report))
+    info = {key: getattr(study, key) for key in ("patient", "study", "clinical", "dicom")}
+    text.SetAttribute(STUDY_INFO_ATTRIBUTE, json.dumps(info, sort_keys=True, default=str))
+    return {LESIONS_TABLE: lesions, DISTRIBUTION_TABLE: distribution, REPORT_TEXT: text}
+
+
+def study_info(scene: Any) -> dict[str, Any]:
+    """Patient, study, clinical and DICOM facts :func:`publish` stored in the scene (empty if none)."""
+    nodes = scene.GetNodesByClass("vtkMRMLTextNode")
+    for index in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(index)
+        if node.GetAttribute(ROLE_ATTRIBUTE) == "report":
+            return _loads(node.GetAttribute(STUDY_INFO_ATTRIBUTE))
+    return {}
+
+
+def centre_views(scene: Any, ras: Iterable[float]) -> int:
+    """Centre every slice view of the scene on a RAS point; returns how many views moved."""
+    r, a, s = (float(x) for x in ras)
+    nodes = scene.GetNodesByClass("vtkMRMLSliceNode")
+    for index in range(nodes.GetNumberOfItems()):
+        nodes.GetItemAsObject(index).JumpSliceByCentering(r, a, s)
+    return nodes.GetNumberOfItems()
