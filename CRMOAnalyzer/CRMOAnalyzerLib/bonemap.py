@@ -54,6 +54,8 @@ class BoneMap:
     def __init__(self, labelmap: LabelMap, names: dict[int, str], names_source: str = "") -> None:
         self.labelmap = labelmap
         present = self.present_values
+        if not present:
+            raise CRMOInputError(labelmap.source, "the bone map is empty (no non-zero voxel)")
         missing = sorted(set(present) - set(names))
         if missing:
             shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
@@ -67,8 +69,8 @@ class BoneMap:
             else:
                 self.bones[value] = bone
         if not self.bones:
-            raise CRMOInputError(labelmap.source, "no bone of the vocabulary in this bone map "
-                                 f"(names seen: {', '.join(sorted(set(names.values()))[:6])})")
+            raise CRMOInputError(names_source or labelmap.source, "no bone of the vocabulary among the names of "
+                                 f"{labelmap.source} (names seen: {', '.join(sorted(set(names.values()))[:6])})")
         if self.ignored:
             logger.info("%s: label values that are not bones are ignored: %s", labelmap.source,
                         ", ".join(f"{v} {n}" for v, n in sorted(self.ignored.items())[:10]))
