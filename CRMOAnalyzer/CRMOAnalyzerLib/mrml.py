@@ -172,6 +172,7 @@ def segmentation_labelmap(node: Any, what: str = "segmentation") -> tuple[LabelM
     warnings: list[str] = []
     names: dict[int, str] = {}
     ids: dict[int, str] = {}
+    layers: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # shared layers: non-zero voxels sorted by value, once
     for value, (segment_id, segment) in enumerate(segments, start=1):
         names[value], ids[value] = segment.GetName(), segment_id
         image = node.GetBinaryLabelmapInternalRepresentation(segment_id)
@@ -179,16 +180,23 @@ def segmentation_labelmap(node: Any, what: str = "segmentation") -> tuple[LabelM
         if image is None or extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5]:
             warnings.append(f"segment {segment.GetName()!r} of {_name(node)} is empty: no lesion for it")
             continue
+        dims = (extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+        layer = image.GetAddressAsString("vtkObject")
+        if layer not in layers:
+            flat = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(-1)
+            nonzero = np.flatnonzero(flat)
+            order = np.argsort(flat[nonzero], kind="stable")
+            layers[layer] = (nonzero[order], flat[nonzero][order])
+        nonzero, values = layers[layer]
+        label = segment.GetLabelValue()
+        found = nonzero[np.searchsorted(values, label, "left"):np.searchsorted(values, label, "right")]
+        if found.size == 0:
+            warnings.append(f"segment {segment.GetName()!r} of {_name(node)} is empty: no lesion for it")
+            continue
         matrix = vtk.vtkMatrix4x4()
         image.GetImageToWorldMatrix(matrix)
         to_world = world @ _array(matrix)
-        scalars = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
-        dims = (extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
-        voxels = scalars.reshape(dims) == segment.GetLabelValue()
-        k, j, i = np.nonzero(voxels)
-        if k.size == 0:
-            warnings.append(f"segment {segment.GetName()!r} of {_name(node)} is empty: no lesion for it")
-            continue
+        k, j, i = np.unravel_index(found, dims)
         ijk = np.column_stack([i + extent[0], j + extent[2], k + extent[4]]).astype(np.int64)
         if reference is None:
             reference = to_world

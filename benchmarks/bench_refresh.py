@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Time to refresh the panel's tables and report for 100 lesions after one edit (core + MRML adapter).
+
+Builds a scene with the phantom bone map (label map + color table) and a point list of 100 lesions
+inside its bones, analyses it once (not timed), then repeats "one reader edit" and prints the median:
+record one finding in the study and in the scene (``mrml.store_annotations`` for that lesion), then
+``mrml.publish`` (lesion table, distribution table, report text). Also prints the parts.
+
+    python3 benchmarks/bench_refresh.py [--lesions 100] [--repeat 50]
+
+Target (issue "The CRMO Analyzer panel"): <= 30 ms median in core + adapter. Needs ``slicer-core``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "CRMOAnalyzer"))
+
+
+def build(n_lesions: int, seed: int = 3):
+    """Scene, point-list node and analysed study with ``n_lesions`` points inside phantom bones."""
+    import slicer
+    import vtk
+
+    from CRMOAnalyzerLib import mrml
+    from CRMOAnalyzerLib.geometry import to_ras
+    from CRMOAnalyzerLib.phantom import make_phantom
+
+    phantom = make_phantom()
+    scene = slicer.vtkMRMLScene()
+    mrml.prepare_scene(scene)
+    bones = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "Bones")
+    bones.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(phantom.bones.affine))
+    slicer.util.updateVolumeFromArray(bones, phantom.bones.array)
+    colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "Bone names")
+    colors.SetTypeToUser()
+    colors.SetNumberOfColors(max(phantom.bones.names) + 1)
+    for value, name in phantom.bones.names.items():
+        colors.SetColor(value, name, 0.9, 0.8, 0.6, 1.0)
+    bones.CreateDefaultDisplayNodes()
+    bones.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
+
+    rng = np.random.default_rng(seed)
+    k, j, i = np.nonzero(phantom.bones.array)
+    chosen = rng.choice(len(k), size=n_lesions, replace=False)
+    positions = to_ras(phantom.bones.affine, np.column_stack([i[chosen], j[chosen], k[chosen]]))
+    points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Lesions")
+    for index, position in enumerate(positions, start=1):
+        points.AddControlPoint(vtk.vtkVector3d(*position), f"L{index}")
+    study = mrml.analyze_nodes(lesions=points, bones=bones)
+    mrml.publish(study, scene)
+    return scene, points, study
+
+
+def timed(function, repeat: int) -> list[float]:
+    times = []
+    for run in range(repeat):
+        start = time.perf_counter()
+        function(run)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lesions", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    scene, points, study = build(args.lesions)
+    print(f"set-up (phantom, scene, first analysis): {time.perf_counter() - start:.1f} s; "
+          f"{len(study.lesions)} lesions, {sum(1 for lesion in study.lesions if lesion.assigned)} in a bone")
+
+    from CRMOAnalyzerLib import mrml
+    from CRMOAnalyzerLib.distribution import distribution
+    from CRMOAnalyzerLib.report import render_report
+    from CRMOAnalyzerLib.tables import distribution_rows, lesion_rows
+
+    def edit(run: int) -> None:
+        lesion = study.lesions[run % len(study.lesions)]
+        lesion.findings["marrow_edema"] = not lesion.findings.get("marrow_edema", False)
+        mrml.store_annotations(study, points, [lesion.id])
+        mrml.publish(study, scene)
+
+    edit(0)  # warm caches (templates, vocabulary)
+    parts = {
+        "one edit -> store + publish (total)": timed(edit, args.repeat),
+        "  store_annotations (one lesion)": timed(lambda r: mrml.store_annotations(study, points, [study.lesions[r % len(study.lesions)].id]), args.repeat),
+        "  publish (tables + report nodes)": timed(lambda r: mrml.publish(study, scene), args.repeat),
+        "    core: lesion_rows": timed(lambda r: lesion_rows(study), args.repeat),
+        "    core: distribution_rows": timed(lambda r: distribution_rows(study), args.repeat),
+        "    core: distribution": timed(lambda r: distribution(study), args.repeat),
+        "    core: render_report": timed(lambda r: render_report(study), args.repeat),
+    }
+    print(f"refresh after one edit, {len(study.lesions)} lesions, {args.repeat} runs (ms):")
+    for name, times in parts.items():
+        print(f"{name:<40} median {statistics.median(times):7.2f}   p90 {np.percentile(times, 90):7.2f}   min {min(times):7.2f}")
+    total = statistics.median(parts["one edit -> store + publish (total)"])
+    print(f"target <= 30 ms: {'met' if total <= 30.0 else 'NOT met'} (median {total:.1f} ms)")
+    tables = scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems()
+    print(f"table nodes in the scene after {2 * args.repeat + 2} publishes: {tables}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
