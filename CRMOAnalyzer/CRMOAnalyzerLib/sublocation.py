@@ -36,18 +36,28 @@ def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre, vectors[:, ::-1]  # columns: principal axes, longest first
 
 
+def _long_axis(bone_ras: np.ndarray, rank_end) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Principal axes with the first one pointing away from the end that ``rank_end(point)`` ranks lower.
+
+    Returns the centre, the axes (columns), each voxel's position along the first axis, and the
+    positions of the two ends (the lower-ranked end first).
+    """
+    centre, axes = _axis(bone_ras)
+    along = (bone_ras - centre) @ axes[:, 0]
+    low, high = float(along.min()), float(along.max())
+    if rank_end(centre + low * axes[:, 0]) > rank_end(centre + high * axes[:, 0]):
+        axes[:, 0], along, low, high = -axes[:, 0], -along, -high, -low
+    return centre, axes, along, low, high
+
+
 def long_bone(bone_ras: np.ndarray, point: np.ndarray, trunk_centre: np.ndarray) -> SubLocation:
     """Epiphysis, metaphysis or diaphysis, and proximal or distal end, of a point in a long bone."""
     rule = rules()["long_bone"]
     if len(bone_ras) < 10:
         return SubLocation(None)
-    centre, axes = _axis(bone_ras)
+    # the axis runs from the proximal end (nearer the trunk) to the distal end
+    centre, axes, along, low, high = _long_axis(bone_ras, lambda end: float(np.linalg.norm(end - trunk_centre)))
     axis = axes[:, 0]
-    along = (bone_ras - centre) @ axis
-    low, high = float(along.min()), float(along.max())
-    # orient the axis from the proximal end (nearer the trunk) to the distal end
-    if np.linalg.norm(centre + low * axis - trunk_centre) > np.linalg.norm(centre + high * axis - trunk_centre):
-        axis, along, low, high = -axis, -along, -high, -low
     length = high - low
     s = float((np.asarray(point) - centre) @ axis)
     position = float(np.clip((s - low) / length, 0.0, 1.0))
@@ -75,12 +85,9 @@ def clavicle(bone_ras: np.ndarray, point: np.ndarray, midline_distance) -> SubLo
     rule = rules()["clavicle"]
     if len(bone_ras) < 10:
         return SubLocation(None)
-    centre, axes = _axis(bone_ras)
+    # the axis runs from the medial end (nearer the midline) to the lateral end
+    centre, axes, _, low, high = _long_axis(bone_ras, lambda end: abs(float(midline_distance(end))))
     axis = axes[:, 0]
-    along = (bone_ras - centre) @ axis
-    low, high = float(along.min()), float(along.max())
-    if abs(midline_distance(centre + low * axis)) > abs(midline_distance(centre + high * axis)):
-        axis, low, high = -axis, -high, -low
     position = float(np.clip(((np.asarray(point) - centre) @ axis - low) / (high - low), 0.0, 1.0))
     if position < rule["medial_end_fraction"]:
         return SubLocation("medial", None, position)
