@@ -77,7 +77,7 @@ def _pair_phrase(pair: dict) -> str:
     if where is None:
         return f"{pair['display']}s"
     end = f"{pair['bone_end']} " if pair["bone_end"] else ""
-    return f"{end}{pair['display']} {where}"
+    return f"{pair['display']} ({end}{where})"
 
 
 def distribution_paragraph(dist: Distribution, study: Study) -> str:
