@@ -223,7 +223,7 @@ class Phantom:
     pose: Pose
 
 
-def _fit_grid(grid: Grid, pose: Pose, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def _fit_grid(grid: Grid, pose: Pose, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
     corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
     ras = pose.to_ras(corners)
     probe = grid_affine(grid.spacing, (0, 0, 0), grid.direction_lps)
