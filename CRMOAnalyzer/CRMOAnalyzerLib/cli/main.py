@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import CRMOInputError
@@ -42,15 +43,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``crmo-analyzer``; returns the exit code (0 ok, 1 bad input, 2 usage, 3 internal error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine())
-    root = logging.getLogger("CRMOAnalyzerLib")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.ERROR if args.quiet else logging.WARNING)
-    root.propagate = False
     if not hasattr(args, "func"):
         parser.print_help()
         return EXIT_OK
+    with _cli_logging(logging.ERROR if args.quiet else logging.WARNING):
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _cli_logging(level: int) -> Iterator[None]:
+    """Send the core's log records to stderr as one-liners while a command runs, then restore the logger."""
+    logger = logging.getLogger("CRMOAnalyzerLib")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command, turning errors into one line and an exit code."""
     try:
         return int(args.func(args) or EXIT_OK)
     except CRMOInputError as error:
