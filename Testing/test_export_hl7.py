@@ -32,8 +32,8 @@ def message(study: Study, **options) -> str:
 
 
 def texts_hl7apy(er7: str) -> dict[str, str]:
-    """Section text from hl7apy's parse (structure) and python-hl7's unescape (hl7apy has none)."""
-    parsed = parse_message(er7, validation_level=VALIDATION_LEVEL.TOLERANT)
+    """Section text from hl7apy's STRICT parse (structure) and python-hl7's unescape (hl7apy has none)."""
+    parsed = parse_message(er7, validation_level=VALIDATION_LEVEL.STRICT)
     assert parsed.validate()
     unescape = hl7.parse(er7).unescape
     out: dict[str, list[str]] = {}
@@ -53,15 +53,49 @@ def texts_python_hl7(er7: str) -> dict[str, str]:
     return {k: "\n".join(v) for k, v in out.items()}
 
 
+def same_text(received: str, sent: str) -> bool:
+    """Equal but for where long lines were wrapped: the same characters apart from spaces and line breaks."""
+    def squeeze(text: str) -> str:
+        return "".join(text.split())
+    return squeeze(received) == squeeze(sent) and len(received.split("\n")) >= len(sent.split("\n"))
+
+
 @pytest.mark.parametrize("note", [NASTY, "x" * 10_000 + " | ^ ~ \\ & end", "line one\r\nline two\nline three\ttab"])
 def test_user_text_survives_both_parsers(note):
     study = make_study(note)
     er7 = message(study)
     sections = report_sections(study)
-    expected = {"18782-3": sections.findings, "19005-8": sections.impression}
-    assert texts_hl7apy(er7) == expected
-    assert texts_python_hl7(er7) == expected
+    for received in (texts_hl7apy(er7), texts_python_hl7(er7)):
+        assert set(received) == {"18782-3", "19005-8"}
+        assert same_text(received["18782-3"], sections.findings)
+        assert same_text(received["19005-8"], sections.impression)
     assert " ".join(note.split())[:200] in sections.findings  # the note is in the report that travelled
+    values = [str(obx[5]) for obx in hl7.parse(er7).segments("OBX")]
+    assert max(len(v) for v in values) <= 199 and len(values) >= len(sections.findings.split("\n")) + 1
+
+
+def test_short_lines_travel_unchanged():
+    study = make_study("a short note")
+    sections = report_sections(study)
+    received = texts_python_hl7(message(study))
+    assert max(len(line) for line in sections.findings.split("\n")) < 150
+    assert received["18782-3"] == sections.findings
+    assert max(len(line) for line in sections.impression.split("\n")) > 199  # the cited sources run long
+    assert same_text(received["19005-8"], sections.impression)
+    assert received["19005-8"].count("\n") > sections.impression.count("\n")
+
+
+def test_long_lines_wrap_between_words():
+    words = [f"word{n}|^" for n in range(300)]  # escapes make each word longer on the wire than in the report
+    study = make_study(" ".join(words))
+    er7 = message(study)
+    parsed = hl7.parse(er7)
+    lines = [parsed.unescape(str(obx[5])) for obx in parsed.segments("OBX")]
+    note_lines = [line for line in lines if "word" in line]
+    assert len(note_lines) > 5
+    assert all(len(str(obx[5])) <= 199 for obx in parsed.segments("OBX"))
+    assert " ".join(note_lines).split() [-300:] == words  # every word whole and in order
+    assert not any(line.startswith(" ") or line.endswith(" ") for line in note_lines[1:-1])
 
 
 def test_delimiters_in_patient_fields_are_escaped():

@@ -2,12 +2,13 @@
 
 Structure (HL7 v2.5.1 ch. 7): MSH, PID, ORC, OBR (procedure code, default LOINC 18748-4), then one OBX
 of type TX per report line: findings lines under LOINC 18782-3 (OBX-4 sub-ID 1), impression lines under
-19005-8 (sub-ID 2); an empty OBX-5 is a blank line. Codes and defaults: ``resources/exports/hl7v2.json``.
+19005-8 (sub-ID 2); an empty OBX-5 is a blank line, and a line longer than 199 characters (the ST length, which hl7apy's STRICT
+level and many receivers enforce) continues in the next OBX, broken between words. Codes and defaults: ``resources/exports/hl7v2.json``.
 
 Escaping: hl7apy escapes ``|``, ``~`` and ``\\`` in a ``varies`` field but takes ``^`` and ``&`` as
 separators (crs4/hl7apy #82), so every user-supplied value is escaped here (``\\`` first) before it is
-handed to hl7apy, which keeps escape sequences as they are. The message is built at hl7apy's TOLERANT
-level (its STRICT level caps a ``varies`` OBX-5 at 199 characters, the ST length) and then validated.
+handed to hl7apy, which keeps escape sequences as they are. The message is built and validated at hl7apy's
+STRICT level.
 """
 
 from __future__ import annotations
@@ -114,8 +115,36 @@ def _identifier(value, what: str) -> str:
     return escape(text)
 
 
-def _lines(text: str) -> list[str]:
-    return text.split("\n") if text else [""]
+def _lines(text: str, width: int) -> list[str]:
+    """Escaped OBX-5 values: one per report line, a line longer than ``width`` (escaped) wrapped at spaces."""
+    out: list[str] = []
+    for line in text.split("\n") if text else [""]:
+        out.extend(_wrap(line, width))
+    return out
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """``line`` escaped, in pieces of at most ``width`` characters, broken between words where it can be."""
+    pieces: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        escaped = escape(word)
+        while len(escaped) > width:  # one word longer than a line: cut it, never inside an escape sequence
+            cut = width
+            while escaped.rfind("\\", 0, cut) != -1 and escaped[:cut].count("\\") % 2:
+                cut = escaped.rfind("\\", 0, cut)
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(escaped[:cut])
+            escaped = escaped[cut:]
+        candidate = f"{current} {escaped}" if current else escaped
+        if len(candidate) > width and current:
+            pieces.append(current)
+            candidate = escaped
+        current = candidate
+    pieces.append(current)
+    return pieces
 
 
 def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = None) -> str:
@@ -154,7 +183,7 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
     when = options.timestamp or _dt.datetime.now()
     sections = report_sections(study, text)
 
-    message = Message("ORU_R01", version=config["version"], validation_level=VALIDATION_LEVEL.TOLERANT)
+    message = Message("ORU_R01", version=config["version"], validation_level=VALIDATION_LEVEL.STRICT)
     msh = message.msh
     msh.msh_3 = escape(option("sending_application"))
     msh.msh_4 = escape(option("sending_facility"))
@@ -200,7 +229,7 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
     number = 0
     for sub_id, key in (("1", "findings"), ("2", "impression")):
         code = _coded(config[key], key)
-        for line in _lines(getattr(sections, key)):
+        for value in _lines(getattr(sections, key), config["line_width"]):
             number += 1
             observation = group.oru_r01_observation if number == 1 else group.add_group("ORU_R01_OBSERVATION")
             obx = observation.obx
@@ -208,9 +237,6 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
             obx.obx_2 = "TX"
             obx.obx_3 = code
             obx.obx_4 = sub_id
-            value = escape(line)
-            if len(value) > config["max_field_length"]:
-                raise CRMOInputError("report", f"a report line is longer than {config['max_field_length']} characters")
             if value:
                 obx.obx_5 = value
             obx.obx_11 = status
