@@ -1,0 +1,120 @@
+"""The panel's exports: a study in memory through the writers of ``crmo-analyzer report --format``.
+
+The panel calls the CLI's own format functions (``cli.report.FORMATS`` and ``WRITERS``) with the
+arguments the CLI's own parser gives, so the panel and ``crmo-analyzer report`` write the same
+files. What is added here is only what a panel needs: a folder with fixed file names per format,
+and one-line messages naming the panel field to fill when an input is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CRMOInputError
+from .files import write_bytes
+from .model import Study
+
+__all__ = ["PanelFormat", "PANEL_FORMATS", "report_arguments", "export_study"]
+
+
+@dataclass(frozen=True)
+class PanelFormat:
+    """One choice of the panel's export list."""
+
+    label: str
+    #: (``report --format`` value, file name in the output folder) per file or folder written
+    outputs: tuple[tuple[str, str], ...]
+    #: what the format needs besides the study: "dicom" (a DICOM series), "key" (a secret key), or None
+    needs: str | None = None
+
+
+PANEL_FORMATS: dict[str, PanelFormat] = {
+    "hl7": PanelFormat("HL7 v2 result message (ORU^R01)", (("hl7", "report.hl7"),), "accession"),
+    "fhir": PanelFormat("FHIR R4 Bundle (JSON)", (("fhir", "report.fhir.json"),)),
+    "sr": PanelFormat("DICOM SR (+ SEG for voxel lesions)", (("sr", "report.dcm"),), "dicom"),
+    "csv": PanelFormat("CSV tables (lesions, distribution)",
+                       (("csv", "lesions.csv"), ("distribution-csv", "distribution.csv"))),
+    "summary": PanelFormat("One-page summary (PDF + PNG)", (("summary", "summary"),)),
+    "research": PanelFormat("De-identified research export (needs a key file)", (("research", "research"),), "key"),
+    "json": PanelFormat("Study JSON", (("json", "study.json"),)),
+}
+
+
+def report_arguments(report_format: str, out: Path, dicom: str | os.PathLike | None = None,
+                     key_file: str | os.PathLike | None = None, lesions: str | os.PathLike | None = None,
+                     accession: str | None = None) -> argparse.Namespace:
+    """The arguments ``crmo-analyzer report`` would parse for these options (its parser, its defaults)."""
+    from .cli import report  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="crmo-analyzer")
+    report.add_subparser(parser.add_subparsers())
+    argv = ["report", "panel study", f"--format={report_format}", f"--out={out}"]
+    options = {"--dicom": dicom, "--key-file": key_file, "--lesions": lesions, "--accession": accession}
+    argv += [f"{flag}={value}" for flag, value in options.items() if value]
+    return parser.parse_args(argv)
+
+
+def _check_inputs(study: Study, needs: str | None, dicom, key_file, accession) -> None:
+    """Refuse, naming the panel field to fill, when a format lacks an input."""
+    if needs == "dicom" and not (dicom or (study.dicom or {}).get("series_dir")):
+        raise CRMOInputError("DICOM series", "a DICOM SR refers to the DICOM series the lesions were read on: "
+                                             "choose that series' folder")
+    if needs == "key" and not (key_file or os.environ.get("CRMO_RESEARCH_KEY")):
+        raise CRMOInputError("key file", "a research export needs a secret key file (keep it: the same key gives "
+                                         "the same pseudonym): choose it")
+    if needs == "accession" and not (accession or (study.study or {}).get("accession")):
+        raise CRMOInputError("accession", "an HL7 result message needs the exam's accession number: enter it")
+
+
+def _output_folder(out_dir: str | os.PathLike | None) -> Path:
+    if not out_dir or not str(out_dir).strip():
+        raise CRMOInputError("output folder", "no output folder: choose where the export goes")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise CRMOInputError(out, "exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
+    return out
+
+
+def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | None,
+                 dicom: str | os.PathLike | None = None, key_file: str | os.PathLike | None = None,
+                 lesions: str | os.PathLike | None = None, accession: str | None = None) -> list[Path]:
+    """Write ``study`` in a :data:`PANEL_FORMATS` format into ``out_dir``; returns the files written.
+
+    Parameters
+    ----------
+    study: Study
+        The study the panel shows.
+    panel_format: str
+        A key of :data:`PANEL_FORMATS`.
+    out_dir: str | os.PathLike | None
+        Output folder (created if needed).
+    dicom, key_file, lesions, accession:
+        As ``crmo-analyzer report --dicom --key-file --lesions --accession``.
+
+    Raises
+    ------
+    CRMOInputError
+        An unknown format, a missing input, or an error of the writer (each file is written atomically).
+    """
+    from .cli.report import FORMATS, WRITERS  # noqa: PLC0415
+
+    chosen = PANEL_FORMATS.get(panel_format)
+    if chosen is None:
+        raise CRMOInputError("export format", f"{panel_format!r} is not one of {', '.join(PANEL_FORMATS)}")
+    _check_inputs(study, chosen.needs, dicom, key_file, accession)
+    out = _output_folder(out_dir)
+    written: list[Path] = []
+    for report_format, name in chosen.outputs:
+        args = report_arguments(report_format, out / name, dicom, key_file, lesions, accession)
+        if report_format in WRITERS:
+            written += WRITERS[report_format](study, args)
+        else:
+            written.append(write_bytes(args.out, FORMATS[report_format](study, args)))
+    return written

@@ -1,0 +1,89 @@
+"""The panel's exports write what ``crmo-analyzer report --format`` writes, and refuse with the field to fill."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from studybuilder import femur_pair, lesion, study
+
+from CRMOAnalyzerLib.cli.main import main
+from CRMOAnalyzerLib.cli.report import FORMATS, WRITERS
+from CRMOAnalyzerLib.errors import CRMOInputError
+from CRMOAnalyzerLib.model import load_study, save_study
+from CRMOAnalyzerLib.panel_exports import PANEL_FORMATS, export_study, report_arguments
+
+
+def a_study():
+    current = study(*femur_pair(), lesion("L3", "clavicula_right", sublocation="medial"))
+    current.patient["name"] = "Doe^Jane"
+    return current
+
+
+def test_every_panel_format_is_a_cli_report_format():
+    for chosen in PANEL_FORMATS.values():
+        assert chosen.label and chosen.outputs
+        for report_format, _name in chosen.outputs:
+            assert report_format in FORMATS or report_format in WRITERS, report_format
+
+
+def test_arguments_are_the_cli_parsers_with_its_defaults(tmp_path):
+    args = report_arguments("hl7", tmp_path / "report.hl7", accession="A-1")
+    assert (args.format, args.out, args.accession) == ("hl7", tmp_path / "report.hl7", "A-1")
+    assert args.dicom is None and args.mllp is False and args.no_seg is False
+
+
+def test_csv_tables_are_the_bytes_the_cli_writes(tmp_path):
+    current = a_study()
+    written = export_study(current, "csv", tmp_path / "panel")
+    assert [p.name for p in written] == ["lesions.csv", "distribution.csv"]
+    save_study(current, tmp_path / "study.json")
+    for report_format, path in (("csv", written[0]), ("distribution-csv", written[1])):
+        cli_out = tmp_path / f"cli-{path.name}"
+        assert main(["-q", "report", str(tmp_path / "study.json"), "--format", report_format, "--out", str(cli_out)]) == 0
+        assert path.read_bytes() == cli_out.read_bytes()
+
+
+def test_study_json_reads_back(tmp_path):
+    (path,) = export_study(a_study(), "json", tmp_path)
+    assert path == tmp_path / "study.json"
+    assert [l.id for l in load_study(path).lesions] == ["L1", "L2", "L3"]
+
+
+def test_fhir_bundle_and_hl7_message(tmp_path):
+    (bundle,) = export_study(a_study(), "fhir", tmp_path)
+    assert json.loads(bundle.read_text(encoding="utf-8"))["resourceType"] == "Bundle"
+    (message,) = export_study(a_study(), "hl7", tmp_path, accession="ACC123")
+    text = message.read_text(encoding="utf-8")
+    assert text.startswith("MSH|") and "ACC123" in text
+
+
+def test_research_export_with_a_key_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRMO_RESEARCH_KEY", raising=False)
+    key = tmp_path / "key.txt"
+    key.write_text("a long enough secret key\n")
+    written = export_study(a_study(), "research", tmp_path / "out", key_file=key)
+    assert {p.name for p in written} == {"study.json", "report.txt", "lesions.csv", "distribution.csv"}
+    assert all(p.parent == tmp_path / "out" / "research" for p in written)
+
+
+@pytest.mark.parametrize("panel_format, options, match", [
+    ("sr", {}, "DICOM series: .*choose that series' folder"),
+    ("research", {}, "key file: .*choose it"),
+    ("hl7", {}, "accession: .*enter it"),
+    ("pdf", {}, "export format: 'pdf' is not one of"),
+    ("csv", {"out_dir": ""}, "output folder: no output folder"),
+])
+def test_missing_inputs_are_one_line_messages_naming_the_field(tmp_path, monkeypatch, panel_format, options, match):
+    monkeypatch.delenv("CRMO_RESEARCH_KEY", raising=False)
+    out_dir = options.get("out_dir", tmp_path / "out")
+    with pytest.raises(CRMOInputError, match=match) as error:
+        export_study(a_study(), panel_format, out_dir)
+    assert "\n" not in str(error.value) and "--" not in str(error.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_output_folder_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(CRMOInputError, match="not a folder"):
+        export_study(a_study(), "json", tmp_path / "taken")
