@@ -24,7 +24,7 @@ def test_bundle_parses_and_carries_the_report():
     study.lesions[0].findings.update(marrow_edema=True, character="lytic")
     text = bundle_json(study, status="final")
     parsed = Bundle.model_validate_json(text)
-    assert parsed.type == "collection" and len(parsed.entry) == 3
+    assert parsed.type == "collection" and len(parsed.entry) == 3 + 7  # report, patient, lesion; 6 scores, red flags
     bundle = json.loads(text)
     report = resources(bundle, "DiagnosticReport")[0]
     assert report["status"] == "final"
@@ -71,4 +71,5 @@ def test_status_is_checked_against_the_r4_value_set():
 
 def test_empty_study_is_valid():
     bundle = diagnostic_bundle(Study())
-    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["DiagnosticReport"]
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["DiagnosticReport"] + ["Observation"] * 7
+    assert all(r["interpretation"][0]["text"] == "partial" for r in resources(bundle, "Observation")[:6])  # not assessed

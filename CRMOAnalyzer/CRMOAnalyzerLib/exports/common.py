@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -11,7 +11,8 @@ from typing import Any
 from ..files import read_json
 from ..model import Study
 
-__all__ = ["ReportSections", "export_config", "report_sections", "clean_text"]
+__all__ = ["ReportSections", "StructuredResult", "export_config", "report_sections", "clean_text", "structured_results",
+           "local_code"]
 
 #: the heading that starts the impression in the report template
 IMPRESSION_HEADING = "IMPRESSION"
@@ -72,3 +73,73 @@ def report_sections(study: Study, text: str | None = None) -> ReportSections:
     rest = text[match.end():].strip("\n")
     conclusion = re.split(r"\n[ \t]*\n|\n(?=[A-Z][A-Z0-9 ,/&()-]{3,}$)", rest, maxsplit=1, flags=re.M)[0].strip()
     return ReportSections(text, text[:match.start()].rstrip("\n"), rest, conclusion or rest)
+
+
+def local_code(key: str) -> dict[str, str]:
+    """The local (99CRMO) code ``local.<key>`` of ``codes.json`` as ``{"scheme", "code", "meaning"}``."""
+    local = export_config("codes")["local"]
+    return {"scheme": local["scheme"], **local[key]}
+
+
+@dataclass(frozen=True)
+class StructuredResult:
+    """A score, criterion or the red flags as exports carry them beside the report text.
+
+    Attributes
+    ----------
+    id: str
+        Score id (``jansson``...) or ``red_flags``.
+    code: dict[str, str]
+        ``{"scheme", "code", "meaning"}``: a local 99CRMO code from ``codes.json`` (the meaning says "local code").
+    name: str
+        Short name as the report prints it.
+    value: float | None
+        The number (points, total), or ``None`` when the result is a statement.
+    text: str
+        The result as the report states it.
+    partial: bool
+        Items were missing; ``missing`` lists them.
+    """
+
+    id: str
+    code: dict[str, str]
+    name: str
+    value: float | None
+    text: str
+    partial: bool
+    missing: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def partial_note(self) -> str:
+        """``"PARTIAL: items missing: a; b."`` or ``""`` when complete."""
+        if not self.partial:
+            return ""
+        return "PARTIAL: items missing" + (f": {'; '.join(self.missing)}." if self.missing else ".")
+
+
+def _score_code(result) -> dict[str, str]:
+    local = export_config("codes")["local"]
+    known = local["scores"].get(result.id)
+    if known:
+        return {"scheme": local["scheme"], **known}
+    return {"scheme": local["scheme"], "code": result.id.upper()[:16], "meaning": f"{result.short} (local code)"[:64]}
+
+
+def _flags_result(flags) -> StructuredResult:
+    present = flags.present
+    text = ("; ".join(f"RED FLAG: {flag.phrase()}" for flag in present) if present
+            else "No red flag found among those checked.")
+    missing = [flag.text for flag in flags.not_assessed]
+    return StructuredResult("red_flags", local_code("red_flags"), "Red flags", None, clean_text(text), bool(missing),
+                            missing, "resources/red_flags.json")
+
+
+def structured_results(study: Study, weights: Any = None) -> list[StructuredResult]:
+    """Every bundled score (:func:`~CRMOAnalyzerLib.scores.evaluate_all`), then the red flags, for structured export."""
+    from ..redflags import red_flags  # noqa: PLC0415
+    from ..scores import evaluate_all  # noqa: PLC0415
+
+    results = [StructuredResult(r.id, _score_code(r), r.short, None if r.value is None else float(r.value),
+                                clean_text(r.summary), r.partial, [clean_text(m) for m in r.missing], r.source)
+               for r in evaluate_all(study, weights)]
+    return results + [_flags_result(red_flags(study))]

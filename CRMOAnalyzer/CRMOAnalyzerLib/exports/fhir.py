@@ -5,6 +5,11 @@
 - Observation per lesion: code SNOMED CT 52988006 Lesion; ``bodySite`` = the bone's SNOMED CT code with
   the laterality as an mCODE laterality-qualifier extension; components: sub-location, bone end, volume
   (UCUM mm3) and the reader's findings.
+- Observation per score or criterion (category survey, local code, ``valueQuantity`` in ``{points}`` or
+  ``valueString``; a partial result has the interpretation text "partial" and a note listing the missing
+  items), one for the red flags (a component per flag: ``valueBoolean``, or ``dataAbsentReason`` when not
+  assessed) and, with a comparison, one for the follow-up (a component per lesion change and the
+  RAI-CROMRIS change); all referenced from ``DiagnosticReport.result``.
 - Patient, when the study has patient data.
 
 fhir.resources validates structure only, not code bindings: :func:`check_bundle` checks the status
@@ -22,7 +27,7 @@ from typing import Any
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
 from ..report import site_phrase
-from .common import clean_text, export_config, report_sections
+from .common import StructuredResult, clean_text, export_config, local_code, report_sections, structured_results
 
 __all__ = ["diagnostic_bundle", "bundle_json", "check_bundle"]
 
@@ -107,6 +112,111 @@ def _observation(lesion: Lesion, status: str, subject: dict | None, effective: s
     return resource
 
 
+def _base(code: dict[str, str], text: str, status: str, subject: dict | None, effective: str | None) -> dict[str, Any]:
+    """An Observation of category survey with a (local) code."""
+    fhir = _codes()["fhir"]
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", "status": status,
+        "category": [{"coding": [{"system": fhir["observation_category"], **fhir["survey_category"]}]}],
+        "code": {"coding": [_coding(code)], "text": text}}
+    if subject:
+        resource["subject"] = subject
+    if effective:
+        resource["effectiveDateTime"] = effective
+    return resource
+
+
+def _quantity(value: float, unit_key: str) -> dict[str, Any]:
+    unit = _codes()[unit_key]
+    return {"value": round(float(value), 6), "unit": unit["meaning"], "system": _codes()["fhir"]["ucum"], "code": unit["code"]}
+
+
+def _score_observation(result: StructuredResult, status: str, subject: dict | None, effective: str | None) -> dict[str, Any]:
+    """A score or criterion: its number (``{points}``) or its statement, and "partial" with the missing items."""
+    resource = _base(result.code, result.name, status, subject, effective)
+    if result.value is not None:
+        resource["valueQuantity"] = _quantity(result.value, "points_unit")
+    else:
+        resource["valueString"] = result.text
+    notes = [result.text] if result.value is not None else []
+    if result.partial:
+        resource["interpretation"] = [{"text": "partial"}]
+        notes.append(result.partial_note())
+    if result.source:
+        notes.append(f"Source: {clean_text(result.source)}")
+    if notes:
+        resource["note"] = [{"text": n} for n in notes]
+    return resource
+
+
+def _flag_components(flags) -> list[dict[str, Any]]:
+    absent = {"coding": [{"system": _codes()["fhir"]["data_absent_reason"], "code": "unknown", "display": "Unknown"}],
+              "text": "not assessed: items not entered or not recorded"}
+    components = []
+    for flag in flags.flags:
+        component: dict[str, Any] = {"code": _local(flag.id, clean_text(flag.text))}
+        if flag.present is None:
+            component["dataAbsentReason"] = absent
+        else:
+            component["valueBoolean"] = bool(flag.present)
+        components.append(component)
+    return components
+
+
+def _flags_observation(study: Study, result: StructuredResult, status: str, subject: dict | None,
+                       effective: str | None) -> dict[str, Any]:
+    """The red flags: the statement, and one component per flag (present, absent or not assessed)."""
+    from ..redflags import red_flags  # noqa: PLC0415
+
+    resource = _score_observation(result, status, subject, effective)
+    resource["component"] = _flag_components(red_flags(study))
+    return resource
+
+
+def _change_components(comparison) -> list[dict[str, Any]]:
+    changes = _codes()["local"]["changes"]
+    components: list[dict[str, Any]] = []
+    for row in comparison.lesions:
+        label = f"{row.site} ({row.followup_id or 'baseline ' + str(row.baseline_id)})"
+        key = row.status if row.status != "persistent" else (row.volume_change or "persistent")
+        code = {**_local(local_code("lesion_change")["code"], local_code("lesion_change")["meaning"]), "text": clean_text(label)}
+        components.append({"code": code, "valueCodeableConcept": _local(key, changes[key])})
+        if row.volume_change_percent is not None:
+            code = {**_local(local_code("volume_change_percent")["code"], local_code("volume_change_percent")["meaning"]),
+                    "text": clean_text(label)}
+            components.append({"code": code, "valueQuantity": _quantity(row.volume_change_percent, "percent_unit")})
+    if comparison.cromris:
+        code = local_code("cromris_change")
+        components.append({"code": _local(code["code"], code["meaning"]),
+                           "valueQuantity": _quantity(comparison.cromris["change"], "points_unit")})
+    return components
+
+
+def _followup_observation(comparison, status: str, subject: dict | None, effective: str | None) -> dict[str, Any]:
+    """The comparison with the baseline: the follow-up paragraph, and a component per lesion change."""
+    resource = _base(local_code("followup"), "Follow-up comparison", status, subject, effective)
+    resource["valueString"] = clean_text(comparison.paragraph())
+    components = _change_components(comparison)
+    if components:
+        resource["component"] = components
+    if comparison.cromris.get("partial"):
+        resource["note"] = [{"text": "RAI-CROMRIS change partial: items not recorded"}]
+    return resource
+
+
+def _decision_support(study: Study, comparison, weights, status: str, subject: dict | None,
+                      effective: str | None) -> list[tuple[str, dict[str, Any], str]]:
+    """(seed, Observation, display) for every score, the red flags and the follow-up."""
+    out = []
+    for result in structured_results(study, weights):
+        build = _flags_observation(study, result, status, subject, effective) if result.id == "red_flags" \
+            else _score_observation(result, status, subject, effective)
+        out.append((f"score:{result.id}", build, result.name))
+    if comparison is not None:
+        out.append(("followup", _followup_observation(comparison, status, subject, effective), "Follow-up comparison"))
+    return out
+
+
 def _patient(study: Study) -> dict[str, Any] | None:
     p = study.patient or {}
     if not any(p.get(k) for k in ("id", "name", "birth_date", "sex")):
@@ -132,7 +242,8 @@ def _patient(study: Study) -> dict[str, Any] | None:
 
 
 def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str | None = None,
-                      issued: _dt.datetime | None = None, text: str | None = None) -> dict[str, Any]:
+                      issued: _dt.datetime | None = None, text: str | None = None, comparison=None,
+                      weights=None) -> dict[str, Any]:
     """The Bundle (type ``collection``) as a JSON-ready dict, validated with fhir.resources R4B.
 
     Parameters
@@ -142,6 +253,12 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         report status has no Observation equivalent.
     accession: str | None
         Accession number (default: the study's ``accession``); omitted when there is none.
+    text: str | None
+        The report text (default: :func:`~CRMOAnalyzerLib.report.render_report` of the study).
+    comparison: compare.Comparison | None
+        A comparison with an earlier exam: adds the follow-up Observation.
+    weights: dict | str | PathLike | None
+        EULAR/ACR 2025 item weights, for that score's points.
     """
     codes = _codes()
     fhir = codes["fhir"]
@@ -169,6 +286,10 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         url = _uuid(f"lesion:{lesion.id}", namespace)
         entries.append({"fullUrl": url, "resource": _observation(lesion, observation_status, subject, effective)})
         results.append({"reference": url, "display": f"{lesion.id}: {site_phrase(lesion)}"})
+    for seed, resource, display in _decision_support(study, comparison, weights, observation_status, subject, effective):
+        url = _uuid(seed, namespace)
+        entries.append({"fullUrl": url, "resource": resource})
+        results.append({"reference": url, "display": display})
     report: dict[str, Any] = {
         "resourceType": "DiagnosticReport", "status": status,
         "category": [{"coding": [{"system": fhir["service_section"], "code": "RAD", "display": "Radiology"}]}],

@@ -3,7 +3,10 @@
 Structure (HL7 v2.5.1 ch. 7): MSH, PID, ORC, OBR (procedure code, default LOINC 18748-4), then one OBX
 of type TX per report line: findings lines under LOINC 18782-3 (OBX-4 sub-ID 1), impression lines under
 19005-8 (sub-ID 2); an empty OBX-5 is a blank line, and a line longer than 199 characters (the ST length, which hl7apy's STRICT
-level and many receivers enforce) continues in the next OBX, broken between words. Codes and defaults: ``resources/exports/hl7v2.json``.
+level and many receivers enforce) continues in the next OBX, broken between words. Then one OBX per score or
+criterion and one for the red flags (sub-IDs 3, 4, ...; local codes, coding system 99CRMO): NM with units
+``{points}`` when the result is a number, else TX lines; an NTE after a partial result says PARTIAL and lists
+the missing items. Codes and defaults: ``resources/exports/hl7v2.json`` and ``codes.json``.
 
 Escaping: hl7apy escapes ``|``, ``~`` and ``\\`` in a ``varies`` field but takes ``^`` and ``&`` as
 separators (crs4/hl7apy #82), so every user-supplied value is escaped here (``\\`` first) before it is
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CRMOInputError
 from ..model import Study
-from .common import clean_text, export_config, report_sections
+from .common import StructuredResult, clean_text, export_config, report_sections, structured_results
 
 __all__ = ["HL7Options", "escape", "oru_r01", "mllp_frame", "MLLP_START", "MLLP_END"]
 
@@ -147,8 +150,59 @@ def _wrap(line: str, width: int) -> list[str]:
     return pieces
 
 
-def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = None) -> str:
+class _Observations:
+    """Appends OBX segments (each in its own ORU_R01_OBSERVATION group, as hl7apy requires), numbered from 1."""
+
+    def __init__(self, group, status: str) -> None:
+        self.group, self.status, self.count = group, status, 0
+        self.current = None
+
+    def add(self, value_type: str, code: str, sub_id: str, value: str, units: str = "") -> None:
+        """One OBX; an empty ``value`` leaves OBX-5 empty (a blank line in TX)."""
+        self.count += 1
+        self.current = self.group.oru_r01_observation if self.count == 1 else self.group.add_group("ORU_R01_OBSERVATION")
+        obx = self.current.obx
+        obx.obx_1 = str(self.count)
+        obx.obx_2 = value_type
+        obx.obx_3 = code
+        obx.obx_4 = sub_id
+        if value:
+            obx.obx_5 = value
+        if units:
+            obx.obx_6 = units
+        obx.obx_11 = self.status
+
+    def note(self, text: str, width: int) -> None:
+        """NTE segments (one per wrapped piece) after the last OBX."""
+        for number, piece in enumerate(_wrap(clean_text(text).replace("\n", " "), width), start=1):
+            nte = self.current.add_segment("NTE")
+            nte.nte_1 = str(number)
+            nte.nte_3 = piece
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _add_result(observations: _Observations, result: StructuredResult, sub_id: str, config: dict) -> None:
+    """One OBX for a score (NM with units) or statement (TX lines), then an NTE when it is partial."""
+    code = "^".join(escape(p) for p in (result.code["code"], result.code["meaning"], config["local_system"]))
+    if result.value is not None:
+        unit = export_config("codes")["points_unit"]
+        units = "^".join(escape(unit[k]) for k in ("code", "meaning", "scheme"))
+        observations.add("NM", code, sub_id, _number(result.value), units)
+    else:
+        for value in _lines(result.text, config["line_width"]):
+            observations.add("TX", code, sub_id, value)
+    if result.partial:
+        observations.note(result.partial_note(), config["line_width"])
+
+
+def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = None, weights=None) -> str:
     """The ORU^R01 message (ER7, segments separated by carriage returns) of ``study``'s report.
+
+    ``text`` replaces the report text (e.g. one with a follow-up paragraph); ``weights`` are EULAR/ACR 2025
+    item weights for that score's points.
 
     Raises
     ------
@@ -226,20 +280,13 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
     obr.obr_24 = "RAD"
     obr.obr_25 = status
 
-    number = 0
+    observations = _Observations(group, status)
     for sub_id, key in (("1", "findings"), ("2", "impression")):
         code = _coded(config[key], key)
         for value in _lines(getattr(sections, key), config["line_width"]):
-            number += 1
-            observation = group.oru_r01_observation if number == 1 else group.add_group("ORU_R01_OBSERVATION")
-            obx = observation.obx
-            obx.obx_1 = str(number)
-            obx.obx_2 = "TX"
-            obx.obx_3 = code
-            obx.obx_4 = sub_id
-            if value:
-                obx.obx_5 = value
-            obx.obx_11 = status
+            observations.add("TX", code, sub_id, value)
+    for number, result in enumerate(structured_results(study, weights), start=3):
+        _add_result(observations, result, str(number), config)
     try:
         message.validate()
         er7 = message.to_er7()
