@@ -43,3 +43,21 @@ def test_killed_writer_never_leaves_a_partial_study(tmp_path):
         assert len(study.lesions) >= 199
         assert json.loads(path.read_text())["schema"] == "crmo-analyzer/study"
     assert kills == 6
+
+
+def test_a_save_removes_temporary_files_a_killed_writer_left(tmp_path):
+    from CRMOAnalyzerLib.files import STALE_SECONDS, write_text
+
+    path = tmp_path / "study.json"
+    old = tmp_path / ".study.json.abc123.json"  # as a writer killed before its rename leaves it
+    recent = tmp_path / ".study.json.def456.json"  # another writer's, still at work
+    unrelated = tmp_path / ".other.json.xyz.json"
+    for stale in (old, recent, unrelated):
+        stale.write_text("{")
+    long_ago = time.time() - STALE_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    os.utime(unrelated, (long_ago, long_ago))
+    write_text(path, "{}\n")
+    assert path.read_text() == "{}\n"
+    assert not old.exists()
+    assert recent.exists() and unrelated.exists()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """Write ``path`` through ``write(tmp_path)`` and a rename: readers never see a partial file.
 
     The temporary file lives in the same folder (same file system), is flushed to disk, then
-    renamed over ``path``; on any failure it is removed and ``path`` is left as it was.
+    renamed over ``path``; on any failure it is removed and ``path`` is left as it was. Temporary
+    files of ``path`` that a killed process left behind more than an hour ago are removed.
     """
     path = Path(path)
     folder = path.parent
@@ -34,6 +37,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _remove_stale(folder, f".{path.name}.", suffix)
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise CRMOInputError(path, f"cannot write: {error.strerror or error}") from error
@@ -41,6 +45,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+#: a temporary file older than this was left by a killed writer
+STALE_SECONDS = 3600
+
+
+def _remove_stale(folder: Path, prefix: str, suffix: str) -> None:
+    """Remove temporary files ``prefix*suffix`` of a killed writer (never a recent one: it may be another writer's)."""
+    cutoff = time.time() - STALE_SECONDS
+    for stale in folder.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        try:
+            if stale.is_file() and stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove: the write itself succeeded
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
