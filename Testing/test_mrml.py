@@ -15,8 +15,10 @@ slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 
 from conftest import expected, found  # noqa: E402
+from studybuilder import lesion, study  # noqa: E402
 
 from CRMOAnalyzerLib import mrml  # noqa: E402
+from CRMOAnalyzerLib.compare import compare_studies  # noqa: E402
 from CRMOAnalyzerLib.errors import CRMOInputError  # noqa: E402
 from CRMOAnalyzerLib.images import LabelMap  # noqa: E402
 from CRMOAnalyzerLib.markups import write_points  # noqa: E402
@@ -237,6 +239,60 @@ def test_publish_twice_updates_the_same_nodes(phantoms):
     assert second[mrml.REPORT_TEXT].GetText() == "edited by the reader"
     mrml.publish(study, scene, report="final text")
     assert second[mrml.REPORT_TEXT].GetText() == "final text"
+
+
+
+# ---- follow-up comparison ------------------------------------------------------------------------
+
+def follow_up_exams():
+    """Baseline: left distal femur, right medial clavicle. Follow-up: the femur halved, a new right distal tibia."""
+    femur = {"sublocation": "metaphysis", "bone_end": "distal"}
+    baseline = study(lesion("L1", "femur_left", volume=2000.0, position=0.85, **femur),
+                     lesion("L2", "clavicula_right", sublocation="medial", volume=800.0, position=0.1), date="2025-09-01")
+    followup = study(lesion("L1", "femur_left", volume=1000.0, position=0.86, **femur),
+                     lesion("L2", "tibia", side="right", sublocation="metaphysis", bone_end="distal", volume=500.0, position=0.9))
+    return baseline, followup
+
+
+def test_publish_comparison_gives_known_statuses_and_never_duplicates():
+    baseline, followup = follow_up_exams()
+    comparison = compare_studies(baseline, followup)
+    scene = new_scene()
+    first = mrml.publish_comparison(comparison, scene)
+    rows = table_rows(first)
+    assert list(rows[0]) == mrml.COMPARISON_COLUMNS
+    assert [(r["baseline_id"], r["followup_id"], r["status"]) for r in rows] == [
+        ("L1", "L1", "persistent"), ("", "L2", "new"), ("L2", "", "resolved")]
+    assert (rows[0]["bone"], rows[0]["volume_change"], float(rows[0]["volume_change_percent"])) == ("femur_left", "decreased", -50.0)
+    assert (rows[1]["bone"], rows[1]["side"], rows[1]["sublocation"], rows[1]["volume_change_percent"]) == ("tibia", "right", "metaphysis", "")
+    assert (rows[2]["bone"], rows[2]["sublocation"]) == ("clavicula_right", "medial")
+
+    first.SetName("renamed by the user")
+    followup.lesions.pop()  # the new tibial lesion was a mistake
+    second = mrml.publish_comparison(compare_studies(baseline, followup), scene)
+    assert second.GetID() == first.GetID()
+    assert scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 1
+    assert [r["status"] for r in table_rows(second)] == ["persistent", "resolved"]
+
+
+def test_report_with_a_comparison_has_the_follow_up_paragraph():
+    baseline, followup = follow_up_exams()
+    comparison = compare_studies(baseline, followup)
+    scene = new_scene()
+    text = mrml.publish(followup, scene, comparison=comparison)[mrml.REPORT_TEXT].GetText()
+    assert text == render_report(followup, comparison=comparison)
+    assert comparison.paragraph() in text and "Compared with 2025-09-01" in text
+    assert "Compared with" not in mrml.publish(followup, scene)[mrml.REPORT_TEXT].GetText()
+
+
+def test_lesion_voxels_are_valued_as_the_analysed_lesions(phantoms):
+    phantom = phantoms("identity")
+    scene = new_scene()
+    node = add_labelmap(scene, phantom.lesions, "Lesions")
+    analysed = mrml.analyze_nodes(lesions=node, bones=add_labelmap(scene, phantom.bones, "Bones"))
+    voxels = mrml.lesion_voxels(node)
+    assert {int(v) for v in np.unique(voxels.array) if v} == {l.source["value"] for l in analysed.lesions}
+    assert mrml.lesion_voxels(scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")) is None
 
 
 # ---- findings and overrides survive save and reload ----------------------------------------------

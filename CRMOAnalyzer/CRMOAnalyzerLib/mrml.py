@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import slicer
@@ -39,10 +39,14 @@ from .model import FINDINGS, Lesion, Study
 from .report import render_report
 from .tables import LESION_COLUMNS, distribution_rows, lesion_rows
 
+if TYPE_CHECKING:
+    from .compare import Comparison
+
 __all__ = [
-    "LESIONS_TABLE", "DISTRIBUTION_TABLE", "REPORT_TEXT", "DISTRIBUTION_COLUMNS", "FINDINGS_TAG", "OVERRIDES_TAG",
+    "LESIONS_TABLE", "DISTRIBUTION_TABLE", "REPORT_TEXT", "COMPARISON_TABLE", "DISTRIBUTION_COLUMNS", "COMPARISON_COLUMNS",
+    "FINDINGS_TAG", "OVERRIDES_TAG",
     "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "TERMINOLOGY_FILES",
-    "prepare_scene", "analyze_nodes", "publish", "store_annotations", "terminology_entry", "terminology_context_names",
+    "prepare_scene", "analyze_nodes", "publish", "publish_comparison", "lesion_voxels", "store_annotations", "terminology_entry", "terminology_context_names",
     "load_terminologies", "volume_image", "segmentation_labelmap", "lesion_key", "study_info", "centre_views",
 ]
 
@@ -51,7 +55,11 @@ logger = logging.getLogger(__name__)
 LESIONS_TABLE = "CRMO lesions"
 DISTRIBUTION_TABLE = "CRMO distribution"
 REPORT_TEXT = "CRMO report"
+COMPARISON_TABLE = "CRMO comparison"
 DISTRIBUTION_COLUMNS = ["region", "bone", "left", "right", "midline", "unknown", "total"]
+#: a row per lesion of a follow-up comparison (fields of ``compare.LesionChange``)
+COMPARISON_COLUMNS = ["baseline_id", "followup_id", "bone", "side", "sublocation", "status", "volume_change",
+                      "volume_change_percent"]
 
 #: node attribute marking the nodes :func:`publish` owns (so a renamed node is still found, not duplicated)
 ROLE_ATTRIBUTE = "CRMOAnalyzer.role"
@@ -273,6 +281,15 @@ def lesion_key(lesion: Lesion) -> str:
     """The key that ties a lesion to its annotation in the scene (segment ID, point ID or label value)."""
     source = lesion.source
     return str(source.get("segment_id") or source.get("point_id") or source.get("value"))
+
+
+def lesion_voxels(lesions: Any) -> LabelMap | None:
+    """The lesion label map of a lesion node, valued as :func:`analyze_nodes` numbers lesions; ``None`` for points."""
+    if _is(lesions, "vtkMRMLSegmentationNode"):
+        return segmentation_labelmap(lesions, "lesion segmentation")[0]
+    if _is(lesions, "vtkMRMLLabelMapVolumeNode"):
+        return volume_image(lesions, "lesion map", label=True)
+    return None
 
 
 def analyze_nodes(lesions: Any, bones: Any, volume: Any = None, bone_names: dict[int, str] | None = None,
@@ -505,7 +522,7 @@ def _fill_table(node: Any, columns: list[str], rows: list[dict[str, Any]]) -> No
     node.EndModify(was)
 
 
-def publish(study: Study, scene: Any, report: bool | str = True) -> dict[str, Any]:
+def publish(study: Study, scene: Any, report: bool | str = True, comparison: Comparison | None = None) -> dict[str, Any]:
     """Create or update (never duplicate) the study's table and text nodes in ``scene``.
 
     Parameters
@@ -517,6 +534,8 @@ def publish(study: Study, scene: Any, report: bool | str = True) -> dict[str, An
     report: bool | str
         ``True``: write the generated report; a string: write that text (a reader's edited report);
         ``False``: leave the report text as it is (the node is still created if missing).
+    comparison: Comparison | None
+        A comparison with an earlier exam: the generated report gets its follow-up paragraph.
 
     Returns
     -------
@@ -529,10 +548,17 @@ def publish(study: Study, scene: Any, report: bool | str = True) -> dict[str, An
     _fill_table(distribution, DISTRIBUTION_COLUMNS, distribution_rows(study))
     text = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
     if report is not False:
-        text.SetText(render_report(study) if report is True else str(report))
+        text.SetText(render_report(study, comparison=comparison) if report is True else str(report))
     info = {key: getattr(study, key) for key in ("patient", "study", "clinical", "dicom")}
     text.SetAttribute(STUDY_INFO_ATTRIBUTE, json.dumps(info, sort_keys=True, default=str))
     return {LESIONS_TABLE: lesions, DISTRIBUTION_TABLE: distribution, REPORT_TEXT: text}
+
+
+def publish_comparison(comparison: Comparison, scene: Any) -> Any:
+    """Create or update (never duplicate) the table node "CRMO comparison": a row per lesion change."""
+    node = _singleton(scene, "vtkMRMLTableNode", COMPARISON_TABLE, "comparison")
+    _fill_table(node, COMPARISON_COLUMNS, [row.to_dict() for row in comparison.lesions])
+    return node
 
 
 def study_info(scene: Any) -> dict[str, Any]:
