@@ -8,6 +8,7 @@ computes anatomy.
 import importlib.util
 import logging
 import os
+import tempfile
 from typing import Annotated, Optional, Union
 
 import qt
@@ -73,6 +74,7 @@ class CRMOAnalyzerParameterNode:
     lesionNode: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode]
     boneTask: Annotated[str, Choice(["total", "total_mr"])] = "total"
     autoRefresh: bool = True
+    forceCompare: bool = False
 
 
 #
@@ -111,6 +113,8 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.totalSegmentatorTaskComboBox.visible = self.logic.totalSegmentatorAvailable()
         self.ui.lesionTable.setColumnCount(len(TABLE_COLUMNS))
         self.ui.lesionTable.setHorizontalHeaderLabels([title for title, _kind in TABLE_COLUMNS])
+        for key, label in self.logic.exportFormats():
+            self.ui.exportFormatComboBox.addItem(label, key)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -127,6 +131,8 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.saveStudyButton.connect("clicked(bool)", self.onSaveStudy)
         self.ui.loadStudyButton.connect("clicked(bool)", self.onLoadStudy)
         self.ui.lesionSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onLesionNodeChanged)
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
         self.initializeParameterNode()
 
     # -- parameter node, the template's way --
@@ -165,16 +171,24 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.observeLesionNode(self._parameterNode.lesionNode if self._parameterNode else None)
 
     # -- messages --
-    def showMessage(self, text: str, error: bool = False) -> None:
-        self.ui.statusLabel.text = text
-        self.ui.statusLabel.setStyleSheet("color: #b00020;" if error else "")
+    def showMessage(self, text: str, error: bool = False, label=None) -> None:
+        label = label or self.ui.statusLabel
+        label.text = text
+        label.setStyleSheet("color: #b00020;" if error else "")
         (logging.error if error else logging.info)(text)
+
+    def showResult(self, message: str, label) -> bool:
+        """Show a logic status message ("!" first: a problem) on a label; returns True when it is no problem."""
+        problem = message.startswith("!")
+        self.showMessage(message[1:] if problem else message, error=problem, label=label)
+        return not problem
 
     def clearResults(self, message: str = "") -> None:
         self._fillingTable = True
         self.ui.lesionTable.setRowCount(0)
         self._fillingTable = False
         self.ui.distributionTableView.setMRMLTableNode(None)
+        self.ui.comparisonTableView.setMRMLTableNode(None)
         self.ui.reportTextEdit.setPlainText("")
         self._reportEdited = False
         if message:
@@ -260,6 +274,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         table.resizeColumnsToContents()
         self._fillingTable = False
         self.ui.distributionTableView.setMRMLTableNode(self.logic.nodes.get("CRMO distribution"))
+        self.ui.comparisonTableView.setMRMLTableNode(self.logic.nodes.get("CRMO comparison"))
         if not self._reportEdited:
             self.setReportText(self.logic.nodes["CRMO report"].GetText())
 
@@ -342,6 +357,24 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.logic.saveStudy(path)
                 self.showMessage(_("Study saved to {path}").format(path=path))
 
+    def onExportButton(self) -> None:
+        ui = self.ui
+        with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer could not export the study."), waitCursor=True):
+            panelFormat = ui.exportFormatComboBox.itemData(ui.exportFormatComboBox.currentIndex)
+            message = self.logic.export(panelFormat, ui.exportFolderPathLineEdit.currentPath,
+                                        dicomDir=ui.dicomFolderPathLineEdit.currentPath,
+                                        keyFile=ui.researchKeyPathLineEdit.currentPath, accession=ui.accessionLineEdit.text)
+            self.showResult(message, ui.exportStatusLabel)
+
+    def onCompareButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer could not compare the studies."), waitCursor=True):
+            message = self.logic.compare(self.ui.baselineStudyPathLineEdit.currentPath, self._parameterNode.forceCompare,
+                                         report=self.ui.reportTextEdit.toPlainText() if self._reportEdited else True)
+            if self.showResult(message, self.ui.compareStatusLabel):
+                self.updateResults()
+                if self._reportEdited:
+                    self.setReportText(self.logic.nodes["CRMO report"].GetText())
+
     def onLoadStudy(self) -> None:
         path = qt.QFileDialog.getOpenFileName(None, _("Load study"), "", "Study (*.json)")
         if path:
@@ -369,6 +402,8 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
         self.study = None
         self.lesionNode = None
         self.nodes = {}
+        self.baseline = None
+        self.comparison = None
         self.storing = False
         self._terminologiesLoaded = False
 
@@ -464,7 +499,24 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
             self.storing = False
 
     def publish(self, report=True) -> None:
-        self.nodes = self._mrml().publish(self.study, slicer.mrmlScene, report)
+        """Publish tables and report; with a baseline, the comparison follows the current study."""
+        mrml = self._mrml()
+        self._updateComparison()
+        self.nodes = mrml.publish(self.study, slicer.mrmlScene, report, comparison=self.comparison)
+        if self.comparison is not None:
+            self.nodes[mrml.COMPARISON_TABLE] = mrml.publish_comparison(self.comparison, slicer.mrmlScene)
+
+    def _updateComparison(self) -> None:
+        from CRMOAnalyzerLib.compare import compare_studies
+        from CRMOAnalyzerLib.errors import CRMOInputError
+
+        self.comparison = None
+        if self.baseline is None or self.study is None:
+            return
+        try:  # force: the reader accepted a patient mismatch when pressing Compare
+            self.comparison = compare_studies(self.baseline, self.study, force=True, sources=(_("the baseline"), _("the current study")))
+        except CRMOInputError as error:
+            self.log(str(error))
 
     def lesionTableRows(self) -> list:
         from CRMOAnalyzerLib.tables import lesion_rows
@@ -494,6 +546,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
 
     def forget(self) -> None:
         self.study, self.lesionNode, self.nodes = None, None, {}
+        self.baseline, self.comparison = None, None
 
     def addLesion(self, node) -> str:
         """Start placing a point, or add an empty segment to paint, for a new lesion."""
@@ -542,7 +595,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
         loaded = load_study(path)
         if lesionNode is None or boneMap is None:
             self.study, self.lesionNode = loaded, None
-            self.nodes = mrml.publish(loaded, slicer.mrmlScene)
+            self.publish(True)
             return _("Study loaded (not linked to scene nodes: select them and press Analyze to link).")
         self.analyze(lesionNode, boneMap, volume)
         if self.study is None:
@@ -562,6 +615,84 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
         self._store()
         self.publish(True)
         return _("Study loaded: {matched} of {count} lesions matched the scene.").format(matched=matched, count=len(self.study.lesions))
+
+    # -- follow-up --
+    def compare(self, baselinePath: str, force: bool = False, report=True) -> str:
+        """Compare the current study with a baseline ``study.json``: publish the "CRMO comparison" table and the
+        report's follow-up paragraph (appended to ``report`` when it is the reader's text). Returns a status
+        message ("!" first when it is a problem for the user)."""
+        mrml = self._mrml()
+        from CRMOAnalyzerLib.compare import same_patient
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.model import load_study
+
+        if self.study is None:
+            return "!" + _("No current study: press Analyze (or load a study) first, then compare it with the baseline.")
+        if not baselinePath:
+            return "!" + _("Choose the baseline study.json (an earlier exam of the same patient).")
+        try:
+            baseline = load_study(baselinePath)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        problem = same_patient(baseline, self.study)
+        if problem and not force:
+            return "!" + _("Not the same patient: {problem}. Tick 'Compare even if the patient differs' to compare anyway.").format(problem=problem)
+        previous = self.comparison.paragraph() if self.comparison is not None else None
+        self.baseline = baseline
+        self.publish(report)
+        if self.comparison is None:
+            self.baseline = None
+            return "!" + _("Nothing to compare: neither study has a lesion.")
+        if report is not True:
+            self.nodes[mrml.REPORT_TEXT].SetText(self._withFollowUp(str(report), previous))
+        counts = self.comparison.summary()
+        message = _("{new} new, {resolved} resolved, {persistent} persistent lesions.").format(**counts)
+        return " ".join([message, *self.comparison.warnings])
+
+    def _withFollowUp(self, text: str, previous: Optional[str]) -> str:
+        """The reader's report text with the follow-up paragraph: replacing the previous one, else appended."""
+        paragraph = self.comparison.paragraph()
+        if previous and previous in text:
+            return text.replace(previous, paragraph)
+        return text.rstrip() + "\n\nFOLLOW-UP\n" + paragraph + "\n"
+
+    # -- exports --
+    def exportFormats(self) -> list:
+        """(key, label) of each format the panel exports (those of ``crmo-analyzer report --format``)."""
+        from CRMOAnalyzerLib.panel_exports import PANEL_FORMATS
+
+        return [(key, chosen.label) for key, chosen in PANEL_FORMATS.items()]
+
+    def export(self, panelFormat: str, outDir: str, dicomDir: str = "", keyFile: str = "", accession: str = "") -> str:
+        """Write the study in a panel format into ``outDir`` with the CLI's own writers (atomic files).
+
+        Returns a status message ("!" first when it is a problem for the user: a missing input, bad data).
+        """
+        self.ensureRequirements()
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.panel_exports import export_study
+
+        if self.study is None:
+            return "!" + _("Nothing to export yet: press Analyze (or load a study) first.")
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                lesions = self._lesionVoxelsFile(folder) if panelFormat == "sr" else None
+                written = export_study(self.study, panelFormat, outDir, dicom=dicomDir or None, key_file=keyFile or None,
+                                       lesions=lesions, accession=(accession or "").strip() or None)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        return _("Wrote {files}").format(files=", ".join(str(path) for path in written))
+
+    def _lesionVoxelsFile(self, folder: str) -> Optional[str]:
+        """The scene's lesion voxels as a label map file for the DICOM SEG (None for points or no node)."""
+        if self.lesionNode is None:
+            return None
+        voxels = self._mrml().lesion_voxels(self.lesionNode)
+        if voxels is None:
+            return None
+        from CRMOAnalyzerLib.images import write_image
+
+        return str(write_image(os.path.join(folder, "lesions.nrrd"), voxels))
 
 
 #
@@ -612,6 +743,18 @@ class CRMOAnalyzerTest(ScriptedLoadableModuleTest):
         self.assertEqual(logic.study.lesion(first).sublocation, "diaphysis")
         self.assertEqual(len(slicer.util.getNodes("CRMO lesions*")), 1)
         self.assertTrue(np.isfinite(logic.study.lesion(first).centroid_ras).all())
+
+        self.delayDisplay("Comparing the study with itself, exporting the tables")
+        folder = slicer.util.tempDirectory()
+        logic.saveStudy(os.path.join(folder, "study.json"))
+        message = logic.compare(os.path.join(folder, "study.json"))
+        self.assertFalse(message.startswith("!"), message)
+        self.assertGreaterEqual(slicer.util.getNode("CRMO comparison").GetNumberOfRows(), 9)
+        self.assertIn("FOLLOW-UP", slicer.util.getNode("CRMO report").GetText())
+        message = logic.export("csv", folder)
+        self.assertFalse(message.startswith("!"), message)
+        self.assertTrue(os.path.isfile(os.path.join(folder, "lesions.csv")))
+        self.assertTrue(logic.export("sr", folder).startswith("!"))  # no DICOM series: a message, no traceback
         self.delayDisplay("Test passed")
 
     def _labelmap(self, labelmap, name):

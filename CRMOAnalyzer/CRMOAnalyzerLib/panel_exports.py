@@ -12,10 +12,13 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import CRMOInputError
 from .files import write_bytes
-from .model import Study
+
+if TYPE_CHECKING:  # the panel lists the formats before the core's dependencies are installed
+    from .model import Study
 
 __all__ = ["PanelFormat", "PANEL_FORMATS", "report_arguments", "export_study"]
 
