@@ -187,3 +187,57 @@ def test_report_of_a_bad_study(tmp_path, capsys):
     path = _write(tmp_path, "s.json", '{"schema": "crmo-analyzer/study", "schema_version": 7}')
     code, _, err = run(capsys, "report", path)
     assert code == 1 and "s.json: study schema_version 7 is not supported" in err
+
+
+def _followup_pair(tmp_path, baseline_patient: str = "P1"):
+    """Baseline: both distal femora and the right clavicle; follow-up: both femora and a new left tibia lesion."""
+    from studybuilder import femur_pair, lesion, study
+
+    from CRMOAnalyzerLib.model import save_study
+
+    baseline = study(*femur_pair(), lesion("L3", "clavicula_right", sublocation="medial", position=0.1),
+                     date="2026-01-01", patient_id=baseline_patient)
+    followup = study(*femur_pair(), lesion("L4", "tibia", "left", "metaphysis", "proximal", position=0.1))
+    for exam in (baseline, followup):
+        exam.patient["name"] = "Doe^Jane"
+        exam.study["accession"] = "A1"
+    save_study(baseline, tmp_path / "base.json")
+    save_study(followup, tmp_path / "follow.json")
+    return tmp_path / "base.json", tmp_path / "follow.json"
+
+
+def test_report_compare_puts_new_and_resolved_lesions_in_hl7_and_fhir(tmp_path, capsys):
+    import base64
+
+    import hl7
+
+    base, follow = _followup_pair(tmp_path)
+    code, text, _ = run(capsys, "report", follow, "--compare", base)
+    assert code == 0 and "FOLLOW-UP\nCompared with 2026-01-01" in text
+    assert "1 new lesion: " in text and "(L4)" in text and "no longer seen" in text and "(baseline L3)" in text
+    assert run(capsys, "-q", "report", follow, "--compare", base, "--format", "hl7", "--out", tmp_path / "m.hl7")[0] == 0
+    parsed = hl7.parse((tmp_path / "m.hl7").read_bytes().decode("utf-8"))  # segments end in CR
+    findings = "\n".join(parsed.unescape(str(obx[5])) for obx in parsed.segments("OBX") if str(obx[3][0][0]) == "18782-3")
+    assert "(L4)" in findings and "(baseline L3)" in findings and "Compared with 2026-01-01" in findings
+    assert run(capsys, "-q", "report", follow, "--compare", base, "--format", "fhir", "--out", tmp_path / "b.json")[0] == 0
+    bundle = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))
+    report = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
+    assert "(baseline L3)" in base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8")
+    followup = next(e["resource"] for e in bundle["entry"]
+                    if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "FOLLOWUP")
+    changes = {c["code"]["text"]: c["valueCodeableConcept"]["coding"][0]["code"] for c in followup["component"]
+               if c["code"]["coding"][0]["code"] == "LESIONCHANGE"}
+    assert sorted(changes.values()) == ["new", "resolved", "stable", "stable"]
+    assert [k for k, v in changes.items() if v == "new"][0].endswith("(L4)")
+    assert [k for k, v in changes.items() if v == "resolved"][0].endswith("(baseline L3)")
+
+
+def test_report_compare_refuses_another_patient_unless_forced(tmp_path, capsys):
+    base, follow = _followup_pair(tmp_path, baseline_patient="P2")
+    code, out, err = run(capsys, "report", follow, "--compare", base)
+    assert code == 1 and not out and len(err.strip().splitlines()) == 1
+    assert "not the same patient" in err and "--force" in err
+    code, out, err = run(capsys, "report", follow, "--compare", base, "--force")
+    assert code == 0 and "(baseline L3)" in out and "patient facts differ" in err
+    code, _, err = run(capsys, "report", follow, "--compare", base, "--format", "csv")
+    assert code == 1 and "carries no report text" in err

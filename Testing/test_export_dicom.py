@@ -97,7 +97,7 @@ def test_dsrdump_shows_the_findings(exported):
     dump = subprocess.run(["dsrdump", str(out / "sr.dcm")], capture_output=True, text=True, check=True).stdout
     assert '<contains CODE:(,,"Finding")=(52988006,SCT,"Lesion")>' in dump
     assert '<has concept mod CODE:(,,"Laterality")=(7771000,SCT,"Left")>' in dump
-    assert dump.count('CONTAINER:(,,"Measurement Group")') == 9
+    assert dump.count('CONTAINER:(,,"Measurement Group")') == 9 + 7  # lesions; 6 scores and the red flags
 
 
 def test_no_evidence_is_a_clear_error(exported, tmp_path, capsys):
@@ -111,3 +111,31 @@ def test_no_evidence_is_a_clear_error(exported, tmp_path, capsys):
     with pytest.raises(CRMOInputError, match="no DICOM image"):
         read_series(tmp_path)
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_known_scores_read_back_from_the_sr(tmp_path):
+    """Hand-built study (Jansson 63 complete, CROMRIS 0 partial) on the sample series: srread and dsrdump."""
+    from test_export_hl7 import known_study
+
+    from CRMOAnalyzerLib.exports.dicom_sr import measurement_report
+
+    sr = measurement_report(known_study(), read_series(SAMPLE / "dicom"), seed="known")
+    sr.save_as(tmp_path / "scores.dcm", enforce_file_format=True)
+    groups = hd.sr.srread(tmp_path / "scores.dcm").content.get_image_measurement_groups()
+    by_id = {g.tracking_identifier: g for g in groups}
+    assert set(by_id) == {"Andronikou pattern", "Jansson score", "Bristol criteria", "EULAR/ACR 2025 criteria", "CROMRIS",
+                          "RINBO", "Red flags"}
+    points = hd.sr.CodedConcept("{points}", "UCUM", "points")
+    for name, code, value, partial in (("Jansson score", "JANSSON", 63, "No"), ("CROMRIS", "RAICROMRIS", 0, "Yes")):
+        measurement = by_id[name].get_measurements()[0]
+        assert (measurement.name.value, measurement.value, measurement.unit) == (code, value, points)
+        evaluation = by_id[name].get_qualitative_evaluations()[0]
+        assert (evaluation.name.value, evaluation.value.meaning) == ("PARTIAL", partial)
+    assert not by_id["Bristol criteria"].get_measurements()
+    texts = {item.name.value: item.value for item in by_id["CROMRIS"][0].ContentSequence if item.ValueType == "TEXT"}
+    assert "bone marrow hyperintensity not recorded" in texts["MISSING"] and texts["RESULT"].startswith("RAI-CROMRIS total 0")
+    if TOOLS:
+        assert errors_of(tmp_path / "scores.dcm") == []
+        dump = subprocess.run(["dsrdump", str(tmp_path / "scores.dcm")], capture_output=True, text=True, check=True).stdout
+        assert 'NUM:(,,"Jansson NBO clinical score (local code)")="63.0" ({points},UCUM,"points")' in dump
+        assert 'CODE:(,,"Partial result: items missing (local code)")=(373066001,SCT,"Yes")' in dump

@@ -73,3 +73,39 @@ def test_empty_study_is_valid():
     bundle = diagnostic_bundle(Study())
     assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["DiagnosticReport"] + ["Observation"] * 7
     assert all(r["interpretation"][0]["text"] == "partial" for r in resources(bundle, "Observation")[:6])  # not assessed
+
+
+def observation_by_code(bundle: dict) -> dict[str, dict]:
+    return {r["code"]["coding"][0]["code"]: r for r in resources(bundle, "Observation")}
+
+
+def test_scores_and_red_flags_parse_back_with_their_values():
+    from test_export_hl7 import known_study
+
+    parsed = Bundle.model_validate_json(bundle_json(known_study(), status="final"))
+    observations = {e.resource.code.coding[0].code: e.resource for e in parsed.entry
+                    if e.resource.get_resource_type() == "Observation" and e.resource.category[0].coding[0].code == "survey"}
+    assert set(observations) == {"ANDRONIKOU", "JANSSON", "BRISTOL", "EULARACR2025", "RAICROMRIS", "RINBO", "REDFLAGS"}
+    jansson = observations["JANSSON"]
+    assert (float(jansson.valueQuantity.value), jansson.valueQuantity.code) == (63.0, "{points}")
+    assert jansson.code.coding[0].system == "urn:crmo-analyzer:codes" and "local code" in jansson.code.coding[0].display
+    assert jansson.interpretation is None and jansson.status == "final"
+    cromris = observations["RAICROMRIS"]
+    assert float(cromris.valueQuantity.value) == 0 and cromris.interpretation[0].text == "partial"
+    assert any("bone marrow hyperintensity not recorded" in n.text for n in cromris.note)
+    assert observations["BRISTOL"].valueString.startswith("imaging supports criterion 1")
+    flags = {c.code.coding[0].code: c for c in observations["REDFLAGS"].component}
+    assert flags["solitary_non_clavicular"].valueBoolean is False
+    assert flags["night_pain"].valueBoolean is None and flags["night_pain"].dataAbsentReason.coding[0].code == "unknown"
+    report = next(e.resource for e in parsed.entry if e.resource.get_resource_type() == "DiagnosticReport")
+    urls = {e.fullUrl: e.resource for e in parsed.entry}
+    assert {urls[r.reference].code.coding[0].code for r in report.result} >= set(observations)
+
+
+def test_partial_score_says_partial_and_lists_missing_items():
+    from test_export_hl7 import known_study
+
+    jansson = observation_by_code(diagnostic_bundle(known_study(clinical=False)))["JANSSON"]
+    assert jansson["valueQuantity"]["value"] == 35 and jansson["interpretation"] == [{"text": "partial"}]
+    partial = [n["text"] for n in jansson["note"] if n["text"].startswith("PARTIAL")]
+    assert len(partial) == 1 and "normal blood cell count" in partial[0]

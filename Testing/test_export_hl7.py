@@ -172,3 +172,72 @@ def test_cli_hl7(tmp_path, capsys):
     save_study(Study(lesions=[]), path)
     assert main(["report", str(path), "--format", "hl7"]) == 1
     assert "no patient id" in capsys.readouterr().err
+
+
+# ---- scores and red flags as structured results ------------------------------------------------------
+
+def known_study(clinical: bool = True) -> Study:
+    """Symmetric distal femoral lesions and a T8 lesion, all with marginal sclerosis (test_scores.py):
+    Jansson 63 of 63 with the clinical items, 35 and partial without them."""
+    from studybuilder import femur_pair, lesion, study
+
+    lesions = [*femur_pair(marginal_sclerosis=True),
+               lesion("L3", "vertebrae_T8", sublocation="vertebral body", marginal_sclerosis=True)]
+    items = dict(blood_count_normal=True, fever=False, temperature_c=36.8, crp_mg_l=12.0) if clinical else {}
+    known = study(*lesions, **items)
+    known.study["accession"] = "A1"
+    known.patient["name"] = "Doe^Jane"  # PID-5 is required
+    return known
+
+
+def score_segments(er7: str) -> dict[str, list]:
+    """python-hl7: each local-code OBX with the NTE segments that follow it."""
+    out: dict[str, list] = {}
+    current = None
+    for segment in hl7.parse(er7):
+        if str(segment[0]) == "OBX" and str(segment[3][0][2]) == "99CRMO":
+            current = str(segment[3][0][0])
+            out.setdefault(current, []).append(segment)
+        elif str(segment[0]) == "NTE" and current:
+            out[current].append(segment)
+    return out
+
+
+def test_score_totals_travel_as_nm_obx():
+    from CRMOAnalyzerLib.scores import evaluate_score
+
+    study = known_study()
+    assert (evaluate_score(study, "jansson").value, evaluate_score(study, "jansson").partial) == (63, False)
+    er7 = message(study)
+    found = score_segments(er7)
+    assert set(found) == SCORE_CODES
+    jansson = found["JANSSON"]
+    assert len(jansson) == 1  # complete: no NTE
+    assert (str(jansson[0][2]), str(jansson[0][5]), str(jansson[0][6])) == ("NM", "63", "{points}^points^UCUM")
+    assert str(jansson[0][3]) == "JANSSON^Jansson NBO clinical score (local code)^99CRMO"
+    cromris = found["RAICROMRIS"]  # no activity item recorded: a partial 0
+    assert str(cromris[0][5]) == "0" and "PARTIAL" in str(cromris[1][3])
+    bristol = [s for s in found["BRISTOL"] if str(s[0]) == "OBX"]
+    assert {str(s[2]) for s in bristol} == {"TX"} and "criterion 1" in str(bristol[0][5])
+    codes = [str(s[3][0][0]) for s in hl7.parse(er7).segments("OBX")]
+    assert codes.index("JANSSON") > max(i for i, c in enumerate(codes) if c == "19005-8")  # after the report text
+    parsed = parse_message(er7, validation_level=VALIDATION_LEVEL.STRICT)
+    assert parsed.validate()
+    numeric = [o.obx for o in parsed.oru_r01_patient_result.oru_r01_order_observation.oru_r01_observation
+               if o.obx.obx_2.to_er7() == "NM"]
+    assert [(o.obx_3.to_er7().split("^")[0], o.obx_5.to_er7()) for o in numeric] == [("JANSSON", "63"), ("RAICROMRIS", "0")]
+
+
+def test_partial_score_is_followed_by_a_partial_note_with_the_missing_items():
+    er7 = message(known_study(clinical=False))
+    jansson = score_segments(er7)["JANSSON"]
+    assert str(jansson[0][5]) == "35"
+    note = " ".join(str(s[3]) for s in jansson[1:])
+    assert note.startswith("PARTIAL") and "normal blood cell count" in note and "CRP" in note
+    parsed = parse_message(er7, validation_level=VALIDATION_LEVEL.STRICT)
+    assert parsed.validate()
+    groups = parsed.oru_r01_patient_result.oru_r01_order_observation.oru_r01_observation
+    with_notes = [g for g in groups if g.obx.obx_3.to_er7().startswith("JANSSON^")]
+    assert with_notes[0].nte.nte_3.to_er7().startswith("PARTIAL")
+    flags = " ".join(str(s[5]) for s in score_segments(er7)["REDFLAGS"] if str(s[0]) == "OBX")
+    assert flags == "No red flag found among those checked."

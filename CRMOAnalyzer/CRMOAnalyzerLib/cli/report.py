@@ -15,12 +15,38 @@ FORMATS: dict[str, Callable[..., bytes]] = {}
 BINARY = {"sr", "seg", "summary"}
 #: formats that write several files themselves: function(study, args) -> list of paths; need --out
 WRITERS: dict[str, Callable[..., list[Path]]] = {}
+#: formats that carry the report text, and so the follow-up paragraph of --compare
+WITH_TEXT = {"text", "hl7", "fhir", "summary"}
+
+
+def _comparison(study, args):
+    """The comparison of ``study`` with ``--compare BASELINE.json`` (``None`` without it).
+
+    Different patients are refused by :func:`~CRMOAnalyzerLib.compare.compare_studies` unless ``--force``.
+    """
+    baseline = getattr(args, "compare", None)
+    if baseline is None:
+        return None
+    from ..compare import compare_studies  # noqa: PLC0415
+    from ..model import load_study  # noqa: PLC0415
+
+    comparison = compare_studies(load_study(baseline), study, force=getattr(args, "force", False),
+                                 sources=(str(baseline), str(args.study)))
+    for warning in comparison.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return comparison
+
+
+def _followup(study, args) -> tuple[object | None, str]:
+    """The comparison (or ``None``) and the report text with its follow-up paragraph."""
+    from ..report import render_report  # noqa: PLC0415
+
+    comparison = _comparison(study, args)
+    return comparison, render_report(study, comparison)
 
 
 def _text(study, args) -> bytes:
-    from ..report import render_report  # noqa: PLC0415
-
-    return render_report(study).encode("utf-8")
+    return _followup(study, args)[1].encode("utf-8")
 
 
 def _json(study, args) -> bytes:
@@ -44,7 +70,7 @@ def _distribution_csv(study, args) -> bytes:
 def _hl7(study, args) -> bytes:
     from ..exports.hl7v2 import HL7Options, mllp_frame, oru_r01  # noqa: PLC0415
 
-    message = oru_r01(study, HL7Options(
+    message = oru_r01(study, text=_followup(study, args)[1], options=HL7Options(
         sending_application=args.sending_app, sending_facility=args.sending_facility,
         receiving_application=args.receiving_app, receiving_facility=args.receiving_facility,
         accession=args.accession, order_number=args.order_number, procedure_code=args.procedure_code,
@@ -56,7 +82,8 @@ def _fhir(study, args) -> bytes:
     from ..exports.fhir import bundle_json  # noqa: PLC0415
 
     status = {"P": "preliminary", "F": "final", "C": "corrected"}[args.result_status or "P"]
-    return bundle_json(study, status=status, accession=args.accession).encode("utf-8")
+    comparison, text = _followup(study, args)
+    return bundle_json(study, status=status, accession=args.accession, text=text, comparison=comparison).encode("utf-8")
 
 
 def _evidence(study, args):
@@ -107,7 +134,7 @@ def _seg(study, args) -> bytes:
 def _summary(study, args) -> list[Path]:
     from ..exports.summary import write_summary  # noqa: PLC0415
 
-    return list(write_summary(study, args.out).values())
+    return list(write_summary(study, args.out, text=_followup(study, args)[1]).values())
 
 
 def _research(study, args) -> list[Path]:
@@ -125,7 +152,8 @@ def add_subparser(subparsers) -> None:
     parser = subparsers.add_parser(
         "report", help="write a study as report text, JSON, CSV or an export format",
         description="Read STUDY.json and write it in another format (to standard output unless --out).",
-        epilog="examples:\n  crmo-analyzer report result/study.json\n  crmo-analyzer report result/study.json --format csv --out lesions.csv",
+        epilog="examples:\n  crmo-analyzer report result/study.json\n  crmo-analyzer report result/study.json --format csv --out lesions.csv"
+               "\n  crmo-analyzer report exam2/study.json --compare exam1/study.json --format fhir --out report.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", type=Path, metavar="STUDY.json")
     parser.add_argument("--format", default="text", choices=sorted({*FORMATS, *WRITERS}),
@@ -150,6 +178,10 @@ def add_subparser(subparsers) -> None:
     hl7.add_argument("--procedure-code", metavar="CODE^TEXT^SYSTEM", help="OBR-4 (default 18748-4^Diagnostic imaging study^LN)")
     hl7.add_argument("--result-status", choices=("P", "F", "C"), help="P preliminary (default), F final, C correction")
     research = parser.add_argument_group("research export")
+    followup = parser.add_argument_group("follow-up (formats text, hl7, fhir, summary)")
+    followup.add_argument("--compare", type=Path, metavar="BASELINE.json",
+                          help="add the comparison with this earlier exam (as crmo-analyzer compare) to the report")
+    followup.add_argument("--force", action="store_true", help="compare even when the patient facts differ")
     research.add_argument("--key-file", type=Path, metavar="FILE", help="secret key for pseudonyms and date shifts "
                                                                        "(or environment variable CRMO_RESEARCH_KEY)")
     parser.set_defaults(func=run)
@@ -159,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
     from ..model import load_study  # noqa: PLC0415
 
     study = load_study(args.study)
+    if getattr(args, "compare", None) is not None and args.format not in WITH_TEXT:
+        raise CRMOInputError(None, f"--compare adds the follow-up to the report text; format {args.format} carries no "
+                                   f"report text (use {', '.join(sorted(WITH_TEXT))})")
     if args.format in WRITERS:
         if args.out is None:
             raise CRMOInputError(None, f"format {args.format} writes files: give --out")

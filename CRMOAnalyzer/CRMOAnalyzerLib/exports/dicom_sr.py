@@ -5,7 +5,10 @@ SEG segment carries), finding = Lesion (SCT 52988006), finding site = the bone's
 laterality and, for long bones, the end (proximal/distal) as topographical modifier; sub-location and
 the reader's findings as qualitative evaluations; volume (SCT 118565006, mm3). A lesion drawn as voxels
 references its segment of the DICOM SEG (:mod:`.dicom_seg`); a point lesion references its position
-as a 3D point on the series' frame of reference. Codes: ``resources/exports/codes.json``; the local
+as a 3D point on the series' frame of reference. Then one TID 1501 measurement group (no image region) per
+score or criterion and one for the red flags: tracking identifier = its name, finding = its local code, the total
+as a numeric measurement in ``{points}`` (UCUM) when it is a number, "Partial result" Yes/No as a qualitative
+evaluation, and the result and the missing items as TEXT items. Codes: ``resources/exports/codes.json``; the local
 scheme 99CRMO is declared in the Coding Scheme Identification Sequence.
 """
 
@@ -20,7 +23,7 @@ import numpy as np
 
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
-from .common import export_config
+from .common import StructuredResult, export_config, local_code, structured_results
 from .dicom_seg import lesion_segmentation, segment_numbers
 from .dicom_series import _uid
 
@@ -106,6 +109,31 @@ def _group(lesion: Lesion, seed: str, seg, numbers: dict[str, int], datasets: Se
         qualitative_evaluations=_evaluations(lesion) or None, **kwargs)
 
 
+def _text_item(code: dict[str, str], text: str):
+    import highdicom as hd  # noqa: PLC0415
+
+    return hd.sr.TextContentItem(name=_code(code), value=text, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+
+
+def _result_group(result: StructuredResult, seed: str):
+    """TID 1501 measurement group of a score, criterion or the red flags (document level, no image region)."""
+    import highdicom as hd  # noqa: PLC0415
+
+    codes = export_config("codes")
+    measurements = None
+    if result.value is not None:
+        measurements = [hd.sr.Measurement(name=_code(result.code), value=float(result.value), unit=_code(codes["points_unit"]))]
+    partial = hd.sr.QualitativeEvaluation(_code(local_code("partial")), _code(codes["yes" if result.partial else "no"]))
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(seed, "score", result.id), identifier=result.name[:64]),
+        finding_type=_code(result.code), measurements=measurements, qualitative_evaluations=[partial])
+    container = group[0].ContentSequence
+    container.append(_text_item(local_code("result_text"), result.text))
+    if result.partial:
+        container.append(_text_item(local_code("missing"), "; ".join(result.missing) or "items missing"))
+    return group
+
+
 def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | None = None,
                        series_number: int = 902, final: bool = False):
     """The ``highdicom.sr.Comprehensive3DSR`` of ``study`` with ``datasets`` (and ``seg``) as evidence."""
@@ -126,6 +154,7 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
             uid=_uid(seed, "device"), name="CRMO Analyzer", model_name=f"crmo-analyzer {__version__}"))
     procedure = codes["procedure"].get(str(getattr(datasets[0], "Modality", "")), codes["procedure"]["default"])
     groups = [_group(lesion, seed, seg, numbers, datasets) for lesion in study.lesions]
+    groups += [_result_group(result, seed) for result in structured_results(study)]
     report = hd.sr.MeasurementReport(observation_context=hd.sr.ObservationContext(observer_device_context=observer),
                                      procedure_reported=_code(procedure), imaging_measurements=groups or None)
     evidence = list(datasets) + ([seg] if seg is not None else [])
