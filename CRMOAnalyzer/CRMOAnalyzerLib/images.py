@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from .errors import CRMOInputError
 from .geometry import grid_affine
 
-__all__ = ["LabelMap", "Image", "read_labelmap", "read_image", "labelmap_from_sitk", "image_from_sitk", "to_sitk", "write_image"]
+__all__ = ["LabelMap", "Image", "checked_affine", "read_labelmap", "read_image", "labelmap_from_sitk", "image_from_sitk", "to_sitk", "write_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _check_geometry(source: str, spacing, origin, direction) -> np.ndarray:
+def checked_affine(source: str, spacing, origin, direction) -> np.ndarray:
+    """The index-to-RAS matrix of an LPS grid (ITK order), or a one-line error if the geometry is unusable."""
     spacing = np.asarray(spacing, dtype=float)
     direction = np.asarray(direction, dtype=float).reshape(3, 3)
     if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
@@ -117,7 +118,7 @@ def _as_3d(image: sitk.Image, source: str, what: str) -> sitk.Image:
 def image_from_sitk(image: sitk.Image, source: str = "", what: str = "image") -> Image:
     """An :class:`Image` from a SimpleITK image (any pixel type)."""
     image = _as_3d(image, source, what)
-    affine = _check_geometry(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    affine = checked_affine(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
     return Image(sitk.GetArrayFromImage(image), affine, source)
 
 
@@ -125,7 +126,7 @@ def labelmap_from_sitk(image: sitk.Image, source: str = "", what: str = "label m
                        names: dict[int, str] | None = None) -> LabelMap:
     """A :class:`LabelMap` from a SimpleITK image; float images must hold whole numbers."""
     image = _as_3d(image, source, what)
-    affine = _check_geometry(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    affine = checked_affine(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
     array = sitk.GetArrayViewFromImage(image)  # no copy
     keep = image
     if array.dtype.kind == "f":

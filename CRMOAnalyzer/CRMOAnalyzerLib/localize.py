@@ -42,7 +42,7 @@ class _Localizer:
 
     def __init__(self, bonemap: BoneMap) -> None:
         self.bonemap = bonemap
-        self._voxels: dict[tuple[int, str | None], np.ndarray] = {}
+        self._frames: dict[tuple[int, str | None], sublocation.BoneFrame | None] = {}
 
     def side_of(self, bone: Bone, point: np.ndarray, warnings: list[str]) -> str | None:
         midline = self.bonemap.midline
@@ -61,24 +61,27 @@ class _Localizer:
             return None
         return midline.side(point)
 
-    def bone_voxels(self, value: int, side: str | None) -> np.ndarray:
+    def frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame | None:
+        """The bone's frame for sub-locations, measured once per bone (and side) however many lesions it holds."""
         key = (value, side)
-        if key not in self._voxels:
-            self._voxels[key] = self.bonemap.bone_voxels(value, side)
-        return self._voxels[key]
+        if key not in self._frames:
+            self._frames[key] = self._measure_frame(value, bone, side)
+        return self._frames[key]
 
-    def sublocation(self, value: int, bone: Bone, side: str | None, point: np.ndarray) -> sublocation.SubLocation:
+    def _measure_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame | None:
         midline = self.bonemap.midline
         if bone.kind == BoneKindValues.LONG:
-            return sublocation.long_bone(self.bone_voxels(value, side), point, self.bonemap.trunk_centre)
-        if bone.kind == BoneKindValues.CLAVICLE:
-            if midline is None:
-                return sublocation.SubLocation(None)
-            return sublocation.clavicle(self.bone_voxels(value, side), point, midline.signed_distance)
+            return sublocation.LongBone.from_voxels(self.bonemap.bone_voxels(value, side), self.bonemap.trunk_centre)
+        if bone.kind == BoneKindValues.CLAVICLE and midline is not None:
+            return sublocation.Clavicle.from_voxels(self.bonemap.bone_voxels(value, side), midline.signed_distance)
         if bone.kind == BoneKindValues.VERTEBRA:
             right = midline.normal if midline is not None else np.array([1.0, 0.0, 0.0])
-            return sublocation.vertebra(self.bone_voxels(value, None), point, right)
-        return sublocation.SubLocation(None)
+            return sublocation.Vertebra.from_voxels(self.bonemap.bone_voxels(value, None), right)
+        return None
+
+    def sublocation(self, value: int, bone: Bone, side: str | None, point: np.ndarray) -> sublocation.SubLocation:
+        frame = self.frame(value, bone, side if bone.kind != BoneKindValues.VERTEBRA else None)
+        return frame.locate(point) if frame is not None else sublocation.SubLocation(None)
 
     def lesion(self, lesion_id: str, source: dict, value: int | None, point: np.ndarray,
                localization: dict, warnings: list[str]) -> Lesion:

@@ -11,7 +11,7 @@ import numpy as np
 from .errors import CRMOInputError
 from .files import atomic_write
 from .geometry import LPS_TO_RAS
-from .images import LabelMap, _check_geometry
+from .images import LabelMap, checked_affine
 
 __all__ = ["read_seg_nrrd", "write_seg_nrrd"]
 
@@ -41,7 +41,7 @@ def read_seg_nrrd(path: str | os.PathLike, what: str = "segmentation") -> LabelM
     if voxels.dtype.kind not in "iub":
         raise CRMOInputError(path, f"{what} has pixel type {voxels.dtype}, expected integer labels")
     ijk_to_lps = np.asarray(seg["ijkToLPS"], dtype=float)
-    _check_geometry(os.fspath(path), np.linalg.norm(ijk_to_lps[:3, :3], axis=0), ijk_to_lps[:3, 3],
+    checked_affine(os.fspath(path), np.linalg.norm(ijk_to_lps[:3, :3], axis=0), ijk_to_lps[:3, 3],
                     ijk_to_lps[:3, :3] / np.linalg.norm(ijk_to_lps[:3, :3], axis=0))
     segments = seg.get("segments") or []
     out = np.zeros(voxels.shape[1:], dtype=np.uint16 if len(segments) > 255 else np.uint8)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 from importlib import resources
 
 import numpy as np
 
 from .files import read_json
 
-__all__ = ["SubLocation", "long_bone", "clavicle", "vertebra", "rules"]
+__all__ = ["SubLocation", "BoneFrame", "LongBone", "Clavicle", "Vertebra", "rules"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -36,80 +37,143 @@ def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre, vectors[:, ::-1]  # columns: principal axes, longest first
 
 
-def _long_axis(bone_ras: np.ndarray, rank_end) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """Principal axes with the first one pointing away from the end that ``rank_end(point)`` ranks lower.
+@dataclass(frozen=True, eq=False)
+class _Axis:
+    """A bone's long axis (first principal axis), pointing from one end (``low``) to the other (``high``)."""
 
-    Returns the centre, the axes (columns), each voxel's position along the first axis, and the
-    positions of the two ends (the lower-ranked end first).
-    """
+    centre: np.ndarray
+    axes: np.ndarray  # columns: principal axes, the long one first
+    low: float
+    high: float
+
+    def along(self, point: np.ndarray) -> float:
+        """Position of a point along the axis (mm from the centre)."""
+        return float((np.asarray(point, dtype=float) - self.centre) @ self.axes[:, 0])
+
+    def fraction(self, along: float) -> float:
+        """0 at the ``low`` end, 1 at the ``high`` end."""
+        return float(np.clip((along - self.low) / (self.high - self.low), 0.0, 1.0))
+
+
+def _long_axis(bone_ras: np.ndarray, rank_end) -> tuple[_Axis, np.ndarray]:
+    """The long axis pointing away from the end that ``rank_end(point)`` ranks lower, and each voxel's position along it."""
     centre, axes = _axis(bone_ras)
     along = (bone_ras - centre) @ axes[:, 0]
     low, high = float(along.min()), float(along.max())
     if rank_end(centre + low * axes[:, 0]) > rank_end(centre + high * axes[:, 0]):
         axes[:, 0], along, low, high = -axes[:, 0], -along, -high, -low
-    return centre, axes, along, low, high
+    return _Axis(centre, axes, low, high), along
 
 
-def long_bone(bone_ras: np.ndarray, point: np.ndarray, trunk_centre: np.ndarray) -> SubLocation:
-    """Epiphysis, metaphysis or diaphysis, and proximal or distal end, of a point in a long bone."""
-    rule = rules()["long_bone"]
-    if len(bone_ras) < 10:
+class BoneFrame(Protocol):
+    """A bone's own frame, measured once from its voxels and then asked for any number of lesions."""
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """The sub-location of a point (RAS mm)."""
+
+
+class _Unknown:
+    """Too few voxels to tell: no sub-location."""
+
+    def locate(self, point: np.ndarray) -> SubLocation:
         return SubLocation(None)
-    # the axis runs from the proximal end (nearer the trunk) to the distal end
-    centre, axes, along, low, high = _long_axis(bone_ras, lambda end: float(np.linalg.norm(end - trunk_centre)))
-    axis = axes[:, 0]
-    length = high - low
-    s = float((np.asarray(point) - centre) @ axis)
-    position = float(np.clip((s - low) / length, 0.0, 1.0))
-    end = "proximal" if position <= 0.5 else "distal"
-    from_end = min(s - low, high - s)
-    physis = rule["epiphysis_fraction"] * length
-    if from_end < physis:
-        return SubLocation("epiphysis", end, position)
-    # width of the bone just inside the physis at this end
-    slab = rule["width_slab_fraction"] * length
-    inner = (along - low) if end == "proximal" else (high - along)
-    section = bone_ras[(inner >= physis) & (inner < physis + slab)]
-    width = 0.0
-    if len(section):
-        across = (section - centre) @ axes[:, 1:]
-        width = float(np.max(across.max(axis=0) - across.min(axis=0)))
-    metaphysis = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
-    if from_end < physis + metaphysis:
-        return SubLocation("metaphysis", end, position)
-    return SubLocation("diaphysis", None, position)
 
 
-def clavicle(bone_ras: np.ndarray, point: np.ndarray, midline_distance) -> SubLocation:
-    """Medial, middle or lateral third of a clavicle; ``midline_distance(p)`` gives |mm| to the midline."""
-    rule = rules()["clavicle"]
-    if len(bone_ras) < 10:
-        return SubLocation(None)
-    # the axis runs from the medial end (nearer the midline) to the lateral end
-    centre, axes, _, low, high = _long_axis(bone_ras, lambda end: abs(float(midline_distance(end))))
-    axis = axes[:, 0]
-    position = float(np.clip(((np.asarray(point) - centre) @ axis - low) / (high - low), 0.0, 1.0))
-    if position < rule["medial_end_fraction"]:
-        return SubLocation("medial", None, position)
-    if position < rule["lateral_start_fraction"]:
-        return SubLocation("middle", None, position)
-    return SubLocation("lateral", None, position)
+@dataclass(frozen=True, eq=False)
+class LongBone:
+    """Long axis from the proximal end (nearer the trunk) to the distal end, and the metaphysis length at each end."""
+
+    axis: _Axis
+    metaphysis: dict[str, float]  # end -> mm beyond the physis
+
+    @classmethod
+    def from_voxels(cls, bone_ras: np.ndarray, trunk_centre: np.ndarray) -> BoneFrame:
+        """Measure the bone; ``trunk_centre`` tells the proximal end."""
+        if len(bone_ras) < 10:
+            return _Unknown()
+        rule = rules()["long_bone"]
+        axis, along = _long_axis(bone_ras, lambda end: float(np.linalg.norm(end - trunk_centre)))
+        length = axis.high - axis.low
+        physis, slab = rule["epiphysis_fraction"] * length, rule["width_slab_fraction"] * length
+        metaphysis = {}
+        for end, inner in (("proximal", along - axis.low), ("distal", axis.high - along)):
+            section = bone_ras[(inner >= physis) & (inner < physis + slab)]  # just inside the physis
+            width = 0.0
+            if len(section):
+                across = (section - axis.centre) @ axis.axes[:, 1:]
+                width = float(np.max(across.max(axis=0) - across.min(axis=0)))
+            metaphysis[end] = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
+        return cls(axis, metaphysis)
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Epiphysis, metaphysis or diaphysis, and the proximal or distal end."""
+        s = self.axis.along(point)
+        position = self.axis.fraction(s)
+        end = "proximal" if position <= 0.5 else "distal"
+        from_end = min(s - self.axis.low, self.axis.high - s)
+        physis = rules()["long_bone"]["epiphysis_fraction"] * (self.axis.high - self.axis.low)
+        if from_end < physis:
+            return SubLocation("epiphysis", end, position)
+        if from_end < physis + self.metaphysis[end]:
+            return SubLocation("metaphysis", end, position)
+        return SubLocation("diaphysis", None, position)
 
 
-def vertebra(bone_ras: np.ndarray, point: np.ndarray, right: np.ndarray) -> SubLocation:
-    """Vertebral body or posterior elements; ``right`` is the patient's right (midline normal)."""
-    rule = rules()["vertebra"]
-    superior = SUPERIOR - (SUPERIOR @ right) * right
-    superior /= np.linalg.norm(superior)
-    anterior = np.cross(superior, right)  # RAS is right-handed: S x R = A
-    point = np.asarray(point, dtype=float)
-    height = (bone_ras - point) @ superior
-    local = bone_ras[np.abs(height) <= rule["slab_mm"]]
-    if len(local) < 10:
-        return SubLocation(None)
-    depth = local @ anterior
-    front, back = float(depth.max()), float(depth.min())
-    position = float((front - point @ anterior) / max(front - back, 1e-6))  # 0 at the front
-    if position <= rule["body_anterior_fraction"]:
-        return SubLocation("vertebral body", None, position)
-    return SubLocation("posterior elements", None, position)
+@dataclass(frozen=True, eq=False)
+class Clavicle:
+    """Long axis from the medial end (nearer the midline) to the lateral end."""
+
+    axis: _Axis
+
+    @classmethod
+    def from_voxels(cls, bone_ras: np.ndarray, midline_distance) -> BoneFrame:
+        """Measure the clavicle; ``midline_distance(p)`` gives the signed mm to the midline."""
+        if len(bone_ras) < 10:
+            return _Unknown()
+        return cls(_long_axis(bone_ras, lambda end: abs(float(midline_distance(end))))[0])
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Medial, middle or lateral third."""
+        rule = rules()["clavicle"]
+        position = self.axis.fraction(self.axis.along(point))
+        if position < rule["medial_end_fraction"]:
+            return SubLocation("medial", None, position)
+        if position < rule["lateral_start_fraction"]:
+            return SubLocation("middle", None, position)
+        return SubLocation("lateral", None, position)
+
+
+@dataclass(frozen=True, eq=False)
+class Vertebra:
+    """Each voxel's height (patient superior) and depth (patient anterior), sorted by height."""
+
+    superior: np.ndarray
+    anterior: np.ndarray
+    heights: np.ndarray
+    depths: np.ndarray
+
+    @classmethod
+    def from_voxels(cls, bone_ras: np.ndarray, right: np.ndarray) -> BoneFrame:
+        """Measure the vertebra; ``right`` is the patient's right (the midline normal)."""
+        superior = SUPERIOR - (SUPERIOR @ right) * right
+        superior = superior / np.linalg.norm(superior)
+        anterior = np.cross(superior, right)  # RAS is right-handed: S x R = A
+        heights = bone_ras @ superior
+        order = np.argsort(heights, kind="stable")
+        return cls(superior, anterior, heights[order], (bone_ras @ anterior)[order])
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Vertebral body or posterior elements, from the vertebra's depth in a slab around the point."""
+        rule = rules()["vertebra"]
+        point = np.asarray(point, dtype=float)
+        height = float(point @ self.superior)
+        lo = np.searchsorted(self.heights, height - rule["slab_mm"], side="left")
+        hi = np.searchsorted(self.heights, height + rule["slab_mm"], side="right")
+        if hi - lo < 10:
+            return SubLocation(None)
+        local = self.depths[lo:hi]
+        front, back = float(local.max()), float(local.min())
+        position = float((front - point @ self.anterior) / max(front - back, 1e-6))  # 0 at the front
+        if position <= rule["body_anterior_fraction"]:
+            return SubLocation("vertebral body", None, position)
+        return SubLocation("posterior elements", None, position)
