@@ -61,3 +61,21 @@ def test_a_save_removes_temporary_files_a_killed_writer_left(tmp_path):
     assert path.read_text() == "{}\n"
     assert not old.exists()
     assert recent.exists() and unrelated.exists()
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import stat
+
+    from CRMOAnalyzerLib.files import write_text
+
+    mask = os.umask(0o022)
+    try:
+        new = write_text(tmp_path / "new.txt", "x")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o644  # not mkstemp's private 0o600
+        kept = tmp_path / "kept.txt"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        write_text(kept, "new")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "new"
+    finally:
+        os.umask(mask)

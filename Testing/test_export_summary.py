@@ -24,3 +24,21 @@ def test_summary_files_and_positions(tmp_path):
     assert written["pdf"].read_bytes()[:5] == b"%PDF-"
     png = written["png"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_map_numbers_are_the_report_line_numbers():
+    from CRMOAnalyzerLib.exports.summary import map_numbers
+    from CRMOAnalyzerLib.report import render_report, site_phrase
+
+    study = make_study()
+    tibia = bones()["tibia"]
+    # listed after the femur lesion in the study, but the report orders the lesions by region
+    study.lesions.insert(0, Lesion(id="L9", source={"kind": "point"}, bone="tibia", finding_site=tibia.finding_site,
+                                   laterality=dict(LATERALITY_CODES["right"]), sublocation="metaphysis",
+                                   centroid_ras=[60.0, 0.0, -500.0], volume_mm3=None, bone_end="proximal"))
+    report = render_report(study).splitlines()
+    numbers = map_numbers(study)
+    assert sorted(numbers.values()) == ["1", "2"]
+    for lesion in study.lesions:
+        line = next(line for line in report if line.startswith(f"{numbers[lesion.id]}. "))
+        assert line[3:].lower().startswith(site_phrase(lesion).lower())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,8 +18,8 @@ from .errors import CRMOInputError
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through ``write(tmp_path)`` and a rename: readers never see a partial file.
 
-    The temporary file lives in the same folder (same file system), is flushed to disk, then
-    renamed over ``path``; on any failure it is removed and ``path`` is left as it was. Temporary
+    The temporary file lives in the same folder (same file system), gets the permissions a file
+    written in place would have, is flushed to disk, then renamed over ``path``; on any failure it is removed and ``path`` is left as it was. Temporary
     files of ``path`` that a killed process left behind more than an hour ago are removed.
     """
     path = Path(path)
@@ -34,6 +35,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, _mode_for(path))
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -45,6 +47,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions a file written in place would get: the existing file's, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 #: a temporary file older than this was left by a killed writer

@@ -18,10 +18,17 @@ import numpy as np
 from ..files import write_bytes
 from ..model import Lesion, Study
 
-__all__ = ["SIDE_COLORS", "lesion_map_positions", "summary_figure", "write_summary"]
+__all__ = ["SIDE_COLORS", "lesion_map_positions", "map_numbers", "summary_figure", "write_summary"]
 
 SIDE_COLORS = {"right": "#d62728", "left": "#1f77b4", None: "#555555"}
 _TEXT_WIDTH, _MAX_LINES = 78, 92
+
+
+def map_numbers(study: Study) -> dict[str, str]:
+    """Lesion id -> the number of its line in the report's findings, which the body map shows."""
+    from ..distribution import ordered_lesions  # noqa: PLC0415
+
+    return {lesion.id: str(number) for number, lesion in enumerate(ordered_lesions(study.lesions), start=1)}
 
 
 def _solids_of(lesion: Lesion, shapes) -> list:
@@ -100,13 +107,14 @@ def summary_figure(study: Study, text: str | None = None):
     ax = figure.add_axes([0.02, 0.06, 0.36, 0.88])
     _draw_skeleton(ax)
     positions = lesion_map_positions(study)
+    numbers = map_numbers(study)
     for lesion in study.lesions:
         if lesion.id not in positions:
             continue
         x, z = positions[lesion.id]
         ax.scatter([-x], [z], s=70, color=SIDE_COLORS.get(lesion.side, SIDE_COLORS[None]), edgecolor="black",
                    linewidth=0.6, zorder=3)
-        ax.annotate(lesion.id, (-x, z), xytext=(4, 3), textcoords="offset points", fontsize=6.5, zorder=4)
+        ax.annotate(numbers[lesion.id], (-x, z), xytext=(4, 3), textcoords="offset points", fontsize=6.5, zorder=4)
     ax.set_aspect("equal")
     ax.set_xlim(-260, 260)
     ax.set_ylim(-920, 660)
@@ -116,7 +124,7 @@ def summary_figure(study: Study, text: str | None = None):
     for n, (label, side) in enumerate((("right", "right"), ("left", "left"), ("midline", None))):
         ax.scatter([-240 + n * 160], [-900], s=40, color=SIDE_COLORS[side], edgecolor="black", linewidth=0.5)
         ax.text(-228 + n * 160, -910, label, fontsize=7)
-    missing = [f"{lesion.id}: {site_phrase(lesion)}" for lesion in study.lesions if lesion.id not in positions]
+    missing = [f"{numbers[lesion.id]}: {site_phrase(lesion)}" for lesion in study.lesions if lesion.id not in positions]
     if missing:
         ax.text(-250, -870, "Not on the map:\n" + "\n".join(missing[:6]), fontsize=6, va="top")
     lines: list[str] = []
