@@ -134,6 +134,8 @@ def test_default_procedure_and_mllp():
 
 @pytest.mark.parametrize("change, match", [
     ({"patient": {}}, "no patient id"),
+    ({"patient": {"id": "P1"}}, "no patient name"),
+    ({"patient": {"id": "P1", "name": "^"}}, "no patient name"),
     ({"study": {"date": "2026-03-01"}}, "no accession number"),
     ({"study": {"date": "1 March", "accession": "A1"}}, "not a date"),
 ])

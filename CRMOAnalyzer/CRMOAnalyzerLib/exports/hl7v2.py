@@ -227,6 +227,9 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
         raise CRMOInputError("--result-status", f"{status!r} is not one of {', '.join(config['result_statuses'])}")
     if not patient.get("id"):
         raise CRMOInputError("study", "no patient id: an HL7 result needs one (PID-3); record patient.id in the study")
+    if not _name(patient.get("name")):
+        raise CRMOInputError("study", "no patient name: an HL7 result needs one (PID-5); record patient.name "
+                             "(Family^Given) in the study")
     accession = options.accession or exam.get("accession")
     if not accession and options.require_accession:
         raise CRMOInputError("study", "no accession number: give --accession or record study.accession")
@@ -255,8 +258,7 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
     authority = escape(config.get("assigning_authority", ""))
     pid.pid_3 = f"{_identifier(patient['id'], 'patient id')}^^^{authority}^MR" if authority else \
         f"{_identifier(patient['id'], 'patient id')}^^^^MR"
-    if patient.get("name"):
-        pid.pid_5 = _name(patient["name"])
+    pid.pid_5 = _name(patient["name"])
     if patient.get("birth_date"):
         pid.pid_7 = _date(patient["birth_date"], "birth date")
     if patient.get("sex"):
