@@ -177,7 +177,9 @@ def main() -> None:
     refresh = ROOT / "benchmarks" / "bench_refresh.py"
     if refresh.exists():
         out = subprocess.run([sys.executable, str(refresh)], capture_output=True, text=True)
-        print("panel refresh (benchmarks/bench_refresh.py):", (out.stdout.strip().splitlines() or [out.stderr.strip()])[-1])
+        lines = out.stdout.strip().splitlines()
+        print("panel refresh (benchmarks/bench_refresh.py):", next((line for line in lines if line.startswith("target")),
+                                                                    (lines or [out.stderr.strip()])[-1]))
 
 
 if __name__ == "__main__":
