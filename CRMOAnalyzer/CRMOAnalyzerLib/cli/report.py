@@ -177,11 +177,11 @@ def add_subparser(subparsers) -> None:
     hl7.add_argument("--no-accession", action="store_true", help="allow an HL7 message without accession number")
     hl7.add_argument("--procedure-code", metavar="CODE^TEXT^SYSTEM", help="OBR-4 (default 18748-4^Diagnostic imaging study^LN)")
     hl7.add_argument("--result-status", choices=("P", "F", "C"), help="P preliminary (default), F final, C correction")
-    research = parser.add_argument_group("research export")
     followup = parser.add_argument_group("follow-up (formats text, hl7, fhir, summary)")
     followup.add_argument("--compare", type=Path, metavar="BASELINE.json",
                           help="add the comparison with this earlier exam (as crmo-analyzer compare) to the report")
     followup.add_argument("--force", action="store_true", help="compare even when the patient facts differ")
+    research = parser.add_argument_group("research export")
     research.add_argument("--key-file", type=Path, metavar="FILE", help="secret key for pseudonyms and date shifts "
                                                                        "(or environment variable CRMO_RESEARCH_KEY)")
     parser.set_defaults(func=run)
