@@ -363,7 +363,8 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             panelFormat = ui.exportFormatComboBox.itemData(ui.exportFormatComboBox.currentIndex)
             message = self.logic.export(panelFormat, ui.exportFolderPathLineEdit.currentPath,
                                         dicomDir=ui.dicomFolderPathLineEdit.currentPath,
-                                        keyFile=ui.researchKeyPathLineEdit.currentPath, accession=ui.accessionLineEdit.text)
+                                        keyFile=ui.researchKeyPathLineEdit.currentPath, accession=ui.accessionLineEdit.text,
+                                        reportText=ui.reportTextEdit.toPlainText() or None)  # what the reader sees goes out
             self.showResult(message, ui.exportStatusLabel)
 
     def onCompareButton(self) -> None:
@@ -663,8 +664,12 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
 
         return [(key, chosen.label) for key, chosen in PANEL_FORMATS.items()]
 
-    def export(self, panelFormat: str, outDir: str, dicomDir: str = "", keyFile: str = "", accession: str = "") -> str:
+    def export(self, panelFormat: str, outDir: str, dicomDir: str = "", keyFile: str = "", accession: str = "",
+               reportText: Optional[str] = None) -> str:
         """Write the study in a panel format into ``outDir`` with the CLI's own writers (atomic files).
+
+        ``reportText`` is the report the panel shows (with the reader's edits and any follow-up paragraph): it goes
+        out instead of a newly generated one.
 
         Returns a status message ("!" first when it is a problem for the user: a missing input, bad data).
         """
@@ -678,7 +683,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
             with tempfile.TemporaryDirectory() as folder:
                 lesions = self._lesionVoxelsFile(folder) if panelFormat == "sr" else None
                 written = export_study(self.study, panelFormat, outDir, dicom=dicomDir or None, key_file=keyFile or None,
-                                       lesions=lesions, accession=(accession or "").strip() or None)
+                                       lesions=lesions, accession=(accession or "").strip() or None, text=reportText)
         except CRMOInputError as error:
             return "!" + str(error)
         return _("Wrote {files}").format(files=", ".join(str(path) for path in written))

@@ -241,3 +241,25 @@ def test_report_compare_refuses_another_patient_unless_forced(tmp_path, capsys):
     assert code == 0 and "(baseline L3)" in out and "patient facts differ" in err
     code, _, err = run(capsys, "report", follow, "--compare", base, "--format", "csv")
     assert code == 1 and "carries no report text" in err
+
+
+def test_report_sends_the_readers_edited_text(tmp_path, capsys):
+    import hl7
+
+    _, follow = _followup_pair(tmp_path)
+    edited = tmp_path / "edited.txt"
+    edited.write_text("FINDINGS\nEdited by the reader: left proximal tibial metaphysis | 12 mm.\n\nIMPRESSION\n"
+                      "Reader's own impression.\n", encoding="utf-8")
+    assert run(capsys, "-q", "report", follow, "--text", edited, "--format", "hl7", "--out", tmp_path / "m.hl7")[0] == 0
+    parsed = hl7.parse((tmp_path / "m.hl7").read_bytes().decode("utf-8"))
+    lines = {str(obx[3][0][0]): [] for obx in parsed.segments("OBX")}
+    for obx in parsed.segments("OBX"):
+        lines[str(obx[3][0][0])].append(parsed.unescape(str(obx[5])))
+    assert "Edited by the reader: left proximal tibial metaphysis | 12 mm." in lines["18782-3"]
+    assert lines["19005-8"] == ["Reader's own impression."]
+    code, out, _ = run(capsys, "report", follow, "--text", edited)
+    assert code == 0 and out == edited.read_text(encoding="utf-8")
+    code, _, err = run(capsys, "report", follow, "--text", edited, "--format", "csv")
+    assert code == 1 and "carries no report text" in err
+    code, _, err = run(capsys, "report", follow, "--text", tmp_path / "missing.txt")
+    assert code == 1 and "missing.txt" in err and "not found" in err

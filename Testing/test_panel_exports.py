@@ -58,6 +58,19 @@ def test_fhir_bundle_and_hl7_message(tmp_path):
     assert text.startswith("MSH|") and "ACC123" in text
 
 
+def test_the_readers_edited_report_is_what_goes_out(tmp_path):
+    edited = "FINDINGS\nReader's edit: no change since March.\n\nIMPRESSION\nReader's impression.\n"
+    (message,) = export_study(a_study(), "hl7", tmp_path, accession="ACC123", text=edited)
+    sent = message.read_text(encoding="utf-8")
+    assert "Reader's edit: no change since March." in sent and "Reader's impression." in sent
+    assert "Distribution" not in sent  # nothing of the generated report
+    (bundle,) = export_study(a_study(), "fhir", tmp_path, text=edited)
+    assert json.loads(bundle.read_text(encoding="utf-8"))["resourceType"] == "Bundle"
+    assert "Reader's impression." in bundle.read_text(encoding="utf-8")
+    (table, _) = export_study(a_study(), "csv", tmp_path, text=edited)  # formats without text ignore it
+    assert "Reader's" not in table.read_text(encoding="utf-8")
+
+
 def test_research_export_with_a_key_file(tmp_path, monkeypatch):
     monkeypatch.delenv("CRMO_RESEARCH_KEY", raising=False)
     key = tmp_path / "key.txt"

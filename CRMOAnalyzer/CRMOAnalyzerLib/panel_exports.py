@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,14 +49,15 @@ PANEL_FORMATS: dict[str, PanelFormat] = {
 
 def report_arguments(report_format: str, out: Path, dicom: str | os.PathLike | None = None,
                      key_file: str | os.PathLike | None = None, lesions: str | os.PathLike | None = None,
-                     accession: str | None = None) -> argparse.Namespace:
+                     accession: str | None = None, text: str | os.PathLike | None = None) -> argparse.Namespace:
     """The arguments ``crmo-analyzer report`` would parse for these options (its parser, its defaults)."""
     from .cli import report  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="crmo-analyzer")
     report.add_subparser(parser.add_subparsers())
     argv = ["report", "panel study", f"--format={report_format}", f"--out={out}"]
-    options = {"--dicom": dicom, "--key-file": key_file, "--lesions": lesions, "--accession": accession}
+    options = {"--dicom": dicom, "--key-file": key_file, "--lesions": lesions, "--accession": accession,
+               "--text": text if report_format in report.WITH_TEXT else None}
     argv += [f"{flag}={value}" for flag, value in options.items() if value]
     return parser.parse_args(argv)
 
@@ -87,7 +89,8 @@ def _output_folder(out_dir: str | os.PathLike | None) -> Path:
 
 def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | None,
                  dicom: str | os.PathLike | None = None, key_file: str | os.PathLike | None = None,
-                 lesions: str | os.PathLike | None = None, accession: str | None = None) -> list[Path]:
+                 lesions: str | os.PathLike | None = None, accession: str | None = None,
+                 text: str | None = None) -> list[Path]:
     """Write ``study`` in a :data:`PANEL_FORMATS` format into ``out_dir``; returns the files written.
 
     Parameters
@@ -100,6 +103,8 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
         Output folder (created if needed).
     dicom, key_file, lesions, accession:
         As ``crmo-analyzer report --dicom --key-file --lesions --accession``.
+    text: str | None
+        The reader's edited report text, sent instead of a generated one (``--text``).
 
     Raises
     ------
@@ -114,10 +119,15 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
     _check_inputs(study, chosen.needs, dicom, key_file, accession)
     out = _output_folder(out_dir)
     written: list[Path] = []
-    for report_format, name in chosen.outputs:
-        args = report_arguments(report_format, out / name, dicom, key_file, lesions, accession)
-        if report_format in WRITERS:
-            written += WRITERS[report_format](study, args)
-        else:
-            written.append(write_bytes(args.out, FORMATS[report_format](study, args)))
+    with tempfile.TemporaryDirectory(prefix="crmo-export-") as folder:
+        text_file = None
+        if text is not None:
+            text_file = Path(folder) / "report.txt"
+            text_file.write_text(text, encoding="utf-8")
+        for report_format, name in chosen.outputs:
+            args = report_arguments(report_format, out / name, dicom, key_file, lesions, accession, text_file)
+            if report_format in WRITERS:
+                written += WRITERS[report_format](study, args)
+            else:
+                written.append(write_bytes(args.out, FORMATS[report_format](study, args)))
     return written

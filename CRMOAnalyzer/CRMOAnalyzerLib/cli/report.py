@@ -38,10 +38,14 @@ def _comparison(study, args):
 
 
 def _followup(study, args) -> tuple[object | None, str]:
-    """The comparison (or ``None``) and the report text with its follow-up paragraph."""
+    """The comparison (or ``None``) and the report text: the reader's ``--text`` file, else generated with its follow-up."""
     from ..report import render_report  # noqa: PLC0415
 
     comparison = _comparison(study, args)
+    if getattr(args, "text", None) is not None:
+        from ..files import read_text  # noqa: PLC0415
+
+        return comparison, read_text(args.text, "report text")
     return comparison, render_report(study, comparison)
 
 
@@ -177,10 +181,12 @@ def add_subparser(subparsers) -> None:
     hl7.add_argument("--no-accession", action="store_true", help="allow an HL7 message without accession number")
     hl7.add_argument("--procedure-code", metavar="CODE^TEXT^SYSTEM", help="OBR-4 (default 18748-4^Diagnostic imaging study^LN)")
     hl7.add_argument("--result-status", choices=("P", "F", "C"), help="P preliminary (default), F final, C correction")
-    followup = parser.add_argument_group("follow-up (formats text, hl7, fhir, summary)")
+    followup = parser.add_argument_group("report text and follow-up (formats text, hl7, fhir, summary)")
     followup.add_argument("--compare", type=Path, metavar="BASELINE.json",
                           help="add the comparison with this earlier exam (as crmo-analyzer compare) to the report")
     followup.add_argument("--force", action="store_true", help="compare even when the patient facts differ")
+    followup.add_argument("--text", type=Path, metavar="REPORT.txt",
+                          help="send this report text (e.g. the reader's edited report.txt) instead of generating it")
     research = parser.add_argument_group("research export")
     research.add_argument("--key-file", type=Path, metavar="FILE", help="secret key for pseudonyms and date shifts "
                                                                        "(or environment variable CRMO_RESEARCH_KEY)")
@@ -191,9 +197,10 @@ def run(args: argparse.Namespace) -> int:
     from ..model import load_study  # noqa: PLC0415
 
     study = load_study(args.study)
-    if getattr(args, "compare", None) is not None and args.format not in WITH_TEXT:
-        raise CRMOInputError(None, f"--compare adds the follow-up to the report text; format {args.format} carries no "
-                                   f"report text (use {', '.join(sorted(WITH_TEXT))})")
+    for option, given in (("--compare", getattr(args, "compare", None)), ("--text", getattr(args, "text", None))):
+        if given is not None and args.format not in WITH_TEXT:
+            raise CRMOInputError(None, f"{option} is about the report text; format {args.format} carries no "
+                                       f"report text (use {', '.join(sorted(WITH_TEXT))})")
     if args.format in WRITERS:
         if args.out is None:
             raise CRMOInputError(None, f"format {args.format} writes files: give --out")
