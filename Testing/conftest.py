@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,16 @@ CASES = {
     "rotated_patient": (Grid((3.0, 3.0, 3.0), rotation((0, 0, 1), -10)), Grid((3.0, 3.0, 3.0)),
                         Pose(rotation((0, 0, 1), 25) @ rotation((1, 0, 0), 8), np.array([-70.0, 30.0, -50.0]))),
 }
+
+
+@pytest.fixture(autouse=True)
+def core_logger_left_as_found():
+    """No code under test may leave the core's logger changed: later callers (and caplog) would lose its warnings."""
+    logger = logging.getLogger("CRMOAnalyzerLib")
+    before = (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+    yield
+    assert (logger.level, list(logger.handlers), logger.propagate, logger.disabled) == before, \
+        "the test left the CRMOAnalyzerLib logger changed"
 
 
 @pytest.fixture(scope="session")

@@ -205,3 +205,30 @@ def test_manifest_without_the_needed_columns_is_a_failure(tmp_path):
     cases, failures = collect([manifest])
     assert cases == [] and len(failures) == 1
     assert "needs the columns bones and lesions" in failures[0].reason
+
+
+def test_in_process_cases_leave_the_core_logger_as_found():
+    """Cases muting the core's warnings, even overlapping in threads, restore its level when the last one ends."""
+    import logging
+    import threading
+
+    from CRMOAnalyzerLib.cohort.work import _core_warnings_muted
+
+    logger = logging.getLogger("CRMOAnalyzerLib")
+    before = logger.level
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def case():
+        with _core_warnings_muted():
+            inside.wait()
+            release.wait()
+
+    threads = [threading.Thread(target=case) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    inside.wait()
+    assert logger.level == logging.ERROR  # muted while cases run
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert logger.level == before

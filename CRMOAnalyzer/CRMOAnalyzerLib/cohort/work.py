@@ -6,9 +6,12 @@ arguments and results are plain data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import CRMOInputError
@@ -24,6 +27,32 @@ def _failed(case: Case, reason: str) -> dict[str, Any]:
             "reason": " ".join(reason.split())}
 
 
+_mute_lock = threading.Lock()
+_mute_state = {"depth": 0, "level": logging.NOTSET}
+
+
+@contextlib.contextmanager
+def _core_warnings_muted() -> Iterator[None]:
+    """Log only the core's errors while cases run, then restore the logger's level.
+
+    Cases may run in this process, even in several threads (a threaded Dask worker): the level is
+    saved by the first case to start and restored by the last to finish.
+    """
+    logger = logging.getLogger("CRMOAnalyzerLib")
+    with _mute_lock:
+        if _mute_state["depth"] == 0:
+            _mute_state["level"] = logger.level
+            logger.setLevel(logging.ERROR)
+        _mute_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _mute_lock:
+            _mute_state["depth"] -= 1
+            if _mute_state["depth"] == 0:
+                logger.setLevel(_mute_state["level"])
+
+
 def _analyze(case: Case, secret: bytes, strict: bool) -> dict[str, Any]:
     from ..pipeline import AnalysisInputs, analyze_files, check_facts  # noqa: PLC0415 (heavy; only for image sets)
 
@@ -35,8 +64,8 @@ def _analyze(case: Case, secret: bytes, strict: bool) -> dict[str, Any]:
     inputs = AnalysisInputs(bones=files["bones"], lesions=files.get("lesions"), points=files.get("points"),
                             bone_labels=files.get("bone_labels"), image=files.get("image"), task=case.facts.get("task"),
                             patient=patient, study=study)
-    logging.getLogger("CRMOAnalyzerLib").setLevel(logging.ERROR)  # per-case warnings go into the study
-    document = analyze_files(inputs).to_dict()
+    with _core_warnings_muted():  # per-case warnings go into the study, not the console
+        document = analyze_files(inputs).to_dict()
     record = study_record(document, case.source, case.key, secret, strict)
     record["study_json"] = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     return record
