@@ -19,8 +19,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """Write ``path`` through ``write(tmp_path)`` and a rename: readers never see a partial file.
 
     The temporary file lives in the same folder (same file system), gets the permissions a file
-    written in place would have, is flushed to disk, then renamed over ``path``; on any failure it is removed and ``path`` is left as it was. Temporary
-    files of ``path`` that a killed process left behind more than an hour ago are removed.
+    written in place would have, is flushed to disk, then renamed over ``path``; on any failure it
+    is removed and ``path`` is left as it was. Temporary files of ``path`` that a killed process
+    left behind more than an hour ago are removed.
     """
     path = Path(path)
     folder = path.parent

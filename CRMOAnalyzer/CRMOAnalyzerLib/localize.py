@@ -42,7 +42,7 @@ class _Localizer:
 
     def __init__(self, bonemap: BoneMap) -> None:
         self.bonemap = bonemap
-        self._frames: dict[tuple[int, str | None], sublocation.BoneFrame | None] = {}
+        self._frames: dict[tuple[int, str | None], sublocation.BoneFrame] = {}
 
     def side_of(self, bone: Bone, point: np.ndarray, warnings: list[str]) -> str | None:
         midline = self.bonemap.midline
@@ -61,14 +61,15 @@ class _Localizer:
             return None
         return midline.side(point)
 
-    def frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame | None:
+    def frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
         """The bone's frame for sub-locations, measured once per bone (and side) however many lesions it holds."""
+        side = side if bone.kind in (BoneKindValues.LONG, BoneKindValues.CLAVICLE) else None  # a vertebra is whole
         key = (value, side)
         if key not in self._frames:
             self._frames[key] = self._measure_frame(value, bone, side)
         return self._frames[key]
 
-    def _measure_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame | None:
+    def _measure_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
         midline = self.bonemap.midline
         if bone.kind == BoneKindValues.LONG:
             return sublocation.LongBone.from_voxels(self.bonemap.bone_voxels(value, side), self.bonemap.trunk_centre)
@@ -77,11 +78,7 @@ class _Localizer:
         if bone.kind == BoneKindValues.VERTEBRA:
             right = midline.normal if midline is not None else np.array([1.0, 0.0, 0.0])
             return sublocation.Vertebra.from_voxels(self.bonemap.bone_voxels(value, None), right)
-        return None
-
-    def sublocation(self, value: int, bone: Bone, side: str | None, point: np.ndarray) -> sublocation.SubLocation:
-        frame = self.frame(value, bone, side if bone.kind != BoneKindValues.VERTEBRA else None)
-        return frame.locate(point) if frame is not None else sublocation.SubLocation(None)
+        return sublocation.UNKNOWN
 
     def lesion(self, lesion_id: str, source: dict, value: int | None, point: np.ndarray,
                localization: dict, warnings: list[str]) -> Lesion:
@@ -92,7 +89,7 @@ class _Localizer:
                           localization=localization, warnings=warnings)
         bone = self.bonemap.bones[value]
         side = self.side_of(bone, point, warnings)
-        where = self.sublocation(value, bone, side, point)
+        where = self.frame(value, bone, side).locate(point)
         localization = {**localization, "bone_label_value": int(value)}
         if where.position is not None:
             localization["position_along_bone"] = round(where.position, 3)

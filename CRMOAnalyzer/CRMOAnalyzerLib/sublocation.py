@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
 from importlib import resources
+from typing import Protocol
 
 import numpy as np
 
 from .files import read_json
 
-__all__ = ["SubLocation", "BoneFrame", "LongBone", "Clavicle", "Vertebra", "rules"]
+__all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "LongBone", "Clavicle", "Vertebra", "rules"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -73,10 +73,14 @@ class BoneFrame(Protocol):
 
 
 class _Unknown:
-    """Too few voxels to tell: no sub-location."""
+    """No frame (too few voxels, no rule for the bone kind, no midline for a clavicle): no sub-location."""
 
     def locate(self, point: np.ndarray) -> SubLocation:
         return SubLocation(None)
+
+
+#: the frame of a bone whose sub-locations cannot be told
+UNKNOWN: BoneFrame = _Unknown()
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +94,7 @@ class LongBone:
     def from_voxels(cls, bone_ras: np.ndarray, trunk_centre: np.ndarray) -> BoneFrame:
         """Measure the bone; ``trunk_centre`` tells the proximal end."""
         if len(bone_ras) < 10:
-            return _Unknown()
+            return UNKNOWN
         rule = rules()["long_bone"]
         axis, along = _long_axis(bone_ras, lambda end: float(np.linalg.norm(end - trunk_centre)))
         length = axis.high - axis.low
@@ -129,7 +133,7 @@ class Clavicle:
     def from_voxels(cls, bone_ras: np.ndarray, midline_distance) -> BoneFrame:
         """Measure the clavicle; ``midline_distance(p)`` gives the signed mm to the midline."""
         if len(bone_ras) < 10:
-            return _Unknown()
+            return UNKNOWN
         return cls(_long_axis(bone_ras, lambda end: abs(float(midline_distance(end))))[0])
 
     def locate(self, point: np.ndarray) -> SubLocation:

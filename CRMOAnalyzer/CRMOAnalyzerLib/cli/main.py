@@ -63,7 +63,9 @@ def _cli_logging(level: int) -> Iterator[None]:
     try:
         yield
     finally:
-        logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+        handlers, level, logger.propagate = saved
+        logger.handlers[:] = handlers
+        logger.setLevel(level)  # not the attribute: setLevel also clears the loggers' cached levels
 
 
 def _run(args: argparse.Namespace) -> int:

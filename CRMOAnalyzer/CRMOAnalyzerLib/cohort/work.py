@@ -10,8 +10,8 @@ import contextlib
 import json
 import logging
 import threading
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ..errors import CRMOInputError
