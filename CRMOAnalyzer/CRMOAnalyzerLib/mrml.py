@@ -37,7 +37,7 @@ from .localize import analyze
 from .markups import PointLesion
 from .model import FINDINGS, Lesion, Study
 from .report import render_report
-from .tables import LESION_COLUMNS, distribution_rows, lesion_rows
+from .tables import DISTRIBUTION_COLUMNS, LESION_COLUMNS, distribution_rows, lesion_rows
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -56,7 +56,6 @@ LESIONS_TABLE = "CRMO lesions"
 DISTRIBUTION_TABLE = "CRMO distribution"
 REPORT_TEXT = "CRMO report"
 COMPARISON_TABLE = "CRMO comparison"
-DISTRIBUTION_COLUMNS = ["region", "bone", "left", "right", "midline", "unknown", "total"]
 #: a row per lesion of a follow-up comparison (fields of ``compare.LesionChange``)
 COMPARISON_COLUMNS = ["baseline_id", "followup_id", "bone", "side", "sublocation", "status", "volume_change",
                       "volume_change_percent"]
@@ -396,8 +395,7 @@ def _restore_annotations(study: Study, lesions: Any) -> None:
 
 
 def _overrides(lesion: Lesion) -> dict[str, Any]:
-    values = {"bone": lesion.bone, "side": lesion.side, "sublocation": lesion.sublocation, "bone_end": lesion.bone_end}
-    return {name: values[name] for name in lesion.overrides if name in values}
+    return {name: getattr(lesion, name) for name in lesion.overrides if name in _OVERRIDABLE}
 
 
 def store_annotations(study: Study, lesions: Any, lesion_ids: Iterable[str] | None = None) -> None:

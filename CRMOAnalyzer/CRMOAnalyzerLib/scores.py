@@ -451,10 +451,10 @@ def evaluate_score(study: Study | Context, score: str | os.PathLike | dict[str, 
     return EVALUATORS[definition["kind"]](ctx, definition, weights)
 
 
-def evaluate_all(study: Study, weights: dict[str, Any] | str | os.PathLike | None = None,
+def evaluate_all(study: Study | Context, weights: dict[str, Any] | str | os.PathLike | None = None,
                  scores: Sequence[str] = SCORES) -> list[ScoreResult]:
     """Every bundled score on one study (EULAR/ACR points only when ``weights`` are given)."""
-    ctx = Context(study)
+    ctx = study if isinstance(study, Context) else Context(study)
     if weights is not None and not isinstance(weights, dict):
         weights = load_weights(weights)
     return [evaluate_score(ctx, name, weights if load_score(name)["kind"] == "eular" else None) for name in scores]

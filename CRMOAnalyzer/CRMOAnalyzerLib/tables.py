@@ -10,11 +10,15 @@ from .distribution import distribution, ordered_lesions
 from .model import FINDINGS, Study
 from .report import site_phrase
 
-__all__ = ["LESION_COLUMNS", "lesion_rows", "lesion_table_csv", "distribution_rows", "distribution_table_csv"]
+__all__ = ["LESION_COLUMNS", "DISTRIBUTION_COLUMNS", "lesion_rows", "lesion_table_csv", "distribution_rows", "distribution_table_csv"]
 
 LESION_COLUMNS = ["id", "site", "bone", "side", "sublocation", "bone_end", "finding_site_code", "finding_site_meaning",
                   "laterality_code", "volume_mm3", "centroid_r", "centroid_a", "centroid_s", "localization", "edited",
                   *FINDINGS, "warnings"]
+
+
+#: the columns of the distribution table: a row per bone, lesions counted by side
+DISTRIBUTION_COLUMNS = ["region", "bone", "left", "right", "midline", "unknown", "total"]
 
 
 def lesion_rows(study: Study) -> list[dict[str, Any]]:
@@ -64,4 +68,4 @@ def distribution_rows(study: Study) -> list[dict[str, Any]]:
 
 def distribution_table_csv(study: Study) -> str:
     """The distribution table as CSV text."""
-    return _csv(["region", "bone", "left", "right", "midline", "unknown", "total"], distribution_rows(study))
+    return _csv(DISTRIBUTION_COLUMNS, distribution_rows(study))

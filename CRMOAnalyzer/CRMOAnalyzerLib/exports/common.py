@@ -109,6 +109,8 @@ class StructuredResult:
     partial: bool
     missing: list[str] = field(default_factory=list)
     source: str = ""
+    #: the red flags themselves (:class:`~CRMOAnalyzerLib.redflags.RedFlags`), for the result ``red_flags``
+    flags: Any = field(default=None, compare=False, repr=False)
 
     def partial_note(self) -> str:
         """``"PARTIAL: items missing: a; b."`` or ``""`` when complete."""
@@ -131,15 +133,17 @@ def _flags_result(flags) -> StructuredResult:
             else "No red flag found among those checked.")
     missing = [flag.text for flag in flags.not_assessed]
     return StructuredResult("red_flags", local_code("red_flags"), "Red flags", None, clean_text(text), bool(missing),
-                            missing, "resources/red_flags.json")
+                            missing, "resources/red_flags.json", flags)
 
 
 def structured_results(study: Study, weights: Any = None) -> list[StructuredResult]:
     """Every bundled score (:func:`~CRMOAnalyzerLib.scores.evaluate_all`), then the red flags, for structured export."""
+    from ..conditions import Context  # noqa: PLC0415
     from ..redflags import red_flags  # noqa: PLC0415
     from ..scores import evaluate_all  # noqa: PLC0415
 
+    ctx = Context(study)  # the distribution and lesion facts, computed once for the scores and the flags
     results = [StructuredResult(r.id, _score_code(r), r.short, None if r.value is None else float(r.value),
                                 clean_text(r.summary), r.partial, [clean_text(m) for m in r.missing], r.source)
-               for r in evaluate_all(study, weights)]
-    return results + [_flags_result(red_flags(study))]
+               for r in evaluate_all(ctx, weights)]
+    return results + [_flags_result(red_flags(ctx))]

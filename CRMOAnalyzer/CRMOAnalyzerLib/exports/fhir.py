@@ -163,32 +163,28 @@ def _flag_components(flags) -> list[dict[str, Any]]:
     return components
 
 
-def _flags_observation(study: Study, result: StructuredResult, status: str, subject: dict | None,
+def _flags_observation(result: StructuredResult, status: str, subject: dict | None,
                        effective: str | None) -> dict[str, Any]:
     """The red flags: the statement, and one component per flag (present, absent or not assessed)."""
-    from ..redflags import red_flags  # noqa: PLC0415
-
     resource = _score_observation(result, status, subject, effective)
-    resource["component"] = _flag_components(red_flags(study))
+    resource["component"] = _flag_components(result.flags)
     return resource
 
 
 def _change_components(comparison) -> list[dict[str, Any]]:
     changes = _codes()["local"]["changes"]
+    change, percent, cromris = (_local(c["code"], c["meaning"]) for c in map(
+        local_code, ("lesion_change", "volume_change_percent", "cromris_change")))
     components: list[dict[str, Any]] = []
     for row in comparison.lesions:
-        label = f"{row.site} ({row.followup_id or 'baseline ' + str(row.baseline_id)})"
+        label = clean_text(f"{row.site} ({row.followup_id or 'baseline ' + str(row.baseline_id)})")
         key = row.status if row.status != "persistent" else (row.volume_change or "persistent")
-        code = {**_local(local_code("lesion_change")["code"], local_code("lesion_change")["meaning"]), "text": clean_text(label)}
-        components.append({"code": code, "valueCodeableConcept": _local(key, changes[key])})
+        components.append({"code": {**change, "text": label}, "valueCodeableConcept": _local(key, changes[key])})
         if row.volume_change_percent is not None:
-            code = {**_local(local_code("volume_change_percent")["code"], local_code("volume_change_percent")["meaning"]),
-                    "text": clean_text(label)}
-            components.append({"code": code, "valueQuantity": _quantity(row.volume_change_percent, "percent_unit")})
+            components.append({"code": {**percent, "text": label},
+                               "valueQuantity": _quantity(row.volume_change_percent, "percent_unit")})
     if comparison.cromris:
-        code = local_code("cromris_change")
-        components.append({"code": _local(code["code"], code["meaning"]),
-                           "valueQuantity": _quantity(comparison.cromris["change"], "points_unit")})
+        components.append({"code": cromris, "valueQuantity": _quantity(comparison.cromris["change"], "points_unit")})
     return components
 
 
@@ -209,7 +205,7 @@ def _decision_support(study: Study, comparison, weights, status: str, subject: d
     """(seed, Observation, display) for every score, the red flags and the follow-up."""
     out = []
     for result in structured_results(study, weights):
-        build = _flags_observation(study, result, status, subject, effective) if result.id == "red_flags" \
+        build = _flags_observation(result, status, subject, effective) if result.id == "red_flags" \
             else _score_observation(result, status, subject, effective)
         out.append((f"score:{result.id}", build, result.name))
     if comparison is not None:
