@@ -30,6 +30,16 @@ def test_jansson_all_items_give_63():
     assert "item points as cited" in result.statuses and "threshold verified" in result.statuses
 
 
+def test_jansson_items_are_verified_and_points_as_cited_in_the_output():
+    result = evaluate_score(study(*femur_pair(marginal_sclerosis=True), blood_count_normal=True), "jansson")
+    assert {(i.status, i.points_status) for i in result.items} == {("verified", "as cited")}
+    line = result.line()
+    assert line.endswith("[threshold verified; range verified; items verified (published abstract, PubMed 19333943); "
+                         "item points as cited]")
+    assert all(spec["points"] for spec in load_score("jansson")["items"])  # the points themselves are unchanged
+    assert sum(spec["points"] for spec in load_score("jansson")["items"]) == 63
+
+
 def test_jansson_exactly_39_reaches_threshold_and_fever_drops_below():
     # symmetric 10 + more than one lesion 7 + normal blood count 13 + normal temperature 9 = 39
     lesions = femur_pair(marginal_sclerosis=False)
@@ -101,6 +111,23 @@ def test_bristol_crp_30_or_more_needs_biopsy(crp):
     assert result.details["branch"] == "2" and f"CRP {crp:g} mg/L is not below 30" in result.summary
 
 
+def test_bristol_names_the_unencoded_2014_biopsy_reason_only_when_criterion_1_is_in_reach():
+    met = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=True, crp_mg_l=8.0), "bristol")
+    assert met.details["met"] and met.details["not_evaluated"] == ["atypical features such as age"]
+    assert ("still to check: atypical features such as age, which the 2014 conference abstract A75 also sends to biopsy "
+            "(not evaluated)") in met.summary
+    open_crp = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=True), "bristol")
+    assert "atypical features such as age" in open_crp.summary
+    for needs_biopsy in (study(*femur_pair(marrow_edema=True), bone_pain=True, crp_mg_l=45.0),
+                         study(lesion("L1", "tibia", "right", "metaphysis", "distal", marrow_edema=True), bone_pain=True)):
+        result = evaluate_score(needs_biopsy, "bristol")
+        assert result.details["branch"] == "2" and "atypical features" not in result.summary
+    assert "rule as cited; criterion 1 site rule: conference abstract 2014" in met.statuses
+    assert "A75: Proposal of the Bristol Criteria" in met.source and met.source.startswith("Roderick MR")
+    assert load_score("bristol")["criterion_1"]["crp_below_mg_l"] == 30.0  # still as cited
+    assert load_score("bristol")["criterion_1"]["status"] == "as cited"
+
+
 def test_bristol_no_bone_pain_is_not_met():
     result = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=False, crp_mg_l=3.0), "bristol")
     assert result.summary.startswith("criteria not met") and "no bone pain" in result.summary
@@ -137,6 +164,13 @@ def test_cromris_sums_items_per_bone_unit():
     assert "RAI-CROMRIS total 11 over 3 bone units" in result.summary
 
 
+def test_cromris_says_the_binary_hyperintensity_grading_is_unconfirmed():
+    line = evaluate_score(_cromris_study(), "cromris").line()
+    assert ("Bone marrow hyperintensity: scored present 1 / absent 0 here, but the CROMRIS abstract (Zhao 2020) describes "
+            "grading of signal intensity: the binary scoring is unconfirmed (as cited)") in line
+    assert "item grading as cited" in line
+
+
 def test_cromris_partial_when_items_missing():
     result = evaluate_score(_cromris_study(L2={"signal_extent": None}, L3={"vertebral_collapse": None}), "cromris")
     assert result.partial and result.value == 11 - 2 - 1  # L1's <=25% still counts 1 for the left tibia
@@ -157,19 +191,81 @@ def test_rinbo_parameters():
     assert result.details["extramedullary"] is True and result.details["spinal"] is True
 
 
+EULAR_RULED_OUT = dict(malignancy=False, infection=False, vitamin_c_deficiency=False, hypophosphatasia=False)
+EULAR_ENTRY = dict(bone_pain=True, age_at_onset_years=9.0, symptom_duration_weeks=8.0)
+
+
+def _eular_lesions():
+    return [lesion("L1", "mandible", marrow_edema=True),
+            lesion("L2", "femur_right", sublocation="metaphysis", bone_end="distal", position=0.86, marrow_edema=True),
+            lesion("L3", "femur_left", sublocation="metaphysis", bone_end="distal", position=0.86, marrow_edema=True)]
+
+
 def test_eular_entry_exclusions_and_imaging_domains():
-    lesions = [lesion("L1", "mandible", marrow_edema=True), *femur_pair(marrow_edema=True)]
-    open_ = evaluate_score(study(*lesions, bone_pain=True), "eular_acr_2025")
+    lesions = _eular_lesions()
+    open_ = evaluate_score(study(*lesions, **EULAR_ENTRY), "eular_acr_2025")
     assert open_.partial and "exclusions not yet ruled out: malignancy, infection" in " ".join(open_.missing)
     assert open_.details["imaging_domains"]["pattern"] == ["multifocal", "symmetric"]
     assert open_.details["imaging_domains"]["site"][0] == "mandible (L1)"
     assert "points not computed" in open_.summary and "Classification criteria, not a diagnosis" in open_.summary
-    ruled_out = dict(malignancy=False, infection=False, vitamin_c_deficiency=False, hypophosphatasia=False,
-                     antimicrobial_response=False)
-    clear = evaluate_score(study(*lesions, bone_pain=True, **ruled_out), "eular_acr_2025")
+    clear = evaluate_score(study(*lesions, **EULAR_ENTRY, **EULAR_RULED_OUT), "eular_acr_2025")
     assert not clear.partial and "all exclusions ruled out" in clear.summary
-    excluded = evaluate_score(study(*lesions, bone_pain=True, **{**ruled_out, "malignancy": True}), "eular_acr_2025")
+    assert clear.details["entry_met"] is True and clear.summary.startswith("entry met (")
+    excluded = evaluate_score(study(*lesions, **EULAR_ENTRY, **{**EULAR_RULED_OUT, "malignancy": True}), "eular_acr_2025")
     assert "EXCLUSION present: malignancy" in excluded.summary
+
+
+def test_eular_antimicrobial_response_is_not_an_exclusion():
+    definition = load_score("eular_acr_2025")
+    assert [e["id"] for e in definition["exclusions"]] == ["malignancy", "infection", "vitamin_c_deficiency", "hypophosphatasia"]
+    responded = evaluate_score(study(*_eular_lesions(), **EULAR_ENTRY, **EULAR_RULED_OUT, antimicrobial_response=True),
+                               "eular_acr_2025")
+    assert responded.details["exclusions_present"] == [] and "EXCLUSION" not in responded.summary
+    assert not responded.partial and "all exclusions ruled out" in responded.summary
+    assert ("complete sustained response to antimicrobials alone recorded: not an exclusion in the published criteria "
+            "(unsupported; not used)") in responded.summary
+    # not entered: nothing is asked for it
+    quiet = evaluate_score(study(*_eular_lesions(), **EULAR_ENTRY, **EULAR_RULED_OUT), "eular_acr_2025")
+    assert "antimicrobials" not in quiet.line()
+
+
+@pytest.mark.parametrize("clinical, entry_met, says", [
+    ({"bone_pain": True, "symptom_duration_weeks": 8.0}, None, "onset before 18 years not entered"),
+    ({"bone_pain": True, "age_at_onset_years": 9.0}, None,
+     "bone pain or musculoskeletal limitation for at least 6 weeks not entered"),
+    ({"bone_pain": True, "age_at_onset_years": 18.0, "symptom_duration_weeks": 8.0}, False, "onset before 18 years no"),
+    ({"bone_pain": True, "age_at_onset_years": 9.0, "symptom_duration_weeks": 5.0}, False,
+     "bone pain or musculoskeletal limitation for at least 6 weeks no"),
+    ({"bone_pain": False, "musculoskeletal_limitation": True, "age_at_onset_years": 9.0, "symptom_duration_weeks": 6.0}, True,
+     "bone pain or musculoskeletal limitation yes"),
+    ({"bone_pain": False, "age_at_onset_years": 9.0, "symptom_duration_weeks": 6.0}, None,
+     "bone pain or musculoskeletal limitation not entered"),
+])
+def test_eular_entry_needs_onset_before_18_and_6_weeks(clinical, entry_met, says):
+    result = evaluate_score(study(*_eular_lesions(), **clinical, **EULAR_RULED_OUT), "eular_acr_2025")
+    assert result.details["entry_met"] is entry_met and says in result.summary
+    if entry_met is None:
+        assert result.partial and "entry not decided" in result.summary
+        assert any(m.startswith("entry: ") for m in result.missing)
+    elif entry_met is False:
+        assert "entry NOT met (criteria do not apply)" in result.summary
+    else:
+        assert not result.partial and result.summary.startswith("entry met")
+
+
+def test_eular_entry_and_site_groups_name_their_source_and_status():
+    s = study(lesion("L1", "skull"), lesion("L2", "metacarpal", "left"), lesion("L3", "vertebrae_T8", sublocation="vertebral body"),
+              **EULAR_ENTRY, **EULAR_RULED_OUT)
+    result = evaluate_score(s, "eular_acr_2025")
+    assert result.details["imaging_domains"]["site"] == ["skull (L1)", "hand (L2)", "vertebra (L3; tool convention group)"]
+    assert "entry secondary report (The Rheumatologist, Oct 2025) / verified" in result.statuses
+    assert "site of lesions groups secondary report / tool convention" in result.statuses
+    assert "Levenson D. Classification Criteria for Pediatric CNO Released" in result.source
+    statuses = {v["id"]: v["status"] for v in load_score("eular_acr_2025")["imaging_domains"][0]["values"]}
+    assert statuses == {"mandible": "secondary report", "clavicle": "secondary report", "skull": "secondary report",
+                        "hand": "secondary report", "vertebra": "tool convention", "long_bone_metaphysis": "tool convention",
+                        "pelvis": "tool convention"}
+    assert load_score("eular_acr_2025")["weights"] is None  # weights only from the user's file
 
 
 def _weights(tmp_path, items, count="highest_per_domain"):
@@ -221,6 +317,53 @@ def test_bad_weights_and_unknown_score_files_give_clear_errors(tmp_path):
 def test_andronikou_pattern(sites, expected):
     lesions = [lesion(f"L{n}", bone, side, where) for n, (bone, side, where) in enumerate(sites, 1)]
     assert evaluate_score(study(*lesions), "andronikou").details["pattern"] == expected
+
+
+def test_andronikou_names_its_source_and_the_published_definition_a_single_tibial_lesion_would_fit():
+    single = evaluate_score(study(lesion("L1", "tibia", "left", "metaphysis")), "andronikou")
+    assert single.details["pattern"] == "other"
+    assert ("The published definition of tibio-appendicular multifocal (tibial but no clavicular involvement) fits, but this "
+            "tool requires at least 2 lesions (tool convention).") in single.summary
+    assert "published definition" not in evaluate_score(study(lesion("L1", "femur_left", None, "metaphysis")), "andronikou").summary
+    assert ("Radiological diagnosis of chronic recurrent multifocal osteomyelitis using whole-body MRI-based lesion "
+            "distribution patterns") in single.source
+
+
+# ---- the score file format ---------------------------------------------------------------------------
+
+def _copy(tmp_path, name, change):
+    definition = json.loads(json.dumps(load_score(name)))
+    change(definition)
+    path = tmp_path / f"{name}_changed.json"
+    path.write_text(json.dumps(definition))
+    return path
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("jansson", lambda d: d["items"][0].update(points_status="as remembered"),
+     "items\\[0\\].points_status: status 'as remembered' is not in \"status_legend\""),
+    ("jansson", lambda d: d["items"][1].pop("points_status"), "item 'symmetric_lesions' needs \"status\", or \"item_status\" and"),
+    ("jansson", lambda d: d["items"][2].pop("when"), "items\\[2\\] has no 'when'"),
+    ("eular_acr_2025", lambda d: d["entry"][1].update(source="pubmed"), "entry\\[1\\].source: source 'pubmed' is not in"),
+    ("eular_acr_2025", lambda d: d["entry"][2]["when"].update(clinical="weeks"), "unknown clinical item 'weeks'"),
+    ("bristol", lambda d: d["criterion_1"].update(sites_status="2014"), "criterion_1.sites_status: status '2014'"),
+])
+def test_score_file_check_names_the_field(tmp_path, name, change, message):
+    with pytest.raises(CRMOInputError, match=message):
+        load_score(_copy(tmp_path, name, change))
+
+
+def test_score_file_notes_and_single_status_items_are_accepted(tmp_path):
+    def change(d):
+        d["reviewer_note"] = "unknown fields are notes"
+        for spec in d["items"]:
+            spec["status"] = "as cited"
+            del spec["item_status"], spec["points_status"]
+            spec["comment"] = "ignored"
+    s = study(*femur_pair(marginal_sclerosis=True), blood_count_normal=True, fever=False, crp_mg_l=2.0)
+    result = evaluate_score(s, _copy(tmp_path, "jansson", change))
+    assert result.value == evaluate_score(s, "jansson").value == 13 + 10 + 10 + 9 + 7
+    assert result.statuses == "threshold verified; range verified; item points as cited"
 
 
 def test_empty_study_and_bad_clinical_items():

@@ -35,7 +35,11 @@ WEIGHTS_SCHEMA = "crmo-analyzer/eular-weights"
 
 @dataclass
 class Item:
-    """One item of a score: where it comes from, its result, its points and the status of its value."""
+    """One item of a score: where it comes from, its result, its points and the status of its value.
+
+    ``status`` is the status of the item's definition; ``points_status`` that of its points when the
+    score file gives them a status of their own (Jansson: items verified, points as cited).
+    """
 
     id: str
     display: str
@@ -45,6 +49,7 @@ class Item:
     points: float | None = None
     lesions: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    points_status: str | None = None
 
 
 @dataclass
@@ -85,25 +90,113 @@ def score_ids() -> tuple[str, ...]:
 
 @lru_cache(maxsize=None)
 def _bundled(name: str) -> dict[str, Any]:
-    return read_json(resources.files(__package__) / "resources" / "scores" / f"{name}.json", f"score file {name}")
+    definition = read_json(resources.files(__package__) / "resources" / "scores" / f"{name}.json", f"score file {name}")
+    _check(definition, f"score file {name}")
+    return definition
+
+
+#: fields each kind needs (top level, and per entry of the named lists); other fields are notes, kept and ignored
+_REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
+    "points": {"": ("items", "threshold", "range"), "items": ("id", "display", "from", "when", "points")},
+    "bristol": {"": ("clinical", "imaging", "criterion_1", "criterion_2")},
+    "cromris": {"": ("items", "unit_max", "bone_unit"), "items": ("id", "display", "points")},
+    "rinbo": {"": ("parameters", "points_note")},
+    "eular": {"": ("entry", "exclusions", "imaging_domains", "threshold", "weights_note"),
+              "entry": ("id", "display", "when", "status"), "exclusions": ("id", "display", "clinical", "status"),
+              "unsupported_exclusions": ("id", "display", "clinical", "status"), "imaging_domains": ("id", "display", "values")},
+    "pattern": {"": ("patterns", "otherwise"), "patterns": ("id", "display", "requires")},
+}
+
+
+def _statuses_in(node: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every (path, value) of a ``status`` or ``*_status`` field, at any depth."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if (key == "status" or key.endswith("_status")) and isinstance(value, str):
+                found.append((f"{path}.{key}".lstrip("."), value))
+            elif key not in ("status_legend", "weights_format"):
+                found += _statuses_in(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for number, value in enumerate(node):
+            found += _statuses_in(value, f"{path}[{number}]")
+    return found
+
+
+def _conditions_in(node: Any) -> list[dict[str, Any]]:
+    """Every ``when`` condition, at any depth."""
+    if isinstance(node, dict):
+        return [c for k, v in node.items() if k != "weights_format"
+                for c in ([v] if k == "when" else _conditions_in(v))]
+    if isinstance(node, list):
+        return [c for value in node for c in _conditions_in(value)]
+    return []
+
+
+def _check(d: dict[str, Any], where: str) -> None:
+    """Raise :class:`CRMOInputError` naming the file and the field when a score file is not usable.
+
+    Checked: schema, kind, citation fields, the fields the kind's evaluator reads, every status value
+    against ``status_legend``, every reference to ``secondary_sources`` and every ``when`` condition.
+    Fields not listed are notes for the reader: accepted and ignored.
+    """
+    if not isinstance(d, dict) or d.get("schema") != SCORE_SCHEMA:
+        raise CRMOInputError(where, f"not a CRMO Analyzer score file (\"schema\" must be {SCORE_SCHEMA!r})")
+    if d.get("kind") not in EVALUATORS:
+        raise CRMOInputError(where, f"unknown score kind {d.get('kind')!r}; known: {', '.join(EVALUATORS)}")
+    for key in ("id", "name", "source", "version"):
+        if not d.get(key):
+            raise CRMOInputError(where, f"score file has no {key!r}")
+    for part, keys in _REQUIRED[d["kind"]].items():
+        entries = [d] if part == "" else d.get(part, [])
+        if not isinstance(entries, list):
+            raise CRMOInputError(where, f"{part!r} must be a list")
+        for number, entry in enumerate(entries):
+            lacking = [k for k in keys if not isinstance(entry, dict) or k not in entry]
+            if lacking:
+                label = "score file" if part == "" else f"{part}[{number}]"
+                raise CRMOInputError(where, f"{label} has no {', '.join(repr(k) for k in lacking)}")
+    if d["kind"] == "points":
+        for spec in d["items"]:
+            if "status" not in spec and not ("item_status" in spec and "points_status" in spec):
+                raise CRMOInputError(where, f"item {spec['id']!r} needs \"status\", or \"item_status\" and \"points_status\"")
+    legend = d.get("status_legend") or {}
+    for path, value in _statuses_in(d):
+        if value not in legend:
+            raise CRMOInputError(where, f"{path}: status {value!r} is not in \"status_legend\" ({', '.join(legend)})")
+    secondary = d.get("secondary_sources") or {}
+    for path, ref in _source_refs(d):
+        if ref not in secondary:
+            raise CRMOInputError(where, f"{path}: source {ref!r} is not in \"secondary_sources\"")
+    probe = Context(Study())
+    for condition in _conditions_in(d):
+        evaluate(condition, probe, where)  # unknown rules and clinical items fail here
+
+
+def _source_refs(node: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Every nested ``source`` / ``*_source`` field: a key of ``secondary_sources`` (the top-level ones are citations)."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if depth and (key == "source" or key.endswith("_source")) and isinstance(value, str):
+                found.append((f"{path}.{key}".lstrip("."), value))
+            elif key not in ("secondary_sources", "weights_format", "status_legend"):
+                found += _source_refs(value, f"{path}.{key}", depth + 1)
+    elif isinstance(node, list):
+        for number, value in enumerate(node):
+            found += _source_refs(value, f"{path}[{number}]", depth + 1)
+    return found
 
 
 def load_score(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """A score definition: a bundled name (``"jansson"``) or a path to a score file."""
     text = os.fspath(name_or_path)
     if text in SCORES:
-        definition = _bundled(text)
-    elif text.endswith(".json") or os.sep in text:
-        definition = read_json(Path(text), "score file")
-    else:
+        return _bundled(text)  # checked once, when first read
+    if not (text.endswith(".json") or os.sep in text):
         raise CRMOInputError(text, f"unknown score; bundled scores: {', '.join(SCORES)} (or give a score file path)")
-    if not isinstance(definition, dict) or definition.get("schema") != SCORE_SCHEMA:
-        raise CRMOInputError(text, f"not a CRMO Analyzer score file (\"schema\" must be {SCORE_SCHEMA!r})")
-    if definition.get("kind") not in EVALUATORS:
-        raise CRMOInputError(text, f"unknown score kind {definition.get('kind')!r}; known: {', '.join(EVALUATORS)}")
-    for key in ("id", "name", "source", "version"):
-        if not definition.get(key):
-            raise CRMOInputError(text, f"score file has no {key!r}")
+    definition = read_json(Path(text), "score file")
+    _check(definition, text)
     return definition
 
 
@@ -140,24 +233,43 @@ def _pts(value: float) -> str:
     return f"{value:g}"
 
 
-def _status_note(definition: dict[str, Any], items: Sequence[dict[str, Any]], what: str) -> str:
+def _joined(values: Sequence[str | None]) -> str:
+    return " / ".join(sorted({v for v in values if v}))
+
+
+def _status_note(definition: dict[str, Any], items: Sequence[dict[str, Any]], what: str, key: str = "status") -> str:
     parts = []
-    for key, label in (("threshold", "threshold"), ("structure", "structure"), ("range", "range")):
-        if isinstance(definition.get(key), dict) and definition[key].get("status"):
-            parts.append(f"{label} {definition[key]['status']}")
-    statuses = sorted({i.get("status", "") for i in items if i.get("status")})
+    for field_, label in (("threshold", "threshold"), ("structure", "structure"), ("range", "range")):
+        if isinstance(definition.get(field_), dict) and definition[field_].get("status"):
+            parts.append(f"{label} {definition[field_]['status']}")
+    statuses = _joined([i.get(key) for i in items])
     if statuses:
-        parts.append(f"{what} {' / '.join(statuses)}")
+        parts.append(f"{what} {statuses}")
     return "; ".join(parts)
+
+
+def _secondary(d: dict[str, Any], ref: str | None) -> str:
+    """The short name of a secondary source (``secondary_sources``), in parentheses, or ``""``."""
+    entry = (d.get("secondary_sources") or {}).get(ref or "")
+    return f" ({entry['short']})" if entry else ""
+
+
+def _leaf_statuses(condition: Any) -> list[tuple[str, str | None]]:
+    """(status, source) of every part of a condition that carries its own status."""
+    if isinstance(condition, dict):
+        own = [(condition["status"], condition.get("source"))] if "status" in condition else []
+        return own + [s for k, v in condition.items() if k in ("all_of", "any_of", "agree", "not")
+                      for part in (v if isinstance(v, list) else [v]) for s in _leaf_statuses(part)]
+    return []
 
 
 def _points(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult:
     items: list[Item] = []
     for spec in d["items"]:
         outcome = evaluate(spec["when"], ctx, d["id"])
-        items.append(Item(spec["id"], spec["display"], spec["from"], spec["status"], outcome.value,
+        items.append(Item(spec["id"], spec["display"], spec["from"], spec.get("item_status", spec.get("status")), outcome.value,
                           spec["points"] if outcome.value else 0 if outcome.value is False else None,
-                          outcome.lesions, outcome.missing))
+                          outcome.lesions, outcome.missing, spec.get("points_status", spec.get("status"))))
     known = sum(i.points or 0 for i in items)
     open_points = sum(spec["points"] for spec, i in zip(d["items"], items) if i.value is None)
     threshold = d["threshold"]["points"]
@@ -180,7 +292,15 @@ def _points(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResul
                    f"{d['threshold']['meaning']}).")
     missing = [f"{i.display} ({_pts(spec['points'])} points; {'not entered' if i.source == 'clinical' else ', '.join(i.missing)})"
                for spec, i in zip(d["items"], items) if i.value is None]
-    return _result(d, open_points > 0, summary, known, items, missing, _status_note(d, d["items"], "item points"),
+    definitions = _joined([i.status for i in items])
+    points = _joined([i.points_status for i in items])
+    note = _status_note(d, [], "")
+    if definitions != points:  # the file gives definitions and points statuses of their own
+        where = f" ({d['item_source']})" if d.get("item_source") else ""
+        note += f"; items {definitions}{where}; item points {points}"
+    else:
+        note += f"; item points {points}"
+    return _result(d, open_points > 0, summary, known, items, missing, note.lstrip("; "),
                    {"threshold": threshold, "max_with_missing": known + open_points})
 
 
@@ -196,7 +316,8 @@ def _bristol(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResu
     items = [Item(d["clinical"]["id"], d["clinical"]["display"], "clinical", d["clinical"]["status"], clinical.value),
              Item(d["imaging"]["id"], d["imaging"]["display"], "imaging", d["imaging"]["status"], imaging.value,
                   lesions=imaging.lesions, missing=imaging.missing),
-             Item("sites", "more than one bone, or the clavicle alone", "imaging", d["criterion_1"]["status"],
+             Item("sites", "more than one bone, or the clavicle alone", "imaging",
+                  d["criterion_1"].get("sites_status", d["criterion_1"]["status"]),
                   more_than_one or clavicle_alone, lesions=[l.id for l in ctx.assigned]),
              Item("crp", f"CRP below {limit:g} mg/L", "clinical", d["criterion_1"]["status"], None if crp is None else crp < limit),
              Item("biopsy", "biopsy: inflammation, no bacterial growth", "clinical", d["criterion_2"]["status"],
@@ -226,6 +347,13 @@ def _bristol(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResu
             needed.append("bone biopsy (inflammation, no bacterial growth, off antibiotics)")
         else:
             supports += f"; biopsy result '{biopsy}' does not fulfil criterion 2"
+    # published or proposed reasons for a biopsy that the tool cannot evaluate: said when the imaging points to criterion 1
+    unencoded = ([spec for spec in d["criterion_2"].get("unencoded", []) if spec.get("applies_to_branch", "1") == "1"]
+                 if (more_than_one or clavicle_alone) and branch != "2" else [])
+    if unencoded:
+        supports += "; still to check: " + "; ".join(
+            f"{spec['display']}, which the {d['secondary_sources'][spec['source']]['short'] if spec.get('source') else 'source'} "
+            f"also sends to biopsy (not evaluated)" for spec in unencoded)
     refuted = clinical.value is False or imaging.value is False or (branch == "2" and biopsy not in
                                                                      (None, "not_done", d["criterion_2"]["biopsy_value"]))
     if refuted:
@@ -236,9 +364,12 @@ def _bristol(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResu
         summary = f"criterion {branch} met: {supports}."
     else:
         summary = f"{supports}."
-    return _result(d, bool(needed) and not refuted, summary, None, items, needed,
-                   _status_note(d, [d["clinical"], d["criterion_1"], d["criterion_2"]], "rule"),
-                   {"branch": branch, "met": (not needed and not refuted and bool(branch)), "imaging_supports": supports})
+    note = _status_note(d, [d["clinical"], d["criterion_1"], d["criterion_2"]], "rule")
+    if d["criterion_1"].get("sites_status"):
+        note += f"; criterion 1 site rule: {d['criterion_1']['sites_status']}"
+    return _result(d, bool(needed) and not refuted, summary, None, items, needed, note,
+                   {"branch": branch, "met": (not needed and not refuted and bool(branch)), "imaging_supports": supports,
+                    "not_evaluated": [spec["display"] for spec in unencoded]})
 
 
 def _unit_key(lesion: Lesion) -> tuple[str, str]:
@@ -291,6 +422,8 @@ def _cromris(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResu
     per_unit = ", ".join(f"{u['display']} {u['score']}{'+' if u['partial'] else ''}" for u in units)
     summary = (f"RAI-CROMRIS total {total} over {len(units)} bone unit{'s' if len(units) != 1 else ''} "
                f"(0-{d['unit_max']} each){'; at least this much, items missing' if missing else ''}. Per bone unit: {per_unit}.")
+    summary += "".join(f" {spec['display'][0].upper()}{spec['display'][1:]}: {spec['caveat']}." for spec in d["items"]
+                       if spec.get("caveat"))
     return _result(d, bool(missing), summary, total, [], missing, _status_note(d, d["items"], "item grading") +
                    f"; bone unit: {d['bone_unit']['status']}", {"units": units, "total": total})
 
@@ -330,15 +463,18 @@ def _rinbo(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
 
 def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult:
     items, missing, parts = [], [], []
-    entry = []
+    entry, verdicts = [], []
     for spec in d["entry"]:
         outcome = evaluate(spec["when"], ctx, d["id"])
-        items.append(Item(spec["id"], spec["display"], "clinical" if "clinical" in spec["when"] else "imaging",
+        items.append(Item(spec["id"], spec["display"], "imaging" if "imaging" in spec["when"] else "clinical",
                           spec["status"], outcome.value, lesions=outcome.lesions, missing=outcome.missing))
+        verdicts.append(outcome.value)
         entry.append(f"{spec['display']} {'yes' if outcome.value else 'no' if outcome.value is False else 'not entered'}")
         if outcome.value is None:
             missing.append(f"entry: {spec['display']}")
-    parts.append(f"entry ({'; '.join(entry)})")
+    entry_met = False if False in verdicts else (True if all(verdicts) else None)
+    verdict = {True: "entry met", False: "entry NOT met (criteria do not apply)", None: "entry not decided"}[entry_met]
+    parts.append(f"{verdict} ({'; '.join(entry)})")
     present = [s["display"] for s in d["exclusions"] if ctx.study.clinical.get(s["clinical"]) is True]
     open_ = [s["display"] for s in d["exclusions"] if ctx.study.clinical.get(s["clinical"]) is None]
     if present:
@@ -347,17 +483,24 @@ def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
         missing.append(f"exclusions not yet ruled out: {', '.join(open_)}")
     elif not present:
         parts.append("all exclusions ruled out")
+    recorded = [s for s in d.get("unsupported_exclusions", []) if ctx.study.clinical.get(s["clinical"]) is True]
+    if recorded:
+        parts.append(f"{', '.join(s['display'] for s in recorded)} recorded: not an exclusion in the published criteria "
+                     f"({_joined([s['status'] for s in recorded])}; not used)")
     domains = {}
     for domain in d["imaging_domains"]:
         hits = []
         for value in domain["values"]:
             outcome = evaluate(value["when"], ctx, d["id"])
             if outcome.value:
-                hits.append(f"{value['display']} ({', '.join(outcome.lesions)})" if domain["id"] == "site" else value["display"])
+                convention = "; tool convention group" if value.get("status") == "tool convention" else ""
+                hits.append(f"{value['display']} ({', '.join(outcome.lesions)}{convention})" if domain["id"] == "site"
+                            else value["display"])
         domains[domain["id"]] = hits
         parts.append(f"{domain['display']}: {', '.join(hits) or 'none of the listed values'}")
     value, partial = None, bool(missing)
-    details: dict[str, Any] = {"imaging_domains": domains, "exclusions_present": present, "weights": None}
+    details: dict[str, Any] = {"entry_met": entry_met, "imaging_domains": domains, "exclusions_present": present,
+                               "not_exclusions_recorded": [s["display"] for s in recorded], "weights": None}
     if weights is None:
         parts.append(f"points not computed: {d['weights_note'].split('.')[0].lower()}; >= {d['threshold']['points']} points "
                      f"{d['threshold']['meaning']}")
@@ -383,8 +526,16 @@ def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
                      f"{weights['source']} ({'at or above' if value >= threshold else 'below'} {threshold}: {d['threshold']['meaning']})")
         details["weights"] = {"source": weights["source"], "by_domain": best}
     summary = "; ".join(parts) + ". Classification criteria, not a diagnosis."
-    return _result(d, partial, summary, value, items, missing, _status_note(d, d["entry"] + d["exclusions"], "items")
-                   + ("; weights: user file" if weights else ""), details)
+    entry_statuses = [(s["status"], s.get("source")) for s in d["entry"]] + [x for s in d["entry"] for x in _leaf_statuses(s["when"])]
+    note = _status_note(d, [], "")
+    note += "; entry " + " / ".join(sorted({f"{status}{_secondary(d, source)}" for status, source in entry_statuses}))
+    note += f"; exclusions {_joined([s['status'] for s in d['exclusions']])}"
+    for domain in d["imaging_domains"]:
+        groups = _joined([v.get("status") for v in domain["values"]])
+        if groups:
+            note += f"; {domain['display']} groups {groups}"
+    return _result(d, partial, summary, value, items, missing, note.lstrip("; ") + ("; weights: user file" if weights else ""),
+                   details)
 
 
 def _has(ctx: Context, spec: dict[str, Any], lesion: Lesion) -> bool:
@@ -399,13 +550,14 @@ def _present(ctx: Context, spec: dict[str, Any]) -> bool:
 
 
 def _pattern(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult:
-    chosen = d["otherwise"]
+    chosen, short_of = d["otherwise"], []
     for spec in d["patterns"]:
         if not _present(ctx, spec["requires"]):
             continue
         if "excludes" in spec and any(_has(ctx, spec["excludes"], l) for l in ctx.assigned):
             continue
         if len(ctx.assigned) < spec.get("min_lesions", 0):
+            short_of.append(spec)
             continue
         if "max_other_lesions" in spec:
             others = [l for l in ctx.assigned if not _has(ctx, spec["requires"], l)]
@@ -416,14 +568,20 @@ def _pattern(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResu
         break
     share = f"; {chosen['share']} in the source cohort" if chosen.get("share") else ""
     summary = f"{chosen['display']}{share}."
+    for spec in short_of:
+        if chosen is d["otherwise"] and spec.get("published_definition"):
+            summary += (f" The published definition of {spec['display']} ({spec['published_definition']}) fits, but this tool "
+                        f"requires at least {spec['min_lesions']} lesions ({spec.get('min_lesions_status', 'tool convention')}).")
     return _result(d, False, summary, None, [], [], _status_note(d, d["patterns"], "pattern names") +
                    "; lesion-count limits: tool convention", {"pattern": chosen["id"]})
 
 
 def _result(d: dict[str, Any], partial: bool, summary: str, value: float | None, items: list[Item],
             missing: list[str], statuses: str, details: dict[str, Any]) -> ScoreResult:
+    secondary = [s["citation"] for s in (d.get("secondary_sources") or {}).values() if s.get("citation")]
+    source = d["source"] + (f" Secondary: {' '.join(secondary)}" if secondary else "")
     return ScoreResult(id=d["id"], name=d["name"], short=d.get("short", d["name"]), version=str(d["version"]),
-                       source=d["source"], partial=partial, summary=summary, value=value, items=items, missing=missing,
+                       source=source, partial=partial, summary=summary, value=value, items=items, missing=missing,
                        statuses=statuses, details=details)
 
 
