@@ -13,7 +13,8 @@ from .anatomy import Bone, find_bone
 from .errors import CRMOInputError
 from .geometry import to_index, to_ras
 from .images import LabelMap
-from .measure import label_statistics, label_voxels, sample_nearest
+from .measure import label_statistics, sample_nearest
+from .regions import Region, region_in_box
 
 __all__ = ["BoneMap", "Midline"]
 
@@ -156,13 +157,14 @@ class BoneMap:
         points = np.array([self.centroid(v) for v in values])
         return (points * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
 
-    def bone_voxels(self, value: int, side: str | None = None) -> np.ndarray:
-        """RAS positions of a bone's voxels; for a side-less paired bone, only those on ``side``."""
-        ras = label_voxels(self.labelmap, value, self._shape_stats.GetBoundingBox(value))
+    def bone_region(self, value: int, side: str | None = None) -> Region:
+        """A bone's voxels in its bounding box; for a side-less paired bone, only those on ``side``."""
+        box = self._shape_stats.GetBoundingBox(value)
+        region = region_in_box(self.labelmap.array, self.labelmap.affine, value, box[:3], box[3:])
         if side is not None and self.bones[value].side is None and self.bones[value].paired and self.midline:
-            distance = self.midline.signed_distance(ras)
-            ras = ras[distance > 0] if side == "right" else ras[distance <= 0]
-        return ras
+            right, left = region.split(self.midline.normal, self.midline.offset)
+            region = right if side == "right" else left
+        return region
 
     def nearest_bone(self, points_ras: np.ndarray, max_mm: float) -> tuple[int, float] | None:
         """The bone nearest to any of the points within ``max_mm``: (value, distance), or ``None``."""

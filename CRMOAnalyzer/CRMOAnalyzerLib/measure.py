@@ -1,8 +1,8 @@
 """One-pass measurement of every lesion of a label map, and sampling of other grids.
 
-All lesions are measured together (no full-volume mask per lesion): voxel count,
-volume, centroid and bounding box in RAS, overlap with each bone value of another grid, and
-intensity statistics from an image on any grid.
+All lesions are measured together in one pass over the map (no full-volume mask per lesion):
+voxel count, volume, centroid and bounding box in RAS, and intensity statistics from an image
+on any grid. SimpleITK's run-length statistics serve the dense bone map.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import SimpleITK as sitk
 from .geometry import to_index, to_ras
 from .images import Image, LabelMap
 
-__all__ = ["LesionVoxels", "label_statistics", "label_voxels", "measure_labels", "sample_nearest"]
+__all__ = ["LesionVoxels", "label_statistics", "label_voxel_indices", "measure_labels", "sample_nearest"]
+
+#: voxels per slab when a map is scanned slab by slab
+SLAB_VOXELS = 1 << 21
 
 
 @dataclass
@@ -53,27 +56,43 @@ def label_statistics(labelmap: LabelMap) -> sitk.LabelShapeStatisticsImageFilter
     return stats
 
 
-def label_voxels(labelmap: LabelMap, value: int, box: tuple[int, ...]) -> np.ndarray:
-    """RAS positions of the voxels of ``value`` inside its index bounding box ``(i, j, k, size_i, size_j, size_k)``."""
-    i0, j0, k0, si, sj, sk = box
-    crop = labelmap.array[k0:k0 + sk, j0:j0 + sj, i0:i0 + si]
-    k, j, i = np.nonzero(crop == value)
-    return to_ras(labelmap.affine, np.column_stack([i + i0, j + j0, k + k0]))
+def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:
+    """Flat indices (into ``array.ravel()``) of every non-zero voxel, per label value, in one pass.
+
+    The map is read in slabs of about ``SLAB_VOXELS`` through one reused boolean buffer, so
+    no temporary is as large as the map and a sparse lesion map costs about one read of it.
+    """
+    array = labelmap.array
+    plane = int(np.prod(array.shape[1:]))
+    step = max(1, SLAB_VOXELS // max(plane, 1))
+    buffer = np.empty((min(step, array.shape[0]),) + array.shape[1:], dtype=bool)
+    indices, values = [], []
+    for k0 in range(0, array.shape[0], step):
+        slab = array[k0:k0 + step]
+        found = buffer[:len(slab)]
+        np.not_equal(slab, 0, out=found)
+        flat = np.flatnonzero(found)
+        if flat.size:
+            values.append(slab.reshape(-1)[flat])
+            indices.append(flat + k0 * plane)
+    if not indices:
+        return {}
+    flat, value = np.concatenate(indices), np.concatenate(values)
+    order = np.argsort(value, kind="stable")  # stable: each label's indices stay in ascending order
+    value = value[order]
+    starts = np.flatnonzero(np.r_[True, value[1:] != value[:-1]])
+    stops = np.r_[starts[1:], len(value)]
+    return {int(value[a]): flat[order[a:b]] for a, b in zip(starts, stops)}
 
 
 def measure_labels(labelmap: LabelMap, image: Image | None = None) -> dict[int, LesionVoxels]:
-    """Measure every non-zero label of ``labelmap``.
-
-    One run-length pass over the whole map (SimpleITK) finds each label's bounding box; the
-    rest works inside those boxes only, so the cost is one pass plus the lesions' own size.
-    """
-    stats = label_statistics(labelmap)
+    """Measure every non-zero label of ``labelmap`` in one pass over it (:func:`label_voxel_indices`)."""
     voxel_volume = labelmap.voxel_volume_mm3
     half_voxel = 0.5 * np.abs(labelmap.affine[:3, :3]).sum(axis=1)
     result: dict[int, LesionVoxels] = {}
-    for value in stats.GetLabels():
-        value = int(value)
-        ras = label_voxels(labelmap, value, stats.GetBoundingBox(value))
+    for value, flat in label_voxel_indices(labelmap).items():
+        k, j, i = np.unravel_index(flat, labelmap.array.shape)
+        ras = to_ras(labelmap.affine, np.column_stack([i, j, k]))
         intensity = None
         if image is not None:
             sample = sample_nearest(image, ras, outside=np.nan).astype(float)

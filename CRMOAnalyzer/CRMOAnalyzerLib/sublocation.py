@@ -10,10 +10,13 @@ from typing import Protocol
 import numpy as np
 
 from .files import read_json
+from .regions import Region
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "LongBone", "Clavicle", "Vertebra", "rules"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
+#: height bins of a vertebra's side view: a slab of +/- slab_mm takes whole bins, so its edges move by less than this
+HEIGHT_BIN_MM = 0.5
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,6 @@ class SubLocation:
 def rules() -> dict:
     """The thresholds and their sources."""
     return read_json(resources.files(__package__) / "resources" / "sublocation.json", "sub-location rules")
-
-
-def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    centre = points.mean(axis=0)
-    _, vectors = np.linalg.eigh(np.cov((points - centre).T))
-    return centre, vectors[:, ::-1]  # columns: principal axes, longest first
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,14 +52,16 @@ class _Axis:
         return float(np.clip((along - self.low) / (self.high - self.low), 0.0, 1.0))
 
 
-def _long_axis(bone_ras: np.ndarray, rank_end) -> tuple[_Axis, np.ndarray]:
-    """The long axis pointing away from the end that ``rank_end(point)`` ranks lower, and each voxel's position along it."""
-    centre, axes = _axis(bone_ras)
-    along = (bone_ras - centre) @ axes[:, 0]
-    low, high = float(along.min()), float(along.max())
+def _long_axis(bone: Region, rank_end) -> _Axis:
+    """The long axis, pointing away from the end that ``rank_end(point)`` ranks lower."""
+    centre, covariance = bone.moments()
+    axes = np.linalg.eigh(covariance)[1][:, ::-1].copy()  # columns: principal axes, longest first
+    low, high = np.inf, -np.inf
+    for (along,) in bone.values(axes[:, 0], centre):
+        low, high = min(low, float(along.min())), max(high, float(along.max()))
     if rank_end(centre + low * axes[:, 0]) > rank_end(centre + high * axes[:, 0]):
-        axes[:, 0], along, low, high = -axes[:, 0], -along, -high, -low
-    return _Axis(centre, axes, low, high), along
+        axes[:, 0], low, high = -axes[:, 0], -high, -low
+    return _Axis(centre, axes, low, high)
 
 
 class BoneFrame(Protocol):
@@ -91,21 +90,28 @@ class LongBone:
     metaphysis: dict[str, float]  # end -> mm beyond the physis
 
     @classmethod
-    def from_voxels(cls, bone_ras: np.ndarray, trunk_centre: np.ndarray) -> BoneFrame:
+    def from_region(cls, bone: Region, trunk_centre: np.ndarray) -> BoneFrame:
         """Measure the bone; ``trunk_centre`` tells the proximal end."""
-        if len(bone_ras) < 10:
+        if bone.count < 10:
             return UNKNOWN
         rule = rules()["long_bone"]
-        axis, along = _long_axis(bone_ras, lambda end: float(np.linalg.norm(end - trunk_centre)))
+        axis = _long_axis(bone, lambda end: float(np.linalg.norm(end - trunk_centre)))
         length = axis.high - axis.low
         physis, slab = rule["epiphysis_fraction"] * length, rule["width_slab_fraction"] * length
+        # the widest extent across the axis just inside each physis: from physis to physis + slab mm in from the end
+        lows = {end: np.full(2, np.inf) for end in ("proximal", "distal")}
+        highs = {end: np.full(2, -np.inf) for end in ("proximal", "distal")}
+        for along, *across in bone.values(axis.axes.T, axis.centre):
+            inner = {"proximal": (along >= axis.low + physis) & (along < axis.low + physis + slab),
+                     "distal": (along <= axis.high - physis) & (along > axis.high - physis - slab)}
+            for end, section in inner.items():
+                if section.any():
+                    for c, values in enumerate(across):
+                        lows[end][c] = min(lows[end][c], float(values[section].min()))
+                        highs[end][c] = max(highs[end][c], float(values[section].max()))
         metaphysis = {}
-        for end, inner in (("proximal", along - axis.low), ("distal", axis.high - along)):
-            section = bone_ras[(inner >= physis) & (inner < physis + slab)]  # just inside the physis
-            width = 0.0
-            if len(section):
-                across = (section - axis.centre) @ axis.axes[:, 1:]
-                width = float(np.max(across.max(axis=0) - across.min(axis=0)))
+        for end in ("proximal", "distal"):
+            width = float(np.max(highs[end] - lows[end])) if np.isfinite(lows[end]).all() else 0.0
             metaphysis[end] = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
         return cls(axis, metaphysis)
 
@@ -130,11 +136,11 @@ class Clavicle:
     axis: _Axis
 
     @classmethod
-    def from_voxels(cls, bone_ras: np.ndarray, midline_distance) -> BoneFrame:
+    def from_region(cls, bone: Region, midline_distance) -> BoneFrame:
         """Measure the clavicle; ``midline_distance(p)`` gives the signed mm to the midline."""
-        if len(bone_ras) < 10:
+        if bone.count < 10:
             return UNKNOWN
-        return cls(_long_axis(bone_ras, lambda end: abs(float(midline_distance(end))))[0])
+        return cls(_long_axis(bone, lambda end: abs(float(midline_distance(end)))))
 
     def locate(self, point: np.ndarray) -> SubLocation:
         """Medial, middle or lateral third."""
@@ -149,34 +155,47 @@ class Clavicle:
 
 @dataclass(frozen=True, eq=False)
 class Vertebra:
-    """Each voxel's height (patient superior) and depth (patient anterior), sorted by height."""
+    """The vertebra seen from the side: per height bin (patient superior), its voxels and front and back depths."""
 
     superior: np.ndarray
     anterior: np.ndarray
-    heights: np.ndarray
-    depths: np.ndarray
+    bottom: float  # height of the lowest bin's lower edge
+    counts: np.ndarray  # voxels per bin
+    front: np.ndarray  # most anterior depth per bin
+    back: np.ndarray  # most posterior depth per bin
 
     @classmethod
-    def from_voxels(cls, bone_ras: np.ndarray, right: np.ndarray) -> BoneFrame:
+    def from_region(cls, bone: Region, right: np.ndarray) -> BoneFrame:
         """Measure the vertebra; ``right`` is the patient's right (the midline normal)."""
+        if bone.count < 10:
+            return UNKNOWN
         superior = SUPERIOR - (SUPERIOR @ right) * right
         superior = superior / np.linalg.norm(superior)
         anterior = np.cross(superior, right)  # RAS is right-handed: S x R = A
-        heights = bone_ras @ superior
-        order = np.argsort(heights, kind="stable")
-        return cls(superior, anterior, heights[order], (bone_ras @ anterior)[order])
+        corners = bone.affine[:3, :3] @ np.array(np.meshgrid(*[[0, n - 1] for n in bone.mask.shape[::-1]])).reshape(3, -1)
+        heights = superior @ (corners + bone.affine[:3, 3, None])
+        bottom = float(heights.min())
+        size = int((heights.max() - bottom) / HEIGHT_BIN_MM) + 1
+        counts = np.zeros(size, dtype=np.int64)
+        front = np.full(size, -np.inf, dtype=np.float32)
+        back = np.full(size, np.inf, dtype=np.float32)
+        for height, depth in bone.values(np.array([superior, anterior])):
+            bins = np.clip(((height - bottom) / HEIGHT_BIN_MM).astype(np.intp), 0, size - 1)
+            counts += np.bincount(bins, minlength=size)
+            np.maximum.at(front, bins, depth)  # one dtype for both: ufunc.at's fast path
+            np.minimum.at(back, bins, depth)
+        return cls(superior, anterior, bottom, counts, front, back)
 
     def locate(self, point: np.ndarray) -> SubLocation:
         """Vertebral body or posterior elements, from the vertebra's depth in a slab around the point."""
         rule = rules()["vertebra"]
         point = np.asarray(point, dtype=float)
-        height = float(point @ self.superior)
-        lo = np.searchsorted(self.heights, height - rule["slab_mm"], side="left")
-        hi = np.searchsorted(self.heights, height + rule["slab_mm"], side="right")
-        if hi - lo < 10:
+        height = float(point @ self.superior) - self.bottom
+        lo = max(int(np.floor((height - rule["slab_mm"]) / HEIGHT_BIN_MM)), 0)
+        hi = max(int(np.floor((height + rule["slab_mm"]) / HEIGHT_BIN_MM)) + 1, 0)
+        if int(self.counts[lo:hi].sum()) < 10:
             return SubLocation(None)
-        local = self.depths[lo:hi]
-        front, back = float(local.max()), float(local.min())
+        front, back = float(self.front[lo:hi].max()), float(self.back[lo:hi].min())
         position = float((front - point @ self.anterior) / max(front - back, 1e-6))  # 0 at the front
         if position <= rule["body_anterior_fraction"]:
             return SubLocation("vertebral body", None, position)

@@ -1,0 +1,99 @@
+"""A label's voxels as a mask in its box of the grid, and the measures the sub-location frames need.
+
+A bone of millions of voxels is never turned into a list of RAS points: its moments come from
+three 2D projections of the mask, and linear measures (position along an axis, height, depth)
+are computed a chunk of the box at a time, so the cost is a few passes over the box and the
+memory a few small buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CHUNK_VOXELS", "Region", "region_in_box"]
+
+#: voxels of a bone's box read at a time
+CHUNK_VOXELS = 1 << 18
+
+
+@dataclass(frozen=True, eq=False)
+class Region:
+    """Voxels ``mask[k, j, i]`` of a box whose voxel ``(0, 0, 0)`` is mapped to RAS by ``affine``."""
+
+    mask: np.ndarray  # bool, [k, j, i]
+    affine: np.ndarray  # 4x4, box index (i, j, k) -> RAS mm
+
+    @property
+    def count(self) -> int:
+        """int: the number of voxels."""
+        return int(np.count_nonzero(self.mask))
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Centroid (RAS) and covariance (RAS mm^2) of the voxel centres, exact, from three 2D projections."""
+        mask = self.mask
+        n = self.count
+        if n == 0:
+            raise ValueError("an empty region has no moments")
+        nk, nj, ni = mask.shape
+        i, j, k = (np.arange(size, dtype=float) for size in (ni, nj, nk))
+        p_ji = mask.sum(axis=0, dtype=np.int64).astype(float)  # (j, i)
+        p_kj = mask.sum(axis=2, dtype=np.int64).astype(float)  # (k, j)
+        p_ki = mask.sum(axis=1, dtype=np.int64).astype(float)  # (k, i)
+        mean = np.array([p_ji.sum(axis=0) @ i, p_ji.sum(axis=1) @ j, p_kj.sum(axis=1) @ k]) / n
+        i, j, k = i - mean[0], j - mean[1], k - mean[2]
+        second = np.empty((3, 3))
+        second[0, 0] = p_ji.sum(axis=0) @ (i * i)
+        second[1, 1] = p_ji.sum(axis=1) @ (j * j)
+        second[2, 2] = p_kj.sum(axis=1) @ (k * k)
+        second[0, 1] = second[1, 0] = j @ p_ji @ i
+        second[1, 2] = second[2, 1] = k @ p_kj @ j
+        second[0, 2] = second[2, 0] = k @ p_ki @ i
+        matrix = self.affine[:3, :3]
+        covariance = matrix @ (second / n) @ matrix.T
+        return matrix @ mean + self.affine[:3, 3], covariance
+
+    def values(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """``directions @ (p - origin)`` at the region's voxel centres ``p``: an ``(m, n)`` float32 array per chunk."""
+        for rows, grid in self._grids(directions, origin):
+            chunk = self.mask[rows]
+            if chunk.any():
+                yield grid[:, chunk]
+
+    def split(self, direction: np.ndarray, offset: float) -> tuple[Region, Region]:
+        """The voxels with ``direction . p > offset``, and the others."""
+        above = np.zeros_like(self.mask)
+        for rows, grid in self._grids(direction):
+            np.greater(grid[0], offset, out=above[rows])
+        above &= self.mask
+        return Region(above, self.affine), Region(self.mask & ~above, self.affine)
+
+    def _grids(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+        """``directions @ (p - origin)`` over the whole box, ``CHUNK_VOXELS`` at a time: (k rows, float32 ``(m, k, j, i)``).
+
+        One buffer is reused for every chunk, so a bone of millions of voxels needs no temporary of its size.
+        """
+        directions = np.atleast_2d(np.asarray(directions, dtype=float))
+        translation = self.affine[:3, 3] - (0.0 if origin is None else np.asarray(origin, dtype=float))
+        steps, starts = directions @ self.affine[:3, :3], directions @ translation  # per unit of i, j, k; at 0, 0, 0
+        nk, nj, ni = self.mask.shape
+        plane = (starts[:, None, None] + steps[:, 1, None, None] * np.arange(nj)[None, :, None]
+                 + steps[:, 0, None, None] * np.arange(ni)[None, None, :])
+        rows = max(1, CHUNK_VOXELS // max(nj * ni, 1))
+        buffer = np.empty((len(directions), min(rows, nk), nj, ni), dtype=np.float32)
+        for k0 in range(0, nk, rows):
+            grid = buffer[:, :min(rows, nk - k0)]
+            heights = np.arange(k0, k0 + grid.shape[1])[None, :] * steps[:, 2, None]
+            np.add(plane[:, None], heights[:, :, None, None], out=grid, casting="unsafe")
+            yield slice(k0, k0 + grid.shape[1]), grid
+
+
+def region_in_box(array: np.ndarray, affine: np.ndarray, value: int, start_ijk, size_ijk) -> Region:
+    """The voxels equal to ``value`` in the box ``start_ijk`` .. ``start_ijk + size_ijk`` of a grid."""
+    i0, j0, k0 = (int(v) for v in start_ijk)
+    si, sj, sk = (int(v) for v in size_ijk)
+    box = np.array(affine, dtype=float)
+    box[:3, 3] = affine[:3, :3] @ np.array([i0, j0, k0], dtype=float) + affine[:3, 3]
+    return Region(array[k0:k0 + sk, j0:j0 + sj, i0:i0 + si] == value, box)

@@ -1,0 +1,93 @@
+"""Regions and the one-pass label scan give the same numbers as the plain per-voxel computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from CRMOAnalyzerLib import measure, regions
+from CRMOAnalyzerLib.geometry import to_ras
+from CRMOAnalyzerLib.images import LabelMap
+from CRMOAnalyzerLib.regions import Region, region_in_box
+
+
+def _oblique_affine(rng: np.random.Generator) -> np.ndarray:
+    rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    affine = np.eye(4)
+    affine[:3, :3] = rotation @ np.diag(rng.uniform(0.4, 2.5, 3))
+    affine[:3, 3] = rng.uniform(-300, 300, 3)
+    return affine
+
+
+def _blob(rng: np.random.Generator, shape=(23, 31, 17)) -> np.ndarray:
+    mask = rng.random(shape) < 0.3
+    mask[5:15, 10:20, 3:12] = True
+    return mask
+
+
+def _points(region: Region) -> np.ndarray:
+    k, j, i = np.nonzero(region.mask)
+    return to_ras(region.affine, np.column_stack([i, j, k]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_moments_are_those_of_the_voxel_centres(seed):
+    rng = np.random.default_rng(seed)
+    region = Region(_blob(rng), _oblique_affine(rng))
+    centre, covariance = region.moments()
+    points = _points(region)
+    np.testing.assert_allclose(centre, points.mean(axis=0), atol=1e-9)
+    np.testing.assert_allclose(covariance, np.cov(points.T, bias=True), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("chunk", [1, 517, 1 << 18])
+def test_values_are_the_linear_measures_at_every_voxel_in_order(monkeypatch, chunk):
+    monkeypatch.setattr(regions, "CHUNK_VOXELS", chunk)
+    rng = np.random.default_rng(7)
+    region = Region(_blob(rng), _oblique_affine(rng))
+    directions, origin = rng.normal(size=(3, 3)), rng.uniform(-50, 50, 3)
+    got = np.concatenate(list(region.values(directions, origin)), axis=1)
+    expected = directions @ (_points(region) - origin).T
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
+
+
+def test_split_divides_the_voxels_by_the_plane():
+    rng = np.random.default_rng(3)
+    region = Region(_blob(rng), _oblique_affine(rng))
+    normal = np.array([0.6, 0.0, 0.8])
+    offset = float(np.median(_points(region) @ normal))
+    above, below = region.split(normal, offset)
+    assert above.count + below.count == region.count
+    assert above.count > 0 and below.count > 0
+    assert np.all(_points(above) @ normal > offset - 1e-3)
+    assert np.all(_points(below) @ normal <= offset + 1e-3)
+
+
+def test_region_in_box_keeps_the_grid_positions():
+    rng = np.random.default_rng(5)
+    affine = _oblique_affine(rng)
+    array = np.zeros((20, 30, 40), np.uint16)
+    array[4:9, 10:12, 30:35] = 7
+    array[0, 0, 0] = 7  # outside the box: not taken
+    region = region_in_box(array, affine, 7, (30, 10, 4), (5, 2, 5))
+    k, j, i = np.nonzero(array[4:9, 10:12, 30:35] == 7)
+    np.testing.assert_allclose(_points(region), to_ras(affine, np.column_stack([i + 30, j + 10, k + 4])))
+    assert region.count == 50
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype):
+    monkeypatch.setattr(measure, "SLAB_VOXELS", 300)  # several slabs, some empty
+    rng = np.random.default_rng(11)
+    array = np.zeros((9, 13, 11), dtype)
+    array[rng.random(array.shape) < 0.05] = 3
+    array[2, 4:7, 1] = 200
+    array[8, 12, 10] = 1
+    found = measure.label_voxel_indices(LabelMap(array, np.eye(4), "x.nii"))
+    assert sorted(found) == sorted(int(v) for v in np.unique(array) if v)
+    for value, flat in found.items():
+        np.testing.assert_array_equal(flat, np.flatnonzero(array == value))
+
+
+def test_label_scan_of_an_empty_map_finds_nothing():
+    assert measure.label_voxel_indices(LabelMap(np.zeros((4, 5, 6), np.uint8), np.eye(4), "x.nii")) == {}
