@@ -240,7 +240,7 @@ def test_report_compare_refuses_another_patient_unless_forced(tmp_path, capsys):
     code, out, err = run(capsys, "report", follow, "--compare", base, "--force")
     assert code == 0 and "(baseline L3)" in out and "patient facts differ" in err
     code, _, err = run(capsys, "report", follow, "--compare", base, "--format", "csv")
-    assert code == 1 and "carries no report text" in err
+    assert code == 1 and "format csv carries no comparison" in err and "comparison-csv" in err
 
 
 def test_report_sends_the_readers_edited_text(tmp_path, capsys):

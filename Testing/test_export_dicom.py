@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import subprocess
 
@@ -139,3 +140,83 @@ def test_known_scores_read_back_from_the_sr(tmp_path):
         dump = subprocess.run(["dsrdump", str(tmp_path / "scores.dcm")], capture_output=True, text=True, check=True).stdout
         assert 'NUM:(,,"Jansson NBO clinical score (local code)")="63.0" ({points},UCUM,"points")' in dump
         assert 'CODE:(,,"Partial result: items missing (local code)")=(373066001,SCT,"Yes")' in dump
+
+
+def followup_of_known_study():
+    """Baseline 2025-11-20: the known study (both distal femora, T8). Follow-up 2026-03-01 (101 days later): the right
+    femoral lesion grew from 1000 to 1600 mm3 (+60%), the left is unchanged, T8 is gone, a left tibial lesion is new."""
+    from studybuilder import lesion
+    from test_export_hl7 import known_study
+
+    from CRMOAnalyzerLib.compare import compare_studies
+
+    baseline, followup = known_study(), known_study()
+    baseline.study["date"] = "2025-11-20"
+    followup.lesions[0].volume_mm3 = 1600.0
+    followup.lesions[2:] = [lesion("L4", "tibia", "left", "metaphysis", "proximal", position=0.1)]
+    return baseline, followup, compare_studies(baseline, followup)
+
+
+def test_followup_comparison_reads_back_from_the_sr(tmp_path):
+    from CRMOAnalyzerLib.exports.dicom_sr import measurement_report
+
+    _, followup, comparison = followup_of_known_study()
+    sr = measurement_report(followup, read_series(SAMPLE / "dicom"), seed="known", comparison=comparison)
+    sr.save_as(tmp_path / "followup.dcm", enforce_file_format=True)
+    groups = hd.sr.srread(tmp_path / "followup.dcm").content.get_image_measurement_groups()
+    by_id = {g.tracking_identifier: g for g in groups}
+    changes = {"L1 -> L1": ("increased", 60.0, "71341001", "24028007"), "L2 -> L2": ("stable", 0.0, "71341001", "7771000"),
+               "new -> L4": ("new", None, "12611008", "7771000"), "L3 -> resolved": ("resolved", None, "11068009", None)}
+    assert set(changes) | {"Follow-up comparison"} <= set(by_id)
+    for label, (change, percent, site, side) in changes.items():
+        group = by_id[label]
+        assert group.finding_type == hd.sr.CodedConcept("52988006", "SCT", "Lesion")
+        (evaluation,) = group.get_qualitative_evaluations()
+        assert (evaluation.name.value, evaluation.value.value, evaluation.value.scheme_designator) == (
+            "LESIONCHANGE", change, "99CRMO")
+        percent_code = hd.sr.CodedConcept("VOLCHANGEPCT", "99CRMO", "Lesion volume change since baseline (local code)")
+        assert [m.value for m in group.get_measurements(name=percent_code)] == ([] if percent is None else [percent])
+        found = group.finding_sites[0]
+        assert found.value.value == site and (found.laterality.value if found.laterality else None) == side
+        items = {item.name.value: item for item in group[0].ContentSequence}
+        assert items["126073"].value == 2  # TID 1502 time point order: the follow-up
+        offset = items["128740"]  # longitudinal temporal offset from event: the baseline, 101 days earlier
+        assert (offset.value, offset.unit.value) == (101, "d")
+        assert offset.ContentSequence[0].ConceptCodeSequence[0].CodeValue == "121079"
+        ids = {item.name.value: item.value for item in group[0].ContentSequence if item.ValueType == "TEXT"}
+        before, _, after = label.partition(" -> ")
+        assert (ids.get("BASELINEID"), ids.get("FOLLOWUPID")) == (
+            None if before == "new" else before, None if after == "resolved" else after)
+    summary = {item.name.value: item for item in by_id["Follow-up comparison"][0].ContentSequence}
+    assert summary["BASELINEDATE"].value == datetime.date(2025, 11, 20)
+    assert summary["CROMRISCHANGE"].value == 0 and summary["RESULT"].value.startswith("Compared with 2025-11-20")
+    if TOOLS:
+        assert errors_of(tmp_path / "followup.dcm") == []
+        dump = subprocess.run(["dsrdump", str(tmp_path / "followup.dcm")], capture_output=True, text=True,
+                              check=True).stdout
+        assert '<has obs context TEXT:(,,"Tracking Identifier")="new -> L4">' in dump
+        assert 'CODE:(,,"Lesion change since baseline (local code)")=(increased,99CRMO,"Increased in volume")' in dump
+        assert 'NUM:(,,"Lesion volume change since baseline (local code)")="60.0" (%,UCUM,"percent")' in dump
+        assert 'NUM:(,,"Longitudinal Temporal Offset from Event")="101.0" (d,UCUM,"day")' in dump
+        assert 'CODE:(,,"Longitudinal Temporal Event Type")=(121079,DCM,"Baseline")' in dump
+        assert 'DATE:(,,"Baseline exam date (local code)")="20251120"' in dump
+        assert dump.count('CONTAINER:(,,"Measurement Group")') == 3 + 7 + 4 + 1  # lesions, scores, changes, follow-up
+
+
+def test_cli_sr_with_compare(exported, tmp_path):
+    from CRMOAnalyzerLib.cli.main import main
+    from CRMOAnalyzerLib.model import load_study
+
+    study, out = exported
+    baseline = load_study(out / "study.json")
+    baseline.study["date"] = "2025-01-01"
+    gone = baseline.lesions.pop()
+    save_study(baseline, tmp_path / "baseline.json")
+    assert main(["-q", "report", str(out / "study.json"), "--format", "sr", "--no-seg", "--compare",
+                 str(tmp_path / "baseline.json"), "--out", str(tmp_path / "sr.dcm")]) == 0
+    groups = hd.sr.srread(tmp_path / "sr.dcm").content.get_image_measurement_groups()
+    labels = [g.tracking_identifier for g in groups]
+    assert f"new -> {gone.id}" in labels and "Follow-up comparison" in labels
+    assert sum(" -> " in label for label in labels) == len(study.lesions)  # every follow-up lesion: persistent or new
+    if TOOLS:
+        assert errors_of(tmp_path / "sr.dcm") == []

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
+import json
 
 import pytest
 
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.exports.research import ResearchKey, deidentify, write_research_export
-from CRMOAnalyzerLib.model import load_study
+from CRMOAnalyzerLib.model import load_study, save_study
 from test_export_hl7 import make_study
 
 KEY = ResearchKey("correct horse battery staple")
@@ -69,3 +72,80 @@ def test_cli_research_needs_a_key(tmp_path, capsys, monkeypatch):
     assert main(["-q", "report", str(tmp_path / "study.json"), "--format", "research", "--out", str(tmp_path / "r"),
                  "--key-file", str(tmp_path / "key")]) == 0
     assert "zebulon" not in (tmp_path / "r" / "report.txt").read_text().lower()
+
+
+def planted_followup_pair(tmp_path):
+    """The planted study as follow-up; a baseline of the same patient 101 days earlier, with its own accession and
+    paths: its femoral lesion was bigger (decreased), its clavicle lesion is gone (resolved), one lesion unassigned."""
+    from studybuilder import lesion
+
+    from CRMOAnalyzerLib.model import save_study
+
+    baseline = planted_study()
+    baseline.study.update(date="2025-11-20", accession="ACC7770001", order_number="ACC7770001",
+                          description="prior MRI Quixote 2025-11-20")
+    baseline.lesions[0].volume_mm3 = 2000.0
+    clavicle = lesion("L2", "clavicula_right", sublocation="medial", position=0.1)
+    clavicle.findings["note"] = "Zebulon, see /home/zquixote/prior"
+    unassigned = lesion("L9", "femur_left")
+    unassigned.bone, unassigned.finding_site, unassigned.laterality = "unassigned", None, None
+    baseline.lesions += [clavicle, unassigned]
+    baseline.inputs = {"lesions": "/home/zquixote/prior/lesions.nii.gz"}
+    folder = tmp_path / "zquixote"
+    folder.mkdir()
+    save_study(baseline, folder / "base.json")
+    save_study(planted_study(), folder / "follow.json")
+    return folder / "base.json", folder / "follow.json"
+
+
+def test_comparison_is_deidentified_and_keeps_the_interval(tmp_path):
+    from CRMOAnalyzerLib.model import load_study
+
+    base, follow = planted_followup_pair(tmp_path)
+    written = write_research_export(load_study(follow), KEY, tmp_path / "out", baseline=load_study(base),
+                                    sources=(str(base), str(follow)))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "comparison.csv", "comparison.json", "distribution.csv", "lesions.csv", "report.txt", "study.json"]
+    for path in written.values():
+        data = path.read_bytes().decode("utf-8").lower()
+        for secret in [*PLANTED, "ACC7770001", "2025-11-20", "2026-03-01", "zquixote", str(tmp_path).lower()]:
+            assert secret.lower() not in data, (secret, path.name)
+    document = json.loads(written["comparison"].read_text(encoding="utf-8"))
+    before, after = (datetime.date.fromisoformat(document[k]["date"]) for k in ("baseline", "followup"))
+    assert (after - before).days == 101  # 2025-11-20 to 2026-03-01
+    assert document["followup"]["date"] == load_study(written["study"]).study["date"]
+    assert set(document["baseline"]) == {"date", "modality", "description", "lesion_count"}
+    assert document["baseline"]["description"].startswith("prior MRI CRMO-")
+    changes = {(r["baseline_id"], r["followup_id"]): (r["status"], r["volume_change"], r["volume_change_percent"])
+               for r in document["lesions"]}
+    assert changes == {("L1", "L1"): ("persistent", "decreased", -40.0), ("L2", None): ("resolved", None, None),
+                       ("L9", None): ("resolved", None, None)}
+    assert "baseline L9 is not assigned to a bone and cannot be matched" in document["warnings"]
+    assert f"Compared with {before.isoformat()}" in document["paragraph"]
+    assert f"Compared with {before.isoformat()}" in written["report"].read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(written["comparison_table"].read_text(encoding="utf-8"))))
+    assert [(r["baseline_date"], r["followup_date"], r["baseline_id"], r["status"], r["volume_change_percent"])
+            for r in rows] == [(before.isoformat(), after.isoformat(), "L1", "persistent", "-40.0"),
+                               (before.isoformat(), after.isoformat(), "L2", "resolved", ""),
+                               (before.isoformat(), after.isoformat(), "L9", "resolved", "")]
+
+
+def test_cli_research_with_compare(tmp_path, capsys):
+    from CRMOAnalyzerLib.cli.main import main
+
+    base, follow = planted_followup_pair(tmp_path)
+    (tmp_path / "key").write_text("correct horse battery staple\n")
+    args = ["report", str(follow), "--format", "research", "--compare", str(base), "--key-file", str(tmp_path / "key"),
+            "--out", str(tmp_path / "r")]
+    assert main(["-q", *args]) == 0
+    document = json.loads((tmp_path / "r" / "comparison.json").read_text(encoding="utf-8"))
+    direct = write_research_export(load_study(follow), KEY, tmp_path / "direct", baseline=load_study(base),
+                                   sources=(str(base), str(follow)))
+    assert document == json.loads(direct["comparison"].read_text(encoding="utf-8"))
+    other = load_study(base)
+    other.patient["id"] = "MRN11112222"
+    save_study(other, base)
+    assert main([*args[:-1], str(tmp_path / "r2")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not the same patient" in err and "--force" in err
+    assert not (tmp_path / "r2").exists()

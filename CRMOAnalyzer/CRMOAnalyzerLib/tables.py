@@ -1,16 +1,22 @@
-"""Tables of a study: one row per lesion, and the distribution by region and bone."""
+"""Tables of a study: one row per lesion, the distribution by region and bone, the scores and red flags, and the
+follow-up comparison (one row per lesion change)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .distribution import distribution, ordered_lesions
 from .model import FINDINGS, Study
 from .report import site_phrase
 
-__all__ = ["LESION_COLUMNS", "DISTRIBUTION_COLUMNS", "lesion_rows", "lesion_table_csv", "distribution_rows", "distribution_table_csv"]
+if TYPE_CHECKING:
+    from .compare import Comparison
+
+__all__ = ["LESION_COLUMNS", "DISTRIBUTION_COLUMNS", "SCORE_COLUMNS", "COMPARISON_COLUMNS", "lesion_rows",
+           "lesion_table_csv", "distribution_rows", "distribution_table_csv", "score_rows", "score_table_csv",
+           "comparison_rows", "comparison_table_csv"]
 
 LESION_COLUMNS = ["id", "site", "bone", "side", "sublocation", "bone_end", "finding_site_code", "finding_site_meaning",
                   "laterality_code", "volume_mm3", "centroid_r", "centroid_a", "centroid_s", "localization", "edited",
@@ -69,3 +75,92 @@ def distribution_rows(study: Study) -> list[dict[str, Any]]:
 def distribution_table_csv(study: Study) -> str:
     """The distribution table as CSV text."""
     return _csv(DISTRIBUTION_COLUMNS, distribution_rows(study))
+
+
+#: the columns of the score table: a row per score or criterion (kind "score"), then a row per red flag ("red flag")
+SCORE_COLUMNS = ["kind", "id", "name", "value", "maximum", "threshold", "outcome", "status", "missing", "lesions",
+                 "as_cited", "source", "result"]
+
+
+def _number(value: Any) -> Any:
+    """``""`` for ``None``, whole floats as integers (``63`` not ``63.0``)."""
+    if value is None:
+        return ""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _outcome(result: Any, threshold: float | None) -> str:
+    """The branch, pattern or side of the threshold a score result reached (``""`` when not determined)."""
+    details = result.details or {}
+    if details.get("branch"):
+        return f"criterion {details['branch']}" + (" met" if details.get("met") else "")
+    if details.get("pattern"):
+        return str(details["pattern"])
+    if threshold is None or result.value is None:
+        return ""
+    if result.value >= threshold:
+        return "at or above threshold"
+    best = details.get("max_with_missing")
+    if not result.partial or (best is not None and best < threshold):
+        return "below threshold"
+    return ""
+
+
+def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
+    """One row per bundled score or criterion (report order), then one per red flag, with :data:`SCORE_COLUMNS`.
+
+    ``value`` is the total (empty for statements), ``maximum`` and ``threshold`` come from the score file,
+    ``outcome`` is the Bristol branch, the Andronikou pattern, or the side of the threshold; ``status`` is
+    ``complete`` / ``partial`` for scores and ``present`` / ``absent`` / ``not assessed`` for red flags;
+    ``as_cited`` is ``yes`` when a value used is "as cited" (not re-checked against the paper's full text);
+    ``missing`` lists the missing items separated by `` | `` (as the lesion table's warnings).
+    """
+    from .conditions import Context  # noqa: PLC0415
+    from .redflags import flag_rules, red_flags  # noqa: PLC0415
+    from .scores import evaluate_all, load_score  # noqa: PLC0415
+
+    ctx = Context(study)  # the distribution and lesion facts, computed once for the scores and the flags
+    rows = []
+    for result in evaluate_all(ctx, weights):
+        definition = load_score(result.id)
+        threshold = (definition.get("threshold") or {}).get("points")
+        rows.append({"kind": "score", "id": result.id, "name": result.short, "value": _number(result.value),
+                     "maximum": _number((definition.get("range") or {}).get("max")), "threshold": _number(threshold),
+                     "outcome": _outcome(result, threshold), "status": "partial" if result.partial else "complete",
+                     "missing": " | ".join(result.missing), "lesions": "",
+                     "as_cited": "yes" if "as cited" in result.statuses else "no", "source": result.source,
+                     "result": result.summary})
+    rules = flag_rules()
+    citations = {spec["id"]: rules["sources"].get(spec.get("source", ""), "") for spec in rules["flags"]}
+    for flag in red_flags(ctx).flags:
+        status = {True: "present", False: "absent", None: "not assessed"}[flag.present]
+        rows.append({"kind": "red flag", "id": flag.id, "name": flag.text, "value": "", "maximum": "", "threshold": "",
+                     "outcome": "", "status": status, "missing": " | ".join(flag.missing), "lesions": ";".join(flag.lesions),
+                     "as_cited": "", "source": citations.get(flag.id, ""), "result": flag.why})
+    return rows
+
+
+def score_table_csv(study: Study, weights: Any = None) -> str:
+    """The scores and red flags as CSV text."""
+    return _csv(SCORE_COLUMNS, score_rows(study, weights))
+
+
+#: the columns of the comparison table: a row per lesion change (``comparison.json``'s lesions, in its order)
+COMPARISON_COLUMNS = ["baseline_date", "followup_date", "baseline_id", "followup_id", "status", "volume_change",
+                      "volume_change_percent", "volume_baseline_mm3", "volume_followup_mm3", "site", "bone", "side",
+                      "sublocation", "bone_end", "position_difference", "match"]
+
+
+def comparison_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """One row per lesion change (persistent, new, resolved), with the two exam dates, :data:`COMPARISON_COLUMNS`."""
+    dates = {"baseline_date": comparison.baseline.get("date", ""), "followup_date": comparison.followup.get("date", "")}
+    rows = []
+    for change in comparison.lesions:
+        fields = change.to_dict()
+        rows.append({**dates, **{key: "" if fields.get(key) is None else fields[key] for key in COMPARISON_COLUMNS[2:]}})
+    return rows
+
+
+def comparison_table_csv(comparison: Comparison) -> str:
+    """The comparison as CSV text."""
+    return _csv(COMPARISON_COLUMNS, comparison_rows(comparison))

@@ -17,6 +17,8 @@ BINARY = {"sr", "seg", "summary"}
 WRITERS: dict[str, Callable[..., list[Path]]] = {}
 #: formats that carry the report text, and so the follow-up paragraph of --compare
 WITH_TEXT = {"text", "hl7", "fhir", "summary"}
+#: formats that carry the comparison of --compare: the report text's, or a structured one of their own
+WITH_COMPARISON = WITH_TEXT | {"sr", "comparison-csv", "research"}
 
 
 def _comparison(study, args):
@@ -71,6 +73,22 @@ def _distribution_csv(study, args) -> bytes:
     return distribution_table_csv(study).encode("utf-8")
 
 
+def _scores_csv(study, args) -> bytes:
+    from ..tables import score_table_csv  # noqa: PLC0415
+
+    return score_table_csv(study).encode("utf-8")
+
+
+def _comparison_csv(study, args) -> bytes:
+    from ..tables import comparison_table_csv  # noqa: PLC0415
+
+    comparison = _comparison(study, args)
+    if comparison is None:
+        raise CRMOInputError(args.study, "format comparison-csv is a follow-up table: give --compare BASELINE.json "
+                                         "(the earlier exam of this patient)")
+    return comparison_table_csv(comparison).encode("utf-8")
+
+
 def _hl7(study, args) -> bytes:
     from ..exports.hl7v2 import HL7Options, mllp_frame, oru_r01  # noqa: PLC0415
 
@@ -100,13 +118,13 @@ def _evidence(study, args):
     return read_series(folder)
 
 
-def _dicom(study, args):
+def _dicom(study, args, comparison=None):
     from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
     from ..exports.dicom_sr import dicom_exports  # noqa: PLC0415
 
     datasets = _evidence(study, args)
     labelmap = None if args.no_seg else lesion_labelmap(study, args.lesions)
-    return dicom_exports(study, datasets, labelmap)
+    return dicom_exports(study, datasets, labelmap, comparison=comparison)
 
 
 def _dataset_bytes(ds) -> bytes:
@@ -118,7 +136,7 @@ def _dataset_bytes(ds) -> bytes:
 
 
 def _sr(study, args) -> list[Path]:
-    result = _dicom(study, args)
+    result = _dicom(study, args, _comparison(study, args))
     sr, seg = _dataset_bytes(result.sr), _dataset_bytes(result.seg) if result.seg is not None else None
     written = []
     if seg is not None:
@@ -143,12 +161,16 @@ def _summary(study, args) -> list[Path]:
 
 def _research(study, args) -> list[Path]:
     from ..exports.research import read_key, write_research_export  # noqa: PLC0415
+    from ..model import load_study  # noqa: PLC0415
 
-    return list(write_research_export(study, read_key(args.key_file), args.out).values())
+    key = read_key(args.key_file)
+    baseline = None if args.compare is None else load_study(args.compare)
+    return list(write_research_export(study, key, args.out, baseline=baseline, force=args.force,
+                                      sources=(str(args.compare), str(args.study))).values())
 
 
 FORMATS.update({"text": _text, "json": _json, "csv": _csv, "distribution-csv": _distribution_csv,
-                "hl7": _hl7, "fhir": _fhir, "seg": _seg})
+                "scores-csv": _scores_csv, "comparison-csv": _comparison_csv, "hl7": _hl7, "fhir": _fhir, "seg": _seg})
 WRITERS.update({"sr": _sr, "summary": _summary, "research": _research})
 
 
@@ -162,7 +184,9 @@ def add_subparser(subparsers) -> None:
     parser.add_argument("study", type=Path, metavar="STUDY.json")
     parser.add_argument("--format", default="text", choices=sorted({*FORMATS, *WRITERS}),
                         help="output format (default: text); sr also writes OUT_seg.dcm when lesions are voxels; "
-                             "summary writes OUT.pdf and OUT.png; research writes a de-identified folder")
+                             "summary writes OUT.pdf and OUT.png; research writes a de-identified folder; "
+                             "scores-csv: a row per score and red flag; comparison-csv: a row per lesion change "
+                             "(needs --compare)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="output file or folder (default: standard output)")
     dicom = parser.add_argument_group("DICOM SR and SEG")
     dicom.add_argument("--dicom", type=Path, metavar="DIR", help="DICOM series the lesions were read on "
@@ -181,12 +205,15 @@ def add_subparser(subparsers) -> None:
     hl7.add_argument("--no-accession", action="store_true", help="allow an HL7 message without accession number")
     hl7.add_argument("--procedure-code", metavar="CODE^TEXT^SYSTEM", help="OBR-4 (default 18748-4^Diagnostic imaging study^LN)")
     hl7.add_argument("--result-status", choices=("P", "F", "C"), help="P preliminary (default), F final, C correction")
-    followup = parser.add_argument_group("report text and follow-up (formats text, hl7, fhir, summary)")
+    followup = parser.add_argument_group("report text and follow-up")
     followup.add_argument("--compare", type=Path, metavar="BASELINE.json",
-                          help="add the comparison with this earlier exam (as crmo-analyzer compare) to the report")
+                          help="add the comparison with this earlier exam (as crmo-analyzer compare): the follow-up "
+                               "paragraph in text, hl7, fhir, summary; structured in fhir, sr, comparison-csv; "
+                               "de-identified in research")
     followup.add_argument("--force", action="store_true", help="compare even when the patient facts differ")
     followup.add_argument("--text", type=Path, metavar="REPORT.txt",
-                          help="send this report text (e.g. the reader's edited report.txt) instead of generating it")
+                          help="send this report text (e.g. the reader's edited report.txt) instead of generating it "
+                               "(formats text, hl7, fhir, summary)")
     research = parser.add_argument_group("research export")
     research.add_argument("--key-file", type=Path, metavar="FILE", help="secret key for pseudonyms and date shifts "
                                                                        "(or environment variable CRMO_RESEARCH_KEY)")
@@ -197,10 +224,12 @@ def run(args: argparse.Namespace) -> int:
     from ..model import load_study  # noqa: PLC0415
 
     study = load_study(args.study)
-    for option, given in (("--compare", getattr(args, "compare", None)), ("--text", getattr(args, "text", None))):
-        if given is not None and args.format not in WITH_TEXT:
-            raise CRMOInputError(None, f"{option} is about the report text; format {args.format} carries no "
-                                       f"report text (use {', '.join(sorted(WITH_TEXT))})")
+    if getattr(args, "compare", None) is not None and args.format not in WITH_COMPARISON:
+        raise CRMOInputError(None, f"--compare adds a follow-up comparison; format {args.format} carries no comparison "
+                                   f"(use {', '.join(sorted(WITH_COMPARISON))})")
+    if getattr(args, "text", None) is not None and args.format not in WITH_TEXT:
+        raise CRMOInputError(None, f"--text is about the report text; format {args.format} carries no "
+                                   f"report text (use {', '.join(sorted(WITH_TEXT))})")
     if args.format in WRITERS:
         if args.out is None:
             raise CRMOInputError(None, f"format {args.format} writes files: give --out")

@@ -12,7 +12,7 @@ from ..files import read_json
 from ..model import Study
 
 __all__ = ["ReportSections", "StructuredResult", "export_config", "report_sections", "clean_text", "structured_results",
-           "local_code"]
+           "local_code", "change_code"]
 
 #: the heading that starts the impression in the report template
 IMPRESSION_HEADING = "IMPRESSION"
@@ -79,6 +79,17 @@ def local_code(key: str) -> dict[str, str]:
     """The local (99CRMO) code ``local.<key>`` of ``codes.json`` as ``{"scheme", "code", "meaning"}``."""
     local = export_config("codes")["local"]
     return {"scheme": local["scheme"], **local[key]}
+
+
+def change_code(change) -> dict[str, str]:
+    """The local code of a lesion change (:class:`~CRMOAnalyzerLib.compare.LesionChange`) as ``{"scheme", "code", "meaning"}``.
+
+    ``new`` or ``resolved``; for a persistent lesion its volume change (``increased``, ``decreased``, ``stable``), or
+    ``persistent`` when it has no volumes. The key is the code value; ``codes.json`` ``local.changes`` gives the meaning.
+    """
+    local = export_config("codes")["local"]
+    key = change.status if change.status != "persistent" else (change.volume_change or "persistent")
+    return {"scheme": local["scheme"], "code": key, "meaning": local["changes"][key]}
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,21 @@ references its segment of the DICOM SEG (:mod:`.dicom_seg`); a point lesion refe
 as a 3D point on the series' frame of reference. Then one TID 1501 measurement group (no image region) per
 score or criterion and one for the red flags: tracking identifier = its name, finding = its local code, the total
 as a numeric measurement in ``{points}`` (UCUM) when it is a number, "Partial result" Yes/No as a qualitative
-evaluation, and the result and the missing items as TEXT items. Codes: ``resources/exports/codes.json``; the local
-scheme 99CRMO is declared in the Coding Scheme Identification Sequence.
+evaluation, and the result and the missing items as TEXT items.
+
+With a follow-up comparison (:class:`~CRMOAnalyzerLib.compare.Comparison`), one TID 1501 group per lesion change:
+finding = Lesion, its finding site (bone, laterality, end), the change as a qualitative evaluation (local codes
+new, resolved, increased, decreased, stable, or persistent when unmeasured, as in FHIR), the volume change in
+percent (UCUM %), the baseline and follow-up lesion ids as TEXT items, and a TID 1502 time point context
+("follow-up", order 2, offset in days from the Baseline event, DCM 121079, when both exams are dated); then one
+"Follow-up comparison" group: the baseline exam date (DATE), the RAI-CROMRIS change in ``{points}`` with
+"Partial result" Yes/No, and the follow-up paragraph. Codes: ``resources/exports/codes.json``; the local scheme
+99CRMO is declared in the Coding Scheme Identification Sequence.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +32,7 @@ import numpy as np
 
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
-from .common import StructuredResult, export_config, local_code, structured_results
+from .common import StructuredResult, change_code, clean_text, export_config, local_code, structured_results
 from .dicom_seg import lesion_segmentation, segment_numbers
 from .dicom_series import _uid
 
@@ -73,15 +82,18 @@ def _evaluations(lesion: Lesion) -> list:
     return evaluations
 
 
-def _finding_sites(lesion: Lesion) -> list | None:
+def _sites(finding_site: dict | None, laterality: dict | None, bone_end: str | None) -> list | None:
     import highdicom as hd  # noqa: PLC0415
 
-    if not (lesion.assigned and lesion.finding_site):
+    if not finding_site:
         return None
-    modifier = export_config("codes")["bone_end"].get(lesion.bone_end or "")
-    return [hd.sr.FindingSite(anatomic_location=_code(lesion.finding_site),
-                              laterality=_code(lesion.laterality) if lesion.laterality else None,
+    modifier = export_config("codes")["bone_end"].get(bone_end or "")
+    return [hd.sr.FindingSite(anatomic_location=_code(finding_site), laterality=_code(laterality) if laterality else None,
                               topographical_modifier=_code(modifier) if modifier else None)]
+
+
+def _finding_sites(lesion: Lesion) -> list | None:
+    return _sites(lesion.finding_site, lesion.laterality, lesion.bone_end) if lesion.assigned else None
 
 
 def _group(lesion: Lesion, seed: str, seg, numbers: dict[str, int], datasets: Sequence):
@@ -134,9 +146,93 @@ def _result_group(result: StructuredResult, seed: str):
     return group
 
 
+def _change_sites(change, study: Study) -> list | None:
+    """The finding site of a lesion change: its follow-up lesion's, or (resolved) from the bone vocabulary."""
+    from ..anatomy import LATERALITY_CODES, bones  # noqa: PLC0415
+
+    lesion = next((l for l in study.lesions if l.id == change.followup_id), None)
+    if lesion is not None:
+        return _finding_sites(lesion)
+    spec = bones().get(change.bone)
+    if spec is None:
+        return None
+    return _sites(spec.finding_site, LATERALITY_CODES.get(change.side) if change.side else None, change.bone_end)
+
+
+def _date(value) -> _dt.date | None:
+    try:
+        return _dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _time_point(comparison):
+    """TID 1502: the follow-up time point, days after the Baseline event when both exams are dated."""
+    import highdicom as hd  # noqa: PLC0415
+
+    codes = export_config("codes")
+    offset, before, after = None, _date(comparison.baseline.get("date")), _date(comparison.followup.get("date"))
+    if before and after:
+        offset = hd.sr.LongitudinalTemporalOffsetFromEvent(value=float((after - before).days), unit=_code(codes["day_unit"]),
+                                                           event_type=_code(codes["baseline_event"]))
+    return hd.sr.TimePointContext(time_point="follow-up", time_point_order=2, temporal_offset_from_event=offset)
+
+
+def _change_group(change, study: Study, comparison, seed: str):
+    """TID 1501 measurement group of one lesion change (new, resolved, or persistent with its volume change)."""
+    import highdicom as hd  # noqa: PLC0415
+    from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
+
+    codes = export_config("codes")
+    label = f"{change.baseline_id or 'new'} -> {change.followup_id or 'resolved'}"
+    measurements = None
+    if change.volume_change_percent is not None:
+        measurements = [hd.sr.Measurement(name=_code(local_code("volume_change_percent")),
+                                          value=float(change.volume_change_percent), unit=_code(codes["percent_unit"]))]
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(seed, "change", label), identifier=label[:64]),
+        time_point_context=_time_point(comparison), finding_type=dcm.SCT.Lesion,
+        finding_sites=_change_sites(change, study), measurements=measurements,
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(_code(local_code("lesion_change")), _code(change_code(change)))])
+    container = group[0].ContentSequence
+    for key, lesion_id in (("baseline_lesion", change.baseline_id), ("followup_lesion", change.followup_id)):
+        if lesion_id:
+            container.append(_text_item(local_code(key), str(lesion_id)))
+    return group
+
+
+def _followup_group(comparison, seed: str):
+    """TID 1501 group of the comparison as a whole: baseline date, RAI-CROMRIS change, the follow-up paragraph."""
+    import highdicom as hd  # noqa: PLC0415
+
+    codes = export_config("codes")
+    cromris = comparison.cromris or {}
+    measurements, evaluations = None, None
+    if cromris:
+        measurements = [hd.sr.Measurement(name=_code(local_code("cromris_change")), value=float(cromris["change"]),
+                                          unit=_code(codes["points_unit"]))]
+        evaluations = [hd.sr.QualitativeEvaluation(_code(local_code("partial")),
+                                                   _code(codes["yes" if cromris.get("partial") else "no"]))]
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(seed, "followup"), identifier="Follow-up comparison"),
+        time_point_context=_time_point(comparison), finding_type=_code(local_code("followup")),
+        measurements=measurements, qualitative_evaluations=evaluations)
+    container = group[0].ContentSequence
+    date = _date(comparison.baseline.get("date"))
+    if date is not None:
+        container.append(hd.sr.DateContentItem(name=_code(local_code("baseline_date")), value=date,
+                                               relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    container.append(_text_item(local_code("result_text"), clean_text(comparison.paragraph())))
+    return group
+
+
 def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | None = None,
-                       series_number: int = 902, final: bool = False):
-    """The ``highdicom.sr.Comprehensive3DSR`` of ``study`` with ``datasets`` (and ``seg``) as evidence."""
+                       series_number: int = 902, final: bool = False, comparison=None):
+    """The ``highdicom.sr.Comprehensive3DSR`` of ``study`` with ``datasets`` (and ``seg``) as evidence.
+
+    ``comparison`` (:class:`~CRMOAnalyzerLib.compare.Comparison` of ``study`` with a baseline) adds a group per
+    lesion change and one for the comparison as a whole.
+    """
     import highdicom as hd  # noqa: PLC0415
     from pydicom.dataset import Dataset  # noqa: PLC0415
     from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
@@ -155,6 +251,9 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
     procedure = codes["procedure"].get(str(getattr(datasets[0], "Modality", "")), codes["procedure"]["default"])
     groups = [_group(lesion, seed, seg, numbers, datasets) for lesion in study.lesions]
     groups += [_result_group(result, seed) for result in structured_results(study)]
+    if comparison is not None:
+        groups += [_change_group(change, study, comparison, seed) for change in comparison.lesions]
+        groups.append(_followup_group(comparison, seed))
     report = hd.sr.MeasurementReport(observation_context=hd.sr.ObservationContext(observer_device_context=observer),
                                      procedure_reported=_code(procedure), imaging_measurements=groups or None)
     evidence = list(datasets) + ([seg] if seg is not None else [])
@@ -172,10 +271,12 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
     return sr
 
 
-def dicom_exports(study: Study, datasets: Sequence, labelmap=None, seed: str | None = None) -> DicomExport:
-    """SR (and SEG when the lesions are voxels and ``labelmap`` is given) sharing tracking UIDs."""
+def dicom_exports(study: Study, datasets: Sequence, labelmap=None, seed: str | None = None,
+                  comparison=None) -> DicomExport:
+    """SR (and SEG when the lesions are voxels and ``labelmap`` is given) sharing tracking UIDs; ``comparison`` adds
+    the follow-up groups to the SR."""
     seed = seed or f"{datasets[0].SeriesInstanceUID}/{uuid.uuid4()}" if datasets else ""
     seg = None
     if labelmap is not None and segment_numbers(study):
         seg = lesion_segmentation(study, datasets, labelmap, seed)
-    return DicomExport(measurement_report(study, datasets, seg, seed), seg)
+    return DicomExport(measurement_report(study, datasets, seg, seed, comparison=comparison), seg)

@@ -9,24 +9,31 @@
   folder, segment names. Free text (notes, descriptions, warnings, clinical strings) is kept only after
   every known identifier (name parts, id, accession, birth date in common spellings) is replaced by the
   pseudonym and any other date or long number by a placeholder.
+- Follow-up: with a baseline exam, ``comparison.json`` and ``comparison.csv`` of the two exams, de-identified the
+  same way: both exam dates move by the follow-up patient's shift (so the interval is kept), no patient facts,
+  the input file names replaced by "baseline" and "follow-up"; the report gets the follow-up paragraph.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import hashlib
 import hmac
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CRMOInputError
 from ..files import read_text, write_json, write_text
 from ..model import Study
 
-__all__ = ["ResearchKey", "deidentify", "write_research_export", "read_key"]
+if TYPE_CHECKING:
+    from ..compare import Comparison
+
+__all__ = ["ResearchKey", "deidentify", "deidentify_comparison", "write_research_export", "read_key"]
 
 MIN_KEY_BYTES = 16
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -122,12 +129,16 @@ def _identifiers(patient: dict[str, Any], exam: dict[str, Any]) -> list[str]:
     return found
 
 
+def _pseudonym_and_shift(patient: dict[str, Any], key: ResearchKey) -> tuple[str, int]:
+    """The patient's pseudonym and date shift in days (1 to 365), both from the HMAC of the patient token."""
+    token = _patient_token(patient)
+    return f"CRMO-{key.digest('patient', token)[:16].upper()}", 1 + int(key.digest("date-shift", token)[:8], 16) % 365
+
+
 def deidentify(study: Study, key: ResearchKey) -> tuple[Study, str]:
     """A copy of ``study`` with no patient identifiers; returns it and the pseudonym."""
     patient, exam = study.patient or {}, study.study or {}
-    digest = key.digest("patient", _patient_token(patient))
-    pseudonym = f"CRMO-{digest[:16].upper()}"
-    days = 1 + int(key.digest("date-shift", _patient_token(patient))[:8], 16) % 365
+    pseudonym, days = _pseudonym_and_shift(patient, key)
     scrub = _Scrubber(_identifiers(patient, exam), pseudonym, days)
     out = Study(patient={"id": pseudonym}, study={}, lesions=[], clinical={}, midline=copy.deepcopy(study.midline),
                 inputs={}, dicom=None, warnings=[scrub(w) for w in study.warnings])
@@ -168,19 +179,64 @@ def _scrub_tree(value: Any, scrub: _Scrubber, days: int) -> Any:
     return value
 
 
-def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``study.json``, ``report.txt``, ``lesions.csv`` and ``distribution.csv`` of the de-identified study."""
-    from ..report import render_report  # noqa: PLC0415
-    from ..tables import distribution_table_csv, lesion_table_csv  # noqa: PLC0415
+def deidentify_comparison(comparison: Comparison, baseline: Study, followup: Study, key: ResearchKey,
+                          sources: tuple[str, ...] = ()) -> Comparison:
+    """A copy of ``comparison`` (of ``baseline`` with ``followup``) with no patient identifier.
 
+    Both exam dates move by the follow-up patient's shift (:func:`deidentify` of ``followup`` moves its dates the
+    same way), so the interval between the exams is kept. Descriptions and warnings keep no identifier of either
+    patient or exam, and the input names ``sources`` (baseline, follow-up) become "baseline" and "follow-up".
+    The lesion rows hold ids, anatomy and volumes only and are kept as they are.
+    """
+    pseudonym, days = _pseudonym_and_shift(followup.patient or {}, key)
+    scrub = _Scrubber(_identifiers(followup.patient or {}, followup.study or {})
+                      + _identifiers(baseline.patient or {}, baseline.study or {}), pseudonym, days)
+
+    def facts(exam: dict[str, Any]) -> dict[str, Any]:
+        out = {k: (scrub(v) if isinstance(v, str) else v) for k, v in exam.items() if k != "date"}
+        shifted = _shift_date(exam.get("date"), days)
+        return {"date": shifted, **out} if shifted else out
+
+    def warning(text: str) -> str:
+        for source, name in zip(sources, ("baseline", "follow-up")):
+            if source:
+                text = text.replace(source, name)
+        return scrub(text)
+
+    return dataclasses.replace(comparison, baseline=facts(comparison.baseline), followup=facts(comparison.followup),
+                               lesions=[dataclasses.replace(row) for row in comparison.lesions],
+                               cromris=dict(comparison.cromris), warnings=[warning(w) for w in comparison.warnings])
+
+
+def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.PathLike, baseline: Study | None = None,
+                          force: bool = False, sources: tuple[str, str] = ("baseline", "follow-up")) -> dict[str, Path]:
+    """Write ``study.json``, ``report.txt``, ``lesions.csv`` and ``distribution.csv`` of the de-identified study.
+
+    With a ``baseline`` exam, also ``comparison.json`` and ``comparison.csv`` (:func:`deidentify_comparison`) and
+    the follow-up paragraph in the report; ``force`` and ``sources`` (the two input names, for messages) are as
+    in :func:`~CRMOAnalyzerLib.compare.compare_studies`, which refuses another patient's baseline unless forced.
+    """
+    from ..report import render_report  # noqa: PLC0415
+    from ..tables import comparison_table_csv, distribution_table_csv, lesion_table_csv  # noqa: PLC0415
+
+    comparison = None
+    if baseline is not None:
+        from ..compare import compare_studies  # noqa: PLC0415
+
+        comparison = deidentify_comparison(compare_studies(baseline, study, force=force, sources=sources),
+                                           baseline, study, key, sources)
     clean, _ = deidentify(study, key)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
-    document, report = clean.to_dict(), render_report(clean)
+    document, report = clean.to_dict(), render_report(clean, comparison)
     lesions, distribution = lesion_table_csv(clean), distribution_table_csv(clean)
-    return {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", report),
-            "lesions": write_text(out / "lesions.csv", lesions),
-            "distribution": write_text(out / "distribution.csv", distribution)}
+    written = {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", report),
+               "lesions": write_text(out / "lesions.csv", lesions),
+               "distribution": write_text(out / "distribution.csv", distribution)}
+    if comparison is not None:
+        written["comparison"] = write_json(out / "comparison.json", comparison.to_dict())
+        written["comparison_table"] = write_text(out / "comparison.csv", comparison_table_csv(comparison))
+    return written
