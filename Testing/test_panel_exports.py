@@ -36,9 +36,9 @@ def test_arguments_are_the_cli_parsers_with_its_defaults(tmp_path):
 def test_csv_tables_are_the_bytes_the_cli_writes(tmp_path):
     current = a_study()
     written = export_study(current, "csv", tmp_path / "panel")
-    assert [p.name for p in written] == ["lesions.csv", "distribution.csv"]
+    assert [p.name for p in written] == ["lesions.csv", "distribution.csv", "scores.csv"]
     save_study(current, tmp_path / "study.json")
-    for report_format, path in (("csv", written[0]), ("distribution-csv", written[1])):
+    for report_format, path in (("csv", written[0]), ("distribution-csv", written[1]), ("scores-csv", written[2])):
         cli_out = tmp_path / f"cli-{path.name}"
         assert main(["-q", "report", str(tmp_path / "study.json"), "--format", report_format, "--out", str(cli_out)]) == 0
         assert path.read_bytes() == cli_out.read_bytes()
@@ -67,7 +67,7 @@ def test_the_readers_edited_report_is_what_goes_out(tmp_path):
     (bundle,) = export_study(a_study(), "fhir", tmp_path, text=edited)
     assert json.loads(bundle.read_text(encoding="utf-8"))["resourceType"] == "Bundle"
     assert "Reader's impression." in bundle.read_text(encoding="utf-8")
-    (table, _) = export_study(a_study(), "csv", tmp_path, text=edited)  # formats without text ignore it
+    (table, *_) = export_study(a_study(), "csv", tmp_path, text=edited)  # formats without text ignore it
     assert "Reader's" not in table.read_text(encoding="utf-8")
 
 
@@ -100,3 +100,41 @@ def test_output_folder_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(CRMOInputError, match="not a folder"):
         export_study(a_study(), "json", tmp_path / "taken")
+
+
+def a_baseline():
+    """The current study's exam three months earlier: the same femora, no clavicle lesion, a right tibia lesion."""
+    earlier = study(*femur_pair(), lesion("L3", "tibia", "right", "metaphysis", "proximal", position=0.1),
+                    date="2025-12-01")
+    earlier.patient.update(id="P9", name="Doe^Jane")  # another id: the reader forced the comparison in the panel
+    return earlier
+
+
+def test_the_panels_baseline_reaches_the_comparison_formats(tmp_path):
+    import csv
+
+    written = export_study(a_study(), "csv", tmp_path / "csv", baseline=a_baseline())
+    assert [p.name for p in written] == ["lesions.csv", "distribution.csv", "scores.csv", "comparison.csv"]
+    rows = list(csv.DictReader(written[3].open(encoding="utf-8")))
+    assert [(r["baseline_id"], r["followup_id"], r["status"]) for r in rows] == [
+        ("L1", "L1", "persistent"), ("L2", "L2", "persistent"), ("", "L3", "new"), ("L3", "", "resolved")]
+    assert {r["baseline_date"] for r in rows} == {"2025-12-01"}
+    (bundle,) = export_study(a_study(), "fhir", tmp_path / "fhir", baseline=a_baseline())
+    codes = [e["resource"].get("code", {}).get("coding", [{}])[0].get("code")
+             for e in json.loads(bundle.read_text(encoding="utf-8"))["entry"]]
+    assert "FOLLOWUP" in codes
+    assert report_arguments("json", tmp_path / "s.json", compare=tmp_path / "b.json").compare is None
+    args = report_arguments("sr", tmp_path / "r.dcm", compare=tmp_path / "b.json")
+    assert (args.compare, args.force) == (tmp_path / "b.json", True)
+
+
+def test_research_export_carries_the_panels_comparison(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRMO_RESEARCH_KEY", "a long enough secret key")
+    written = export_study(a_study(), "research", tmp_path, baseline=a_baseline())
+    assert {p.name for p in written} == {"study.json", "report.txt", "lesions.csv", "distribution.csv",
+                                         "comparison.json", "comparison.csv"}
+    for path in written:
+        data = path.read_text(encoding="utf-8")
+        assert "Doe" not in data and "P9" not in data and "baseline.json" not in data and "crmo-export-" not in data
+    comparison = json.loads((tmp_path / "research" / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison["summary"]["new"] == 1 and comparison["summary"]["resolved"] == 1

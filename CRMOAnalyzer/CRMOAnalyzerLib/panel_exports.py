@@ -3,7 +3,9 @@
 The panel calls the CLI's own format functions (``cli.report.FORMATS`` and ``WRITERS``) with the
 arguments the CLI's own parser gives, so the panel and ``crmo-analyzer report`` write the same
 files. What is added here is only what a panel needs: a folder with fixed file names per format,
-and one-line messages naming the panel field to fill when an input is missing.
+and one-line messages naming the panel field to fill when an input is missing. The panel's baseline
+study (its follow-up comparison) goes to the writers as ``--compare`` with ``--force`` (the reader
+accepted any patient mismatch when comparing), for every format that carries a comparison.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ class PanelFormat:
     outputs: tuple[tuple[str, str], ...]
     #: what the format needs besides the study: "dicom" (a DICOM series), "key" (a secret key), or None
     needs: str | None = None
+    #: further outputs written only when the panel has a baseline study (a follow-up comparison)
+    followup_outputs: tuple[tuple[str, str], ...] = ()
 
 
 PANEL_FORMATS: dict[str, PanelFormat] = {
     "hl7": PanelFormat("HL7 v2 result message (ORU^R01)", (("hl7", "report.hl7"),), "accession"),
     "fhir": PanelFormat("FHIR R4 Bundle (JSON)", (("fhir", "report.fhir.json"),)),
     "sr": PanelFormat("DICOM SR (+ SEG for voxel lesions)", (("sr", "report.dcm"),), "dicom"),
-    "csv": PanelFormat("CSV tables (lesions, distribution)",
-                       (("csv", "lesions.csv"), ("distribution-csv", "distribution.csv"))),
+    "csv": PanelFormat("CSV tables (lesions, distribution, scores; comparison with a baseline)",
+                       (("csv", "lesions.csv"), ("distribution-csv", "distribution.csv"), ("scores-csv", "scores.csv")),
+                       followup_outputs=(("comparison-csv", "comparison.csv"),)),
     "summary": PanelFormat("One-page summary (PDF + PNG)", (("summary", "summary"),)),
     "research": PanelFormat("De-identified research export (needs a key file)", (("research", "research"),), "key"),
     "json": PanelFormat("Study JSON", (("json", "study.json"),)),
@@ -49,16 +54,24 @@ PANEL_FORMATS: dict[str, PanelFormat] = {
 
 def report_arguments(report_format: str, out: Path, dicom: str | os.PathLike | None = None,
                      key_file: str | os.PathLike | None = None, lesions: str | os.PathLike | None = None,
-                     accession: str | None = None, text: str | os.PathLike | None = None) -> argparse.Namespace:
-    """The arguments ``crmo-analyzer report`` would parse for these options (its parser, its defaults)."""
+                     accession: str | None = None, text: str | os.PathLike | None = None,
+                     compare: str | os.PathLike | None = None) -> argparse.Namespace:
+    """The arguments ``crmo-analyzer report`` would parse for these options (its parser, its defaults).
+
+    ``text`` goes to the formats that carry report text, ``compare`` (a baseline study file, compared with
+    ``--force``) to those that carry a comparison; the others ignore them.
+    """
     from .cli import report  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="crmo-analyzer")
     report.add_subparser(parser.add_subparsers())
     argv = ["report", "panel study", f"--format={report_format}", f"--out={out}"]
     options = {"--dicom": dicom, "--key-file": key_file, "--lesions": lesions, "--accession": accession,
-               "--text": text if report_format in report.WITH_TEXT else None}
+               "--text": text if report_format in report.WITH_TEXT else None,
+               "--compare": compare if report_format in report.WITH_COMPARISON else None}
     argv += [f"{flag}={value}" for flag, value in options.items() if value]
+    if options["--compare"]:
+        argv.append("--force")
     return parser.parse_args(argv)
 
 
@@ -90,7 +103,7 @@ def _output_folder(out_dir: str | os.PathLike | None) -> Path:
 def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | None,
                  dicom: str | os.PathLike | None = None, key_file: str | os.PathLike | None = None,
                  lesions: str | os.PathLike | None = None, accession: str | None = None,
-                 text: str | None = None) -> list[Path]:
+                 text: str | None = None, baseline: Study | None = None) -> list[Path]:
     """Write ``study`` in a :data:`PANEL_FORMATS` format into ``out_dir``; returns the files written.
 
     Parameters
@@ -105,6 +118,9 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
         As ``crmo-analyzer report --dicom --key-file --lesions --accession``.
     text: str | None
         The reader's edited report text, sent instead of a generated one (``--text``).
+    baseline: Study | None
+        The baseline study of the panel's follow-up comparison (``--compare``, forced): the comparison goes
+        into the formats that carry one, and the CSV tables add ``comparison.csv``.
 
     Raises
     ------
@@ -120,12 +136,18 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
     out = _output_folder(out_dir)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="crmo-export-") as folder:
-        text_file = None
+        text_file, baseline_file = None, None
         if text is not None:
             text_file = Path(folder) / "report.txt"
             text_file.write_text(text, encoding="utf-8")
-        for report_format, name in chosen.outputs:
-            args = report_arguments(report_format, out / name, dicom, key_file, lesions, accession, text_file)
+        if baseline is not None:
+            from .model import save_study  # noqa: PLC0415
+
+            baseline_file = Path(folder) / "baseline.json"
+            save_study(baseline, baseline_file)
+        for report_format, name in chosen.outputs + (chosen.followup_outputs if baseline is not None else ()):
+            args = report_arguments(report_format, out / name, dicom, key_file, lesions, accession, text_file,
+                                    baseline_file)
             if report_format in WRITERS:
                 written += WRITERS[report_format](study, args)
             else:
