@@ -683,7 +683,8 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
             with tempfile.TemporaryDirectory() as folder:
                 lesions = self._lesionVoxelsFile(folder) if panelFormat == "sr" else None
                 written = export_study(self.study, panelFormat, outDir, dicom=dicomDir or None, key_file=keyFile or None,
-                                       lesions=lesions, accession=(accession or "").strip() or None, text=reportText)
+                                       lesions=lesions, accession=(accession or "").strip() or None, text=reportText,
+                                       baseline=self.baseline)
         except CRMOInputError as error:
             return "!" + str(error)
         return _("Wrote {files}").format(files=", ".join(str(path) for path in written))
