@@ -102,3 +102,18 @@ def test_mislabelled_side_is_flagged(phantoms):
     study = analyze(BoneMap(phantom.bones, names), phantom.points[:1])
     assert study.lesions[0].bone == "femur_left"
     assert any("other side of the midline" in w for w in study.lesions[0].warnings)
+
+
+@pytest.mark.parametrize("case", ["oblique", "rotated_patient", "sagittal_axes"])
+def test_a_large_bone_map_summarised_from_a_sample_gives_the_same_answers(phantoms, monkeypatch, case):
+    """Above SAMPLE_VOXELS the bone map's summary comes from every 2nd or 3rd voxel; boxes grow back to the whole bone."""
+    from CRMOAnalyzerLib import measure
+
+    phantom = phantoms(case)
+    exact = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.lesions)
+    monkeypatch.setattr(measure, "SAMPLE_VOXELS", phantom.bones.array.size // 20)
+    assert measure.sample_step(phantom.bones.array.shape) == 2
+    sampled = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.lesions)
+    assert [found(lesion) for lesion in sampled.lesions] == [found(lesion) for lesion in exact.lesions]
+    for a, b in zip(sampled.lesions, exact.lesions):
+        assert a.localization.get("position_along_bone") == pytest.approx(b.localization.get("position_along_bone"), abs=0.02)

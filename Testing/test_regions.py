@@ -91,3 +91,41 @@ def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype):
 
 def test_label_scan_of_an_empty_map_finds_nothing():
     assert measure.label_voxel_indices(LabelMap(np.zeros((4, 5, 6), np.uint8), np.eye(4), "x.nii")) == {}
+
+
+def _bonemap_with_a_thin_bone(monkeypatch, names):
+    from CRMOAnalyzerLib.bonemap import BoneMap
+
+    monkeypatch.setattr(measure, "SAMPLE_VOXELS", 40 * 40 * 40 // 27)  # every 3rd voxel
+    array = np.zeros((40, 40, 40), np.uint8)
+    array[5:35, 5:15, 2:18] = 1  # a large bone, in the sample
+    array[5:35, 25:35, 22:38] = 2
+    array[20, 20:23, 20:23] = 3  # one slice thick, between the sampled slices 18 and 21
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    bonemap = BoneMap(LabelMap(array, affine, "bones.nii"), names, "names.json")
+    assert measure.sample_step(array.shape) == 3 and 3 not in bonemap.present_values
+    return bonemap, affine
+
+
+def test_a_bone_thinner_than_the_sampling_step_is_measured_when_a_lesion_falls_in_it(monkeypatch):
+    bonemap, affine = _bonemap_with_a_thin_bone(monkeypatch, {1: "femur_left", 2: "femur_right", 3: "vertebrae_T5"})
+    point = to_ras(affine, np.array([[21, 21, 20]]))
+    assert bonemap.values_at(point).tolist() == [3]
+    assert 3 in bonemap.bones and bonemap.voxel_count(3) == 9
+    np.testing.assert_allclose(bonemap.centroid(3), point[0])
+
+
+def test_a_thin_label_without_a_name_is_refused_when_a_lesion_falls_in_it(monkeypatch):
+    from CRMOAnalyzerLib.errors import CRMOInputError
+
+    bonemap, affine = _bonemap_with_a_thin_bone(monkeypatch, {1: "femur_left", 2: "femur_right"})
+    with pytest.raises(CRMOInputError, match="names.json.*no name for label value 3 of bones.nii"):
+        bonemap.values_at(to_ras(affine, np.array([[21, 21, 20]])))
+
+
+def test_grow_box_reaches_every_voxel_connected_to_the_box():
+    array = np.zeros((30, 30, 30), np.uint8)
+    array[10:12, 10:12, 3:27] = 4  # a rod along i
+    start, stop = measure.grow_box(LabelMap(array, np.eye(4), "x.nii"), 4, np.array([12, 9, 9]), np.array([15, 13, 13]), 2)
+    assert start.tolist()[0] <= 3 and stop.tolist()[0] >= 27
+    assert measure.label_box(LabelMap(array, np.eye(4), "x.nii"), 4)[0].tolist() == [3, 10, 10]

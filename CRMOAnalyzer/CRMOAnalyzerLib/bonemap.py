@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import SimpleITK as sitk
 
 from .anatomy import Bone, find_bone
 from .errors import CRMOInputError
 from .geometry import to_index, to_ras
 from .images import LabelMap
-from .measure import label_statistics, sample_nearest
+from .measure import LabelSummary, grow_box, label_box, label_summaries, sample_nearest
 from .regions import Region, region_in_box
 
 __all__ = ["BoneMap", "Midline"]
@@ -54,57 +53,70 @@ class BoneMap:
 
     def __init__(self, labelmap: LabelMap, names: dict[int, str], names_source: str = "") -> None:
         self.labelmap = labelmap
+        self.names = dict(names)
+        self.names_source = names_source or labelmap.source
         present = self.present_values
         if not present:
             raise CRMOInputError(labelmap.source, "the bone map is empty (no non-zero voxel)")
         missing = sorted(set(present) - set(names))
         if missing:
             shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
-            raise CRMOInputError(names_source or labelmap.source, f"no name for label value(s) {shown} of {labelmap.source}")
+            raise CRMOInputError(self.names_source, f"no name for label value(s) {shown} of {labelmap.source}")
         self.bones: dict[int, Bone] = {}
         self.ignored: dict[int, str] = {}
         for value in present:
-            bone = find_bone(names[value])
-            if bone is None:
-                self.ignored[value] = names[value]
-            else:
-                self.bones[value] = bone
+            self._add(value)
         if not self.bones:
-            raise CRMOInputError(names_source or labelmap.source, "no bone of the vocabulary among the names of "
+            raise CRMOInputError(self.names_source, "no bone of the vocabulary among the names of "
                                  f"{labelmap.source} (names seen: {', '.join(sorted(set(names.values()))[:6])})")
         if self.ignored:
             logger.info("%s: label values that are not bones are ignored: %s", labelmap.source,
                         ", ".join(f"{v} {n}" for v, n in sorted(self.ignored.items())[:10]))
 
-    @cached_property
+    def _add(self, value: int) -> None:
+        bone = find_bone(self.names[value])
+        if bone is None:
+            self.ignored[value] = self.names[value]
+        else:
+            self.bones[value] = bone
+
+    @property
     def present_values(self) -> list[int]:
-        """list: the non-zero label values the image holds."""
-        return [int(v) for v in self._shape_stats.GetLabels()]
+        """list: the non-zero label values the image holds (a large map's sample may miss a thin one; see :meth:`values_at`)."""
+        return sorted(self._summaries)
 
     @cached_property
-    def _shape_stats(self) -> sitk.LabelShapeStatisticsImageFilter:
-        return label_statistics(self.labelmap)
+    def _summaries(self) -> dict[int, LabelSummary]:
+        return label_summaries(self.labelmap)
 
     def centroid(self, value: int) -> np.ndarray:
         """RAS centroid of a label."""
-        # the statistics are in the image's own physical space: go back to the continuous index
-        itk = self.labelmap.as_sitk()
-        index = itk.TransformPhysicalPointToContinuousIndex(self._shape_stats.GetCentroid(value))
-        return to_ras(self.labelmap.affine, np.array([index]))[0]
+        return to_ras(self.labelmap.affine, self._summaries[value].centroid_ijk[None])[0]
 
     def voxel_count(self, value: int) -> int:
-        """Number of voxels of a label."""
-        return int(self._shape_stats.GetNumberOfPixels(value))
+        """Number of voxels of a label (an estimate for a large map)."""
+        return self._summaries[value].voxels
 
     def values_at(self, ras: np.ndarray) -> np.ndarray:
-        """Bone label value at RAS points (0 outside every bone or outside the grid, -1 off the grid)."""
+        """Bone label value at RAS points (0 outside every bone or outside the grid, -1 off the grid).
+
+        A value the map's summary missed (a label thinner than a large map's sampling step) is
+        measured exactly here, the first time a point falls in it.
+        """
         values = sample_nearest(self.labelmap, ras, outside=-1).astype(np.int64)
+        for value in set(np.unique(values).tolist()) - set(self._summaries) - {0, -1}:
+            self._discover(value)
         known = np.isin(values, list(self.bones))
         return np.where(known | (values == -1), values, 0)
 
-    def covers(self, ras: np.ndarray) -> np.ndarray:
-        """bool per point: inside the bone map's grid."""
-        return self.values_at(ras) >= 0
+    def _discover(self, value: int) -> None:
+        if value not in self.names:
+            raise CRMOInputError(self.names_source, f"no name for label value {value} of {self.labelmap.source}")
+        start, stop = label_box(self.labelmap, value)
+        region = region_in_box(self.labelmap.array, self.labelmap.affine, value, start, stop - start)
+        centre = region.moments()[0]
+        self._summaries[value] = LabelSummary(region.count, to_index(self.labelmap.affine, centre[None])[0], start, stop)
+        self._add(value)
 
     @cached_property
     def midline(self) -> Midline | None:
@@ -158,9 +170,12 @@ class BoneMap:
         return (points * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
 
     def bone_region(self, value: int, side: str | None = None) -> Region:
-        """A bone's voxels in its bounding box; for a side-less paired bone, only those on ``side``."""
-        box = self._shape_stats.GetBoundingBox(value)
-        region = region_in_box(self.labelmap.array, self.labelmap.affine, value, box[:3], box[3:])
+        """A bone's voxels in its box; for a side-less paired bone, only those on ``side``."""
+        summary = self._summaries[value]
+        start, stop = summary.start_ijk, summary.stop_ijk
+        if summary.step > 1:  # a sampled box: widen it to every voxel connected to the bone
+            start, stop = grow_box(self.labelmap, value, start, stop, summary.step)
+        region = region_in_box(self.labelmap.array, self.labelmap.affine, value, start, stop - start)
         if side is not None and self.bones[value].side is None and self.bones[value].paired and self.midline:
             right, left = region.split(self.midline.normal, self.midline.offset)
             region = right if side == "right" else left
