@@ -129,3 +129,22 @@ def test_grow_box_reaches_every_voxel_connected_to_the_box():
     start, stop = measure.grow_box(LabelMap(array, np.eye(4), "x.nii"), 4, np.array([12, 9, 9]), np.array([15, 13, 13]), 2)
     assert start.tolist()[0] <= 3 and stop.tolist()[0] >= 27
     assert measure.label_box(LabelMap(array, np.eye(4), "x.nii"), 4)[0].tolist() == [3, 10, 10]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_extent_and_surface_keep_the_extremes_of_any_linear_measure(seed):
+    rng = np.random.default_rng(seed)
+    region = Region(_blob(rng), _oblique_affine(rng))
+    surface = region.surface()
+    assert 0 < surface.count < region.count
+    for direction in rng.normal(size=(5, 3)):
+        along = _points(region) @ direction
+        assert region.extent(direction) == pytest.approx((along.min(), along.max()), abs=1e-3)
+        on_surface = _points(surface) @ direction
+        assert (on_surface.min(), on_surface.max()) == pytest.approx((along.min(), along.max()), abs=1e-9)
+
+
+def test_surface_of_a_block_is_its_outer_shell():
+    mask = np.zeros((6, 7, 8), bool)
+    mask[1:5, 1:6, 1:7] = True  # 4 x 5 x 6 voxels
+    assert Region(mask, np.eye(4)).surface().count == 4 * 5 * 6 - 2 * 3 * 4

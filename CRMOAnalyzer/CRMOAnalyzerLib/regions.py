@@ -57,10 +57,31 @@ class Region:
 
     def values(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[np.ndarray]:
         """``directions @ (p - origin)`` at the region's voxel centres ``p``: an ``(m, n)`` float32 array per chunk."""
-        for rows, grid in self._grids(directions, origin):
-            chunk = self.mask[rows]
-            if chunk.any():
-                yield grid[:, chunk]
+        for chunk, grid in self.chunks(directions, origin):
+            yield grid[:, chunk]
+
+    def extent(self, direction: np.ndarray, origin: np.ndarray | None = None) -> tuple[float, float]:
+        """Lowest and highest ``direction . (p - origin)`` over the region's voxel centres."""
+        low, high = np.inf, -np.inf
+        for chunk, grid in self.chunks(direction, origin):
+            low = min(low, float(np.min(grid[0], where=chunk, initial=np.inf)))
+            high = max(high, float(np.max(grid[0], where=chunk, initial=-np.inf)))
+        return low, high
+
+    def surface(self) -> Region:
+        """The voxels with a face neighbour outside the region (or outside the box).
+
+        The highest and lowest value of any linear measure over a region are taken at its surface.
+        """
+        inner = self.mask.copy()
+        for axis in range(3):
+            inner[(slice(None),) * axis + (0,)] = False
+            inner[(slice(None),) * axis + (-1,)] = False
+            forward = (slice(None),) * axis + (slice(1, None),)
+            backward = (slice(None),) * axis + (slice(None, -1),)
+            inner[backward] &= self.mask[forward]
+            inner[forward] &= self.mask[backward]
+        return Region(self.mask & ~inner, self.affine)
 
     def split(self, direction: np.ndarray, offset: float) -> tuple[Region, Region]:
         """The voxels with ``direction . p > offset``, and the others."""
@@ -69,6 +90,14 @@ class Region:
             np.greater(grid[0], offset, out=above[rows])
         above &= self.mask
         return Region(above, self.affine), Region(self.mask & ~above, self.affine)
+
+    def chunks(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(mask, values) per chunk of the box that holds voxels: ``directions @ (p - origin)`` at every voxel of the
+        chunk, float32 ``(m, k, j, i)``, for reductions with ``where=mask`` (no copy of the voxels)."""
+        for rows, grid in self._grids(directions, origin):
+            chunk = self.mask[rows]
+            if chunk.any():
+                yield chunk, grid
 
     def _grids(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[tuple[slice, np.ndarray]]:
         """``directions @ (p - origin)`` over the whole box, ``CHUNK_VOXELS`` at a time: (k rows, float32 ``(m, k, j, i)``).

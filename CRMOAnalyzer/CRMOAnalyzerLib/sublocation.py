@@ -56,9 +56,7 @@ def _long_axis(bone: Region, rank_end) -> _Axis:
     """The long axis, pointing away from the end that ``rank_end(point)`` ranks lower."""
     centre, covariance = bone.moments()
     axes = np.linalg.eigh(covariance)[1][:, ::-1].copy()  # columns: principal axes, longest first
-    low, high = np.inf, -np.inf
-    for (along,) in bone.values(axes[:, 0], centre):
-        low, high = min(low, float(along.min())), max(high, float(along.max()))
+    low, high = bone.extent(axes[:, 0], centre)
     if rank_end(centre + low * axes[:, 0]) > rank_end(centre + high * axes[:, 0]):
         axes[:, 0], low, high = -axes[:, 0], -high, -low
     return _Axis(centre, axes, low, high)
@@ -101,14 +99,15 @@ class LongBone:
         # the widest extent across the axis just inside each physis: from physis to physis + slab mm in from the end
         lows = {end: np.full(2, np.inf) for end in ("proximal", "distal")}
         highs = {end: np.full(2, -np.inf) for end in ("proximal", "distal")}
-        for along, *across in bone.values(axis.axes.T, axis.centre):
+        for mask, (along, *across) in bone.chunks(axis.axes.T, axis.centre):
             inner = {"proximal": (along >= axis.low + physis) & (along < axis.low + physis + slab),
                      "distal": (along <= axis.high - physis) & (along > axis.high - physis - slab)}
             for end, section in inner.items():
+                section &= mask
                 if section.any():
                     for c, values in enumerate(across):
-                        lows[end][c] = min(lows[end][c], float(values[section].min()))
-                        highs[end][c] = max(highs[end][c], float(values[section].max()))
+                        lows[end][c] = min(lows[end][c], float(np.min(values, where=section, initial=np.inf)))
+                        highs[end][c] = max(highs[end][c], float(np.max(values, where=section, initial=-np.inf)))
         metaphysis = {}
         for end in ("proximal", "distal"):
             width = float(np.max(highs[end] - lows[end])) if np.isfinite(lows[end]).all() else 0.0
@@ -155,12 +154,16 @@ class Clavicle:
 
 @dataclass(frozen=True, eq=False)
 class Vertebra:
-    """The vertebra seen from the side: per height bin (patient superior), its voxels and front and back depths."""
+    """The vertebra seen from the side: per height bin (patient superior), its surface voxels and front and back depths.
+
+    Only surface voxels can be the most anterior or posterior of the bone; within a slab of whole bins that
+    holds except within a voxel of the slab's edges, so the vertebra is measured from its surface alone.
+    """
 
     superior: np.ndarray
     anterior: np.ndarray
     bottom: float  # height of the lowest bin's lower edge
-    counts: np.ndarray  # voxels per bin
+    counts: np.ndarray  # surface voxels per bin
     front: np.ndarray  # most anterior depth per bin
     back: np.ndarray  # most posterior depth per bin
 
@@ -179,7 +182,7 @@ class Vertebra:
         counts = np.zeros(size, dtype=np.int64)
         front = np.full(size, -np.inf, dtype=np.float32)
         back = np.full(size, np.inf, dtype=np.float32)
-        for height, depth in bone.values(np.array([superior, anterior])):
+        for height, depth in bone.surface().values(np.array([superior, anterior])):  # the extremes are on the surface
             bins = np.clip(((height - bottom) / HEIGHT_BIN_MM).astype(np.intp), 0, size - 1)
             counts += np.bincount(bins, minlength=size)
             np.maximum.at(front, bins, depth)  # one dtype for both: ufunc.at's fast path
