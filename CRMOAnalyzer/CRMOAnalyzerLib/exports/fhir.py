@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
 from ..report import site_phrase
-from .common import StructuredResult, clean_text, export_config, local_code, report_sections, structured_results
+from .common import StructuredResult, change_code, clean_text, export_config, local_code, report_sections, structured_results
 
 __all__ = ["diagnostic_bundle", "bundle_json", "check_bundle"]
 
@@ -172,14 +172,13 @@ def _flags_observation(result: StructuredResult, status: str, subject: dict | No
 
 
 def _change_components(comparison) -> list[dict[str, Any]]:
-    changes = _codes()["local"]["changes"]
     change, percent, cromris = (_local(c["code"], c["meaning"]) for c in map(
         local_code, ("lesion_change", "volume_change_percent", "cromris_change")))
     components: list[dict[str, Any]] = []
     for row in comparison.lesions:
         label = clean_text(f"{row.site} ({row.followup_id or 'baseline ' + str(row.baseline_id)})")
-        key = row.status if row.status != "persistent" else (row.volume_change or "persistent")
-        components.append({"code": {**change, "text": label}, "valueCodeableConcept": _local(key, changes[key])})
+        code = change_code(row)
+        components.append({"code": {**change, "text": label}, "valueCodeableConcept": _local(code["code"], code["meaning"])})
         if row.volume_change_percent is not None:
             components.append({"code": {**percent, "text": label},
                                "valueQuantity": _quantity(row.volume_change_percent, "percent_unit")})
