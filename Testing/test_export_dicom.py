@@ -135,6 +135,8 @@ def test_known_scores_read_back_from_the_sr(tmp_path):
     assert not by_id["Bristol criteria"].get_measurements()
     texts = {item.name.value: item.value for item in by_id["CROMRIS"][0].ContentSequence if item.ValueType == "TEXT"}
     assert "bone marrow hyperintensity not recorded" in texts["MISSING"] and texts["RESULT"].startswith("RAI-CROMRIS total 0")
+    jansson = {item.name.value: item.value for item in by_id["Jansson score"][0].ContentSequence if item.ValueType == "TEXT"}
+    assert jansson["SOURCE"].startswith("Source: ") and "points as cited" in jansson["SOURCE"]
     if TOOLS:
         assert errors_of(tmp_path / "scores.dcm") == []
         dump = subprocess.run(["dsrdump", str(tmp_path / "scores.dcm")], capture_output=True, text=True, check=True).stdout

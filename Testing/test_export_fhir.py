@@ -90,6 +90,7 @@ def test_scores_and_red_flags_parse_back_with_their_values():
     assert (float(jansson.valueQuantity.value), jansson.valueQuantity.code) == (63.0, "{points}")
     assert jansson.code.coding[0].system == "urn:crmo-analyzer:codes" and "local code" in jansson.code.coding[0].display
     assert jansson.interpretation is None and jansson.status == "final"
+    assert any(n.text.startswith("Source: ") and "points as cited" in n.text for n in jansson.note)
     cromris = observations["RAICROMRIS"]
     assert float(cromris.valueQuantity.value) == 0 and cromris.interpretation[0].text == "partial"
     assert any("bone marrow hyperintensity not recorded" in n.text for n in cromris.note)

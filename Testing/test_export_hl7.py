@@ -214,7 +214,9 @@ def test_score_totals_travel_as_nm_obx():
     found = score_segments(er7)
     assert set(found) == SCORE_CODES
     jansson = found["JANSSON"]
-    assert len(jansson) == 1  # complete: no NTE
+    assert all(str(s[0]) == "NTE" for s in jansson[1:])  # complete: no PARTIAL note, only the rule's source
+    source = "".join(str(s[3]) for s in jansson[1:])
+    assert source.startswith("Source: ") and "points as cited" in source and "PARTIAL" not in source
     assert (str(jansson[0][2]), str(jansson[0][5]), str(jansson[0][6])) == ("NM", "63", "{points}^points^UCUM")
     assert str(jansson[0][3]) == "JANSSON^Jansson NBO clinical score (local code)^99CRMO"
     cromris = found["RAICROMRIS"]  # no activity item recorded: a partial 0

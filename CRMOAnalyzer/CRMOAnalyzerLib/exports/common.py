@@ -110,6 +110,8 @@ class StructuredResult:
         The result as the report states it.
     partial: bool
         Items were missing; ``missing`` lists them.
+    source, statuses: str
+        The rule's citation, and the status of the values used ("items verified ...; points as cited").
     """
 
     id: str
@@ -120,6 +122,7 @@ class StructuredResult:
     partial: bool
     missing: list[str] = field(default_factory=list)
     source: str = ""
+    statuses: str = ""
     #: the red flags themselves (:class:`~CRMOAnalyzerLib.redflags.RedFlags`), for the result ``red_flags``
     flags: Any = field(default=None, compare=False, repr=False)
 
@@ -128,6 +131,12 @@ class StructuredResult:
         if not self.partial:
             return ""
         return "PARTIAL: items missing" + (f": {'; '.join(self.missing)}." if self.missing else ".")
+
+    def provenance(self) -> str:
+        """``"Source: <citation> [<value statuses>]"``, or ``""`` without a source: the rule behind the result."""
+        if not self.source:
+            return ""
+        return clean_text(f"Source: {self.source}" + (f" [{self.statuses}]" if self.statuses else ""))
 
 
 def _score_code(result) -> dict[str, str]:
@@ -144,7 +153,7 @@ def _flags_result(flags) -> StructuredResult:
             else "No red flag found among those checked.")
     missing = [flag.text for flag in flags.not_assessed]
     return StructuredResult("red_flags", local_code("red_flags"), "Red flags", None, clean_text(text), bool(missing),
-                            missing, "resources/red_flags.json", flags)
+                            missing, source="resources/red_flags.json", flags=flags)
 
 
 def structured_results(study: Study, weights: Any = None) -> list[StructuredResult]:
@@ -155,6 +164,6 @@ def structured_results(study: Study, weights: Any = None) -> list[StructuredResu
 
     ctx = Context(study)  # the distribution and lesion facts, computed once for the scores and the flags
     results = [StructuredResult(r.id, _score_code(r), r.short, None if r.value is None else float(r.value),
-                                clean_text(r.summary), r.partial, [clean_text(m) for m in r.missing], r.source)
+                                clean_text(r.summary), r.partial, [clean_text(m) for m in r.missing], r.source, r.statuses)
                for r in evaluate_all(ctx, weights)]
     return results + [_flags_result(red_flags(ctx))]

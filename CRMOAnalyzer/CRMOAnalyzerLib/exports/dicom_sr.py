@@ -143,6 +143,8 @@ def _result_group(result: StructuredResult, seed: str):
     container.append(_text_item(local_code("result_text"), result.text))
     if result.partial:
         container.append(_text_item(local_code("missing"), "; ".join(result.missing) or "items missing"))
+    if result.provenance():
+        container.append(_text_item(local_code("source"), result.provenance()))
     return group
 
 

@@ -142,8 +142,8 @@ def _score_observation(result: StructuredResult, status: str, subject: dict | No
     if result.partial:
         resource["interpretation"] = [{"text": "partial"}]
         notes.append(result.partial_note())
-    if result.source:
-        notes.append(f"Source: {clean_text(result.source)}")
+    if result.provenance():
+        notes.append(result.provenance())
     if notes:
         resource["note"] = [{"text": n} for n in notes]
     return resource

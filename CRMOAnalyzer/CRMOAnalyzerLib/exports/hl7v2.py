@@ -185,7 +185,7 @@ def _number(value: float) -> str:
 
 
 def _add_result(observations: _Observations, result: StructuredResult, sub_id: str, config: dict) -> None:
-    """One OBX for a score (NM with units) or statement (TX lines), then an NTE when it is partial."""
+    """One OBX for a score (NM with units) or statement (TX lines), then NTEs: partial (when it is), and the rule's source."""
     code = "^".join(escape(p) for p in (result.code["code"], result.code["meaning"], config["local_system"]))
     if result.value is not None:
         unit = export_config("codes")["points_unit"]
@@ -196,6 +196,8 @@ def _add_result(observations: _Observations, result: StructuredResult, sub_id: s
             observations.add("TX", code, sub_id, value)
     if result.partial:
         observations.note(result.partial_note(), config["line_width"])
+    if result.provenance():
+        observations.note(result.provenance(), config["line_width"])
 
 
 def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = None, weights=None) -> str:
