@@ -148,3 +148,18 @@ def test_surface_of_a_block_is_its_outer_shell():
     mask = np.zeros((6, 7, 8), bool)
     mask[1:5, 1:6, 1:7] = True  # 4 x 5 x 6 voxels
     assert Region(mask, np.eye(4)).surface().count == 4 * 5 * 6 - 2 * 3 * 4
+
+
+def test_chunks_within_a_range_skip_only_chunks_that_cannot_reach_it(monkeypatch):
+    monkeypatch.setattr(regions, "CHUNK_VOXELS", 31 * 17)  # a chunk per k row
+    rng = np.random.default_rng(2)
+    affine = np.diag([0.8, 0.8, 2.0, 1.0])
+    affine[:3, 3] = [-40.0, 12.0, 100.0]
+    region = Region(_blob(rng), affine)  # k rows lie across the direction: most rows cannot reach a narrow range
+    direction = np.array([0.1, -0.05, 0.99])
+    along = _points(region) @ direction
+    levels = np.unique(np.round(along, 3))
+    low, high = ((levels[n] + levels[n + 1]) / 2 for n in (len(levels) * 4 // 10, len(levels) * 45 // 100))  # no voxel at a bound
+    taken = [values[0][mask & (values[0] >= low) & (values[0] < high)] for mask, values in region.chunks(direction, within=(low, high))]
+    assert sum(len(t) for t in taken) == np.count_nonzero((along >= low) & (along < high)) > 0
+    assert len(taken) < len(list(region.chunks(direction)))

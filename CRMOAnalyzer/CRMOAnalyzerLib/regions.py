@@ -56,16 +56,22 @@ class Region:
         return matrix @ mean + self.affine[:3, 3], covariance
 
     def values(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[np.ndarray]:
-        """``directions @ (p - origin)`` at the region's voxel centres ``p``: an ``(m, n)`` float32 array per chunk."""
-        for chunk, grid in self.chunks(directions, origin):
-            yield grid[:, chunk]
+        """``directions @ (p - origin)`` at the region's voxel centres ``p``: an ``(m, n)`` float32 array per chunk.
+
+        Works from the voxels' indices, so its cost follows the voxels: meant for sparse regions (a surface).
+        """
+        steps, starts = self._linear(directions, origin)
+        rows = self._rows()
+        for k0 in range(0, self.mask.shape[0], rows):
+            k, j, i = np.nonzero(self.mask[k0:k0 + rows])
+            if k.size:
+                yield (steps @ np.stack([i, j, k + k0]) + starts[:, None]).astype(np.float32)
 
     def extent(self, direction: np.ndarray, origin: np.ndarray | None = None) -> tuple[float, float]:
-        """Lowest and highest ``direction . (p - origin)`` over the region's voxel centres."""
+        """Lowest and highest ``direction . (p - origin)`` over the region's voxel centres (taken on its surface)."""
         low, high = np.inf, -np.inf
-        for chunk, grid in self.chunks(direction, origin):
-            low = min(low, float(np.min(grid[0], where=chunk, initial=np.inf)))
-            high = max(high, float(np.max(grid[0], where=chunk, initial=-np.inf)))
+        for (along,) in self.surface().values(direction, origin):
+            low, high = min(low, float(along.min())), max(high, float(along.max()))
         return low, high
 
     def surface(self) -> Region:
@@ -91,32 +97,51 @@ class Region:
         above &= self.mask
         return Region(above, self.affine), Region(self.mask & ~above, self.affine)
 
-    def chunks(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(self, directions: np.ndarray, origin: np.ndarray | None = None,
+               within: tuple[float, float] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(mask, values) per chunk of the box that holds voxels: ``directions @ (p - origin)`` at every voxel of the
-        chunk, float32 ``(m, k, j, i)``, for reductions with ``where=mask`` (no copy of the voxels)."""
-        for rows, grid in self._grids(directions, origin):
+        chunk, float32 ``(m, k, j, i)``, for reductions with ``where=mask`` (no copy of the voxels).
+
+        ``within=(low, high)`` skips the chunks where the first measure cannot reach that range.
+        """
+        for rows, grid in self._grids(directions, origin, within):
             chunk = self.mask[rows]
             if chunk.any():
                 yield chunk, grid
 
-    def _grids(self, directions: np.ndarray, origin: np.ndarray | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+    def _linear(self, directions: np.ndarray, origin: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per measure: its change per unit of i, j, k ``(m, 3)`` and its value at voxel (0, 0, 0) ``(m,)``."""
+        directions = np.atleast_2d(np.asarray(directions, dtype=float))
+        translation = self.affine[:3, 3] - (0.0 if origin is None else np.asarray(origin, dtype=float))
+        return directions @ self.affine[:3, :3], directions @ translation
+
+    def _rows(self) -> int:
+        """k rows per chunk: about ``CHUNK_VOXELS``."""
+        return max(1, CHUNK_VOXELS // max(self.mask.shape[1] * self.mask.shape[2], 1))
+
+    def _grids(self, directions: np.ndarray, origin: np.ndarray | None = None,
+               within: tuple[float, float] | None = None) -> Iterator[tuple[slice, np.ndarray]]:
         """``directions @ (p - origin)`` over the whole box, ``CHUNK_VOXELS`` at a time: (k rows, float32 ``(m, k, j, i)``).
 
         One buffer is reused for every chunk, so a bone of millions of voxels needs no temporary of its size.
         """
-        directions = np.atleast_2d(np.asarray(directions, dtype=float))
-        translation = self.affine[:3, 3] - (0.0 if origin is None else np.asarray(origin, dtype=float))
-        steps, starts = directions @ self.affine[:3, :3], directions @ translation  # per unit of i, j, k; at 0, 0, 0
+        steps, starts = self._linear(directions, origin)
         nk, nj, ni = self.mask.shape
         plane = (starts[:, None, None] + steps[:, 1, None, None] * np.arange(nj)[None, :, None]
-                 + steps[:, 0, None, None] * np.arange(ni)[None, None, :])
-        rows = max(1, CHUNK_VOXELS // max(nj * ni, 1))
-        buffer = np.empty((len(directions), min(rows, nk), nj, ni), dtype=np.float32)
+                 + steps[:, 0, None, None] * np.arange(ni)[None, None, :]).astype(np.float32)
+        heights = (np.arange(nk)[None, :] * steps[:, 2, None]).astype(np.float32)  # (m, k)
+        rows = self._rows()
+        buffer = np.empty((len(plane), min(rows, nk), nj, ni), dtype=np.float32)
         for k0 in range(0, nk, rows):
-            grid = buffer[:, :min(rows, nk - k0)]
-            heights = np.arange(k0, k0 + grid.shape[1])[None, :] * steps[:, 2, None]
-            np.add(plane[:, None], heights[:, :, None, None], out=grid, casting="unsafe")
-            yield slice(k0, k0 + grid.shape[1]), grid
+            k1 = min(k0 + rows, nk)
+            if within is not None:  # the first measure over these rows lies in plane range + height range
+                low = float(plane[0].min()) + float(heights[0, k0:k1].min())
+                high = float(plane[0].max()) + float(heights[0, k0:k1].max())
+                if high < within[0] or low > within[1]:
+                    continue
+            grid = buffer[:, :k1 - k0]
+            np.add(plane[:, None], heights[:, k0:k1, None, None], out=grid)
+            yield slice(k0, k1), grid
 
 
 def region_in_box(array: np.ndarray, affine: np.ndarray, value: int, start_ijk, size_ijk) -> Region:

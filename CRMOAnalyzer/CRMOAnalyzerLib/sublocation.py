@@ -97,19 +97,19 @@ class LongBone:
         length = axis.high - axis.low
         physis, slab = rule["epiphysis_fraction"] * length, rule["width_slab_fraction"] * length
         # the widest extent across the axis just inside each physis: from physis to physis + slab mm in from the end
-        lows = {end: np.full(2, np.inf) for end in ("proximal", "distal")}
-        highs = {end: np.full(2, -np.inf) for end in ("proximal", "distal")}
-        for mask, (along, *across) in bone.chunks(axis.axes.T, axis.centre):
-            inner = {"proximal": (along >= axis.low + physis) & (along < axis.low + physis + slab),
-                     "distal": (along <= axis.high - physis) & (along > axis.high - physis - slab)}
-            for end, section in inner.items():
-                section &= mask
-                if section.any():
+        sections = {"proximal": (axis.low + physis, axis.low + physis + slab), "distal": (axis.high - physis - slab, axis.high - physis)}
+        lows = {end: np.full(2, np.inf) for end in sections}
+        highs = {end: np.full(2, -np.inf) for end in sections}
+        for end, (start, stop) in sections.items():
+            for mask, (along, *across) in bone.chunks(axis.axes.T, axis.centre, within=(start, stop)):
+                inside = (along >= start) & (along < stop) if end == "proximal" else (along > start) & (along <= stop)
+                inside &= mask
+                if inside.any():
                     for c, values in enumerate(across):
-                        lows[end][c] = min(lows[end][c], float(np.min(values, where=section, initial=np.inf)))
-                        highs[end][c] = max(highs[end][c], float(np.max(values, where=section, initial=-np.inf)))
+                        lows[end][c] = min(lows[end][c], float(np.min(values, where=inside, initial=np.inf)))
+                        highs[end][c] = max(highs[end][c], float(np.max(values, where=inside, initial=-np.inf)))
         metaphysis = {}
-        for end in ("proximal", "distal"):
+        for end in sections:
             width = float(np.max(highs[end] - lows[end])) if np.isfinite(lows[end]).all() else 0.0
             metaphysis[end] = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
         return cls(axis, metaphysis)
