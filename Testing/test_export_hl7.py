@@ -238,6 +238,7 @@ def test_partial_score_is_followed_by_a_partial_note_with_the_missing_items():
     assert str(jansson[0][5]) == "35"
     note = " ".join(str(s[3]) for s in jansson[1:])
     assert note.startswith("PARTIAL") and "normal blood cell count" in note and "CRP" in note
+    assert [str(s[1]) for s in jansson[1:]] == [str(n) for n in range(1, len(jansson))]  # PARTIAL, then source: numbered on
     parsed = parse_message(er7, validation_level=VALIDATION_LEVEL.STRICT)
     assert parsed.validate()
     groups = parsed.oru_r01_patient_result.oru_r01_order_observation.oru_r01_observation

@@ -149,3 +149,19 @@ def test_cli_research_with_compare(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not the same patient" in err and "--force" in err
     assert not (tmp_path / "r2").exists()
+
+
+def test_comparison_warnings_name_no_input_path_even_when_one_contains_the_other(tmp_path):
+    """The baseline's name "study.json" lies inside the follow-up's path: each still becomes its role, no folder is left."""
+    import dataclasses
+
+    from CRMOAnalyzerLib.compare import compare_studies
+    from CRMOAnalyzerLib.exports.research import deidentify_comparison
+    from CRMOAnalyzerLib.model import load_study
+
+    base, follow = (load_study(p) for p in planted_followup_pair(tmp_path))
+    sources = ("study.json", "/data/MillerAnna/study.json")
+    comparison = dataclasses.replace(compare_studies(base, follow), warnings=[
+        "/data/MillerAnna/study.json L2 is not assigned to a bone", "study.json L9 is not assigned to a bone"])
+    clean = deidentify_comparison(comparison, base, follow, KEY, sources)
+    assert clean.warnings == ["follow-up L2 is not assigned to a bone", "baseline L9 is not assigned to a bone"]

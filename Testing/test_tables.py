@@ -25,8 +25,10 @@ def test_score_rows_of_the_known_study():
     assert list(scores) == ["andronikou", "jansson", "bristol", "eular_acr_2025", "cromris", "rinbo"]
     jansson = scores["jansson"]
     assert (jansson["value"], jansson["maximum"], jansson["threshold"], jansson["outcome"], jansson["status"],
-            jansson["missing"], jansson["as_cited"]) == (63, 63, 39, "at or above threshold", "complete", "", "yes")
-    assert jansson["source"].startswith("Jansson AF")
+            jansson["missing"], jansson["not_verified"]) == (63, 63, 39, "at or above threshold", "complete", "", "as cited")
+    assert jansson["source"].startswith("Jansson AF") and "points as cited" in jansson["value_statuses"]
+    assert "secondary report" in scores["eular_acr_2025"]["not_verified"]  # not "verified" for want of "as cited"
+    assert "tool convention" in scores["andronikou"]["not_verified"]
     assert (scores["bristol"]["outcome"], scores["bristol"]["status"], scores["bristol"]["value"]) == ("criterion 1", "partial", "")
     assert "bone pain" in scores["bristol"]["missing"]
     assert (scores["cromris"]["value"], scores["cromris"]["status"]) == (0, "partial")

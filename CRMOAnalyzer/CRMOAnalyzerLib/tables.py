@@ -79,7 +79,7 @@ def distribution_table_csv(study: Study) -> str:
 
 #: the columns of the score table: a row per score or criterion (kind "score"), then a row per red flag ("red flag")
 SCORE_COLUMNS = ["kind", "id", "name", "value", "maximum", "threshold", "outcome", "status", "missing", "lesions",
-                 "as_cited", "source", "result"]
+                 "not_verified", "value_statuses", "source", "result"]
 
 
 def _number(value: Any) -> Any:
@@ -106,13 +106,20 @@ def _outcome(result: Any, threshold: float | None) -> str:
     return ""
 
 
+def _unverified(statuses: str, definition: dict[str, Any]) -> list[str]:
+    """The statuses of the score file's legend, other than "verified", that ``statuses`` names."""
+    return [status for status in (definition.get("status_legend") or {}) if status != "verified" and status in statuses]
+
+
 def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
     """One row per bundled score or criterion (report order), then one per red flag, with :data:`SCORE_COLUMNS`.
 
     ``value`` is the total (empty for statements), ``maximum`` and ``threshold`` come from the score file,
     ``outcome`` is the Bristol branch, the Andronikou pattern, or the side of the threshold; ``status`` is
     ``complete`` / ``partial`` for scores and ``present`` / ``absent`` / ``not assessed`` for red flags;
-    ``as_cited`` is ``yes`` when a value used is "as cited" (not re-checked against the paper's full text);
+    ``value_statuses`` says what each kind of value rests on ("items verified ...; item points as cited"), and
+    ``not_verified`` lists the statuses of the score file's legend other than "verified" that it names ("as cited",
+    "secondary report", "tool convention" ...), empty when every value used is verified;
     ``missing`` lists the missing items separated by `` | `` (as the lesion table's warnings).
     """
     from .conditions import Context  # noqa: PLC0415
@@ -128,7 +135,8 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
                      "maximum": _number((definition.get("range") or {}).get("max")), "threshold": _number(threshold),
                      "outcome": _outcome(result, threshold), "status": "partial" if result.partial else "complete",
                      "missing": " | ".join(result.missing), "lesions": "",
-                     "as_cited": "yes" if "as cited" in result.statuses else "no", "source": result.source,
+                     "not_verified": " | ".join(_unverified(result.statuses, definition)),
+                     "value_statuses": result.statuses, "source": result.source,
                      "result": result.summary})
     rules = flag_rules()
     citations = {spec["id"]: rules["sources"].get(spec.get("source", ""), "") for spec in rules["flags"]}
@@ -136,7 +144,7 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
         status = {True: "present", False: "absent", None: "not assessed"}[flag.present]
         rows.append({"kind": "red flag", "id": flag.id, "name": flag.text, "value": "", "maximum": "", "threshold": "",
                      "outcome": "", "status": status, "missing": " | ".join(flag.missing), "lesions": ";".join(flag.lesions),
-                     "as_cited": "", "source": citations.get(flag.id, ""), "result": flag.why})
+                     "not_verified": "", "value_statuses": "", "source": citations.get(flag.id, ""), "result": flag.why})
     return rows
 
 

@@ -155,11 +155,11 @@ class _Observations:
 
     def __init__(self, group, status: str) -> None:
         self.group, self.status, self.count = group, status, 0
-        self.current = None
+        self.current, self.notes = None, 0  # the last OBX's group, and the NTEs after it
 
     def add(self, value_type: str, code: str, sub_id: str, value: str, units: str = "") -> None:
         """One OBX; an empty ``value`` leaves OBX-5 empty (a blank line in TX)."""
-        self.count += 1
+        self.count, self.notes = self.count + 1, 0
         self.current = self.group.oru_r01_observation if self.count == 1 else self.group.add_group("ORU_R01_OBSERVATION")
         obx = self.current.obx
         obx.obx_1 = str(self.count)
@@ -173,10 +173,11 @@ class _Observations:
         obx.obx_11 = self.status
 
     def note(self, text: str, width: int) -> None:
-        """NTE segments (one per wrapped piece) after the last OBX."""
-        for number, piece in enumerate(_wrap(clean_text(text).replace("\n", " "), width), start=1):
+        """NTE segments (one per wrapped piece) after the last OBX, numbered on from its earlier NTEs."""
+        for piece in _wrap(clean_text(text).replace("\n", " "), width):
+            self.notes += 1
             nte = self.current.add_segment("NTE")
-            nte.nte_1 = str(number)
+            nte.nte_1 = str(self.notes)
             nte.nte_3 = piece
 
 

@@ -197,10 +197,12 @@ def deidentify_comparison(comparison: Comparison, baseline: Study, followup: Stu
         shifted = _shift_date(exam.get("date"), days)
         return {"date": shifted, **out} if shifted else out
 
+    named = sorted(((source, name) for source, name in zip(sources, ("baseline", "follow-up")) if source),
+                   key=lambda pair: -len(pair[0]))  # longest first: one input's name may lie inside the other's
+
     def warning(text: str) -> str:
-        for source, name in zip(sources, ("baseline", "follow-up")):
-            if source:
-                text = text.replace(source, name)
+        if named:
+            text = re.sub("|".join(re.escape(source) for source, _ in named), lambda m: dict(named)[m.group(0)], text)
         return scrub(text)
 
     return dataclasses.replace(comparison, baseline=facts(comparison.baseline), followup=facts(comparison.followup),
