@@ -8,6 +8,7 @@ sample of it when it is large.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,15 +96,22 @@ def label_summaries(labelmap: LabelMap) -> dict[int, LabelSummary]:
     return result
 
 
-def label_box(labelmap: LabelMap, value: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The exact index box (start, stop) of ``value``, from a slab-wise pass over the whole map; ``None`` if absent."""
-    array = labelmap.array
+def _slabs(array: np.ndarray, compare, operand) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(k0, slab, compare(slab, operand))`` for slabs of about ``SLAB_VOXELS`` of ``array``, the boolean result in
+    one reused buffer: no temporary is as large as the map."""
     rows = max(1, SLAB_VOXELS // max(int(np.prod(array.shape[1:])), 1))
     buffer = np.empty((min(rows, array.shape[0]),) + array.shape[1:], dtype=bool)
-    start, stop = None, None
     for k0 in range(0, array.shape[0], rows):
-        found = buffer[:min(rows, array.shape[0] - k0)]
-        np.equal(array[k0:k0 + len(found)], value, out=found)
+        slab = array[k0:k0 + rows]
+        found = buffer[:len(slab)]
+        compare(slab, operand, out=found)
+        yield k0, slab, found
+
+
+def label_box(labelmap: LabelMap, value: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The exact index box (start, stop) of ``value``, from a slab-wise pass over the whole map; ``None`` if absent."""
+    start, stop = None, None
+    for k0, _, found in _slabs(labelmap.array, np.equal, value):
         if not found.any():
             continue
         k = np.flatnonzero(found.any(axis=(1, 2))) + k0
@@ -146,15 +154,9 @@ def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:
     The map is read in slabs of about ``SLAB_VOXELS`` through one reused boolean buffer, so
     no temporary is as large as the map and a sparse lesion map costs about one read of it.
     """
-    array = labelmap.array
-    plane = int(np.prod(array.shape[1:]))
-    step = max(1, SLAB_VOXELS // max(plane, 1))
-    buffer = np.empty((min(step, array.shape[0]),) + array.shape[1:], dtype=bool)
+    plane = int(np.prod(labelmap.array.shape[1:]))
     indices, values = [], []
-    for k0 in range(0, array.shape[0], step):
-        slab = array[k0:k0 + step]
-        found = buffer[:len(slab)]
-        np.not_equal(slab, 0, out=found)
+    for k0, slab, found in _slabs(labelmap.array, np.not_equal, 0):
         flat = np.flatnonzero(found)
         if flat.size:
             values.append(slab.reshape(-1)[flat])
