@@ -12,8 +12,8 @@ from .anatomy import Bone, find_bone
 from .errors import CRMOInputError
 from .geometry import to_index, to_ras
 from .images import LabelMap
-from .measure import LabelSummary, grow_box, label_box, label_summaries, sample_nearest
-from .regions import Region, region_in_box
+from .measure import sample_nearest
+from .runs import LabelRuns, Runs, label_runs
 
 __all__ = ["BoneMap", "Midline"]
 
@@ -82,41 +82,30 @@ class BoneMap:
 
     @property
     def present_values(self) -> list[int]:
-        """list: the non-zero label values the image holds (a large map's sample may miss a thin one; see :meth:`values_at`)."""
-        return sorted(self._summaries)
+        """list: the non-zero label values the image holds."""
+        return [int(v) for v in self._runs.values]
 
     @cached_property
-    def _summaries(self) -> dict[int, LabelSummary]:
-        return label_summaries(self.labelmap)
+    def _runs(self) -> LabelRuns:
+        return label_runs(self.labelmap.array, self.labelmap.affine)
+
+    @cached_property
+    def _index(self) -> dict[int, int]:
+        return {int(v): n for n, v in enumerate(self._runs.values)}
 
     def centroid(self, value: int) -> np.ndarray:
         """RAS centroid of a label."""
-        return to_ras(self.labelmap.affine, self._summaries[value].centroid_ijk[None])[0]
+        return self._runs.centroids_ras[self._index[value]]
 
     def voxel_count(self, value: int) -> int:
-        """Number of voxels of a label (an estimate for a large map)."""
-        return self._summaries[value].voxels
+        """Number of voxels of a label."""
+        return int(self._runs.counts[self._index[value]])
 
     def values_at(self, ras: np.ndarray) -> np.ndarray:
-        """Bone label value at RAS points (0 outside every bone or outside the grid, -1 off the grid).
-
-        A value the map's summary missed (a label thinner than a large map's sampling step) is
-        measured exactly here, the first time a point falls in it.
-        """
+        """Bone label value at RAS points (0 outside every bone or outside the grid, -1 off the grid)."""
         values = sample_nearest(self.labelmap, ras, outside=-1).astype(np.int64)
-        for value in set(np.unique(values).tolist()) - set(self._summaries) - {0, -1}:
-            self._discover(value)
         known = np.isin(values, list(self.bones))
         return np.where(known | (values == -1), values, 0)
-
-    def _discover(self, value: int) -> None:
-        if value not in self.names:
-            raise CRMOInputError(self.names_source, f"no name for label value {value} of {self.labelmap.source}")
-        start, stop = label_box(self.labelmap, value)
-        region = region_in_box(self.labelmap.array, self.labelmap.affine, value, start, stop - start)
-        centre = region.moments()[0]
-        self._summaries[value] = LabelSummary(region.count, to_index(self.labelmap.affine, centre[None])[0], start, stop)
-        self._add(value)
 
     @cached_property
     def midline(self) -> Midline | None:
@@ -169,17 +158,13 @@ class BoneMap:
         points = np.array([self.centroid(v) for v in values])
         return (points * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
 
-    def bone_region(self, value: int, side: str | None = None) -> Region:
-        """A bone's voxels in its box; for a side-less paired bone, only those on ``side``."""
-        summary = self._summaries[value]
-        start, stop = summary.start_ijk, summary.stop_ijk
-        if summary.step > 1:  # a sampled box: widen it to every voxel connected to the bone
-            start, stop = grow_box(self.labelmap, value, start, stop, summary.step)
-        region = region_in_box(self.labelmap.array, self.labelmap.affine, value, start, stop - start)
+    def bone_runs(self, value: int, side: str | None = None) -> Runs:
+        """A bone's voxels; for a side-less paired bone, only those on ``side``."""
+        runs = self._runs.of(value)
         if side is not None and self.bones[value].side is None and self.bones[value].paired and self.midline:
-            right, left = region.split(self.midline.normal, self.midline.offset)
-            region = right if side == "right" else left
-        return region
+            right, left = runs.split(self.midline.normal, self.midline.offset)
+            runs = right if side == "right" else left
+        return runs
 
     def nearest_bone(self, points_ras: np.ndarray, max_mm: float) -> tuple[int, float] | None:
         """The bone nearest to any of the points within ``max_mm``: (value, distance), or ``None``."""

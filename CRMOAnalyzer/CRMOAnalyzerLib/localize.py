@@ -72,12 +72,12 @@ class _Localizer:
     def _measure_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
         midline = self.bonemap.midline
         if bone.kind == BoneKindValues.LONG:
-            return sublocation.LongBone.from_region(self.bonemap.bone_region(value, side), self.bonemap.trunk_centre)
+            return sublocation.LongBone.from_runs(self.bonemap.bone_runs(value, side), self.bonemap.trunk_centre)
         if bone.kind == BoneKindValues.CLAVICLE and midline is not None:
-            return sublocation.Clavicle.from_region(self.bonemap.bone_region(value, side), midline.signed_distance)
+            return sublocation.Clavicle.from_runs(self.bonemap.bone_runs(value, side), midline.signed_distance)
         if bone.kind == BoneKindValues.VERTEBRA:
             right = midline.normal if midline is not None else np.array([1.0, 0.0, 0.0])
-            return sublocation.Vertebra.from_region(self.bonemap.bone_region(value, None), right)
+            return sublocation.Vertebra.from_runs(self.bonemap.bone_runs(value, None), right)
         return sublocation.UNKNOWN
 
     def lesion(self, lesion_id: str, source: dict, value: int | None, point: np.ndarray,

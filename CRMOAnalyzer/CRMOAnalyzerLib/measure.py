@@ -2,8 +2,7 @@
 
 All lesions are measured together in one pass over the map (no full-volume mask per lesion):
 voxel count, volume, centroid and bounding box in RAS, and intensity statistics from an image
-on any grid. The dense bone map is summarised by SimpleITK's run-length statistics, on a
-sample of it when it is large.
+on any grid. (The dense bone map is encoded as runs instead: ``runs.py``.)
 """
 
 from __future__ import annotations
@@ -12,18 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import SimpleITK as sitk
 
 from .geometry import to_index, to_ras
 from .images import Image, LabelMap
 
-__all__ = ["LabelSummary", "LesionVoxels", "grow_box", "label_box", "label_summaries", "label_voxel_indices", "measure_labels",
-           "sample_nearest", "sample_step"]
+__all__ = ["LesionVoxels", "label_voxel_indices", "measure_labels", "sample_nearest"]
 
 #: voxels per slab when a map is scanned slab by slab
 SLAB_VOXELS = 1 << 21
-#: a label map is summarised from about this many voxels (see :func:`label_summaries`)
-SAMPLE_VOXELS = 1 << 22
 
 
 @dataclass
@@ -52,50 +47,6 @@ def sample_nearest(image: Image, ras: np.ndarray, outside: int | float = -1) -> 
     return values
 
 
-@dataclass(frozen=True)
-class LabelSummary:
-    """Size, centroid and index box of one label; estimated from every ``step``-th voxel when ``step`` > 1."""
-
-    voxels: int
-    centroid_ijk: np.ndarray
-    start_ijk: np.ndarray  # box: first index
-    stop_ijk: np.ndarray  # box: one past the last index
-    step: int = 1
-
-
-def sample_step(shape: tuple[int, ...]) -> int:
-    """The sampling step that leaves about ``SAMPLE_VOXELS`` of a grid (1: every voxel)."""
-    return max(1, int((float(np.prod(shape)) / SAMPLE_VOXELS) ** (1 / 3)))
-
-
-def label_summaries(labelmap: LabelMap) -> dict[int, LabelSummary]:
-    """Every label's size, centroid and box, from SimpleITK's run-length statistics in one pass.
-
-    A map of more than about 8 x ``SAMPLE_VOXELS`` voxels is summarised from a regular sample
-    (every ``step``-th voxel along each axis): sizes and centroids are estimates, boxes are widened
-    by the step, and a label thinner than the step may be missing (see ``BoneMap.values_at``).
-    """
-    step = sample_step(labelmap.array.shape)
-    if step == 1:
-        image = labelmap.as_sitk()
-    else:
-        image = sitk.GetImageFromArray(np.ascontiguousarray(labelmap.array[::step, ::step, ::step]))
-    stats = sitk.LabelShapeStatisticsImageFilter()
-    stats.SetComputePerimeter(False)
-    stats.SetComputeFeretDiameter(False)
-    stats.Execute(image)
-    size = np.array(labelmap.shape_ijk)
-    result = {}
-    for value in stats.GetLabels():
-        box = np.array(stats.GetBoundingBox(value))
-        first, last = box[:3] * step, (box[:3] + box[3:] - 1) * step
-        centroid = np.array(image.TransformPhysicalPointToContinuousIndex(stats.GetCentroid(value))) * step
-        result[int(value)] = LabelSummary(
-            voxels=int(stats.GetNumberOfPixels(value)) * step ** 3, centroid_ijk=centroid,
-            start_ijk=np.maximum(first - (step - 1), 0), stop_ijk=np.minimum(last + step, size), step=step)
-    return result
-
-
 def _slabs(array: np.ndarray, compare, operand) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """``(k0, slab, compare(slab, operand))`` for slabs of about ``SLAB_VOXELS`` of ``array``, the boolean result in
     one reused buffer: no temporary is as large as the map."""
@@ -106,46 +57,6 @@ def _slabs(array: np.ndarray, compare, operand) -> Iterator[tuple[int, np.ndarra
         found = buffer[:len(slab)]
         compare(slab, operand, out=found)
         yield k0, slab, found
-
-
-def label_box(labelmap: LabelMap, value: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The exact index box (start, stop) of ``value``, from a slab-wise pass over the whole map; ``None`` if absent."""
-    start, stop = None, None
-    for k0, _, found in _slabs(labelmap.array, np.equal, value):
-        if not found.any():
-            continue
-        k = np.flatnonzero(found.any(axis=(1, 2))) + k0
-        j = np.flatnonzero(found.any(axis=(0, 2)))
-        i = np.flatnonzero(found.any(axis=(0, 1)))
-        low, high = np.array([i[0], j[0], k[0]]), np.array([i[-1], j[-1], k[-1]]) + 1
-        start = low if start is None else np.minimum(start, low)
-        stop = high if stop is None else np.maximum(stop, high)
-    return None if start is None else (start, stop)
-
-
-def grow_box(labelmap: LabelMap, value: int, start: np.ndarray, stop: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """Widen an index box by ``step`` on every side where ``value`` touches its border, until it touches none.
-
-    The box then holds every voxel of ``value`` connected to those inside it.
-    """
-    array, size = labelmap.array, np.array(labelmap.shape_ijk)
-    start, stop = np.array(start), np.array(stop)
-    while True:
-        grown = False
-        for axis in range(3):  # i, j, k; the array is [k, j, i]
-            for edge, index in (("start", start[axis]), ("stop", stop[axis] - 1)):
-                if (edge == "start" and index == 0) or (edge == "stop" and index == size[axis] - 1):
-                    continue
-                face = [slice(start[2], stop[2]), slice(start[1], stop[1]), slice(start[0], stop[0])]
-                face[2 - axis] = index
-                if np.any(array[tuple(face)] == value):
-                    if edge == "start":
-                        start[axis] = max(start[axis] - step, 0)
-                    else:
-                        stop[axis] = min(stop[axis] + step, size[axis])
-                    grown = True
-        if not grown:
-            return start, stop
 
 
 def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:

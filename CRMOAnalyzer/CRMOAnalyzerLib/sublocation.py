@@ -10,13 +10,11 @@ from typing import Protocol
 import numpy as np
 
 from .files import read_json
-from .regions import Region
+from .runs import Runs
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "LongBone", "Clavicle", "Vertebra", "rules"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
-#: height bins of a vertebra's side view: a slab of +/- slab_mm takes whole bins, so its edges move by less than this
-HEIGHT_BIN_MM = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class _Axis:
         return float(np.clip((along - self.low) / (self.high - self.low), 0.0, 1.0))
 
 
-def _long_axis(bone: Region, rank_end) -> _Axis:
+def _long_axis(bone: Runs, rank_end) -> _Axis:
     """The long axis, pointing away from the end that ``rank_end(point)`` ranks lower."""
     centre, covariance = bone.moments()
     axes = np.linalg.eigh(covariance)[1][:, ::-1].copy()  # columns: principal axes, longest first
@@ -88,7 +86,7 @@ class LongBone:
     metaphysis: dict[str, float]  # end -> mm beyond the physis
 
     @classmethod
-    def from_region(cls, bone: Region, trunk_centre: np.ndarray) -> BoneFrame:
+    def from_runs(cls, bone: Runs, trunk_centre: np.ndarray) -> BoneFrame:
         """Measure the bone; ``trunk_centre`` tells the proximal end."""
         if bone.count < 10:
             return UNKNOWN
@@ -98,19 +96,10 @@ class LongBone:
         physis, slab = rule["epiphysis_fraction"] * length, rule["width_slab_fraction"] * length
         # the widest extent across the axis just inside each physis: from physis to physis + slab mm in from the end
         sections = {"proximal": (axis.low + physis, axis.low + physis + slab), "distal": (axis.high - physis - slab, axis.high - physis)}
-        lows = {end: np.full(2, np.inf) for end in sections}
-        highs = {end: np.full(2, -np.inf) for end in sections}
-        for end, (start, stop) in sections.items():
-            for mask, (along, *across) in bone.chunks(axis.axes.T, axis.centre, within=(start, stop)):
-                inside = (along >= start) & (along < stop) if end == "proximal" else (along > start) & (along <= stop)
-                inside &= mask
-                if inside.any():
-                    for c, values in enumerate(across):
-                        lows[end][c] = min(lows[end][c], float(np.min(values, where=inside, initial=np.inf)))
-                        highs[end][c] = max(highs[end][c], float(np.max(values, where=inside, initial=-np.inf)))
         metaphysis = {}
-        for end in sections:
-            width = float(np.max(highs[end] - lows[end])) if np.isfinite(lows[end]).all() else 0.0
+        for end, (start, stop) in sections.items():
+            part = bone.clip(axis.axes[:, 0], start, stop, axis.centre, closed="left" if end == "proximal" else "right")
+            width = max(high - low for low, high in (part.extent(axis.axes[:, c]) for c in (1, 2))) if part.count else 0.0
             metaphysis[end] = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
         return cls(axis, metaphysis)
 
@@ -135,7 +124,7 @@ class Clavicle:
     axis: _Axis
 
     @classmethod
-    def from_region(cls, bone: Region, midline_distance) -> BoneFrame:
+    def from_runs(cls, bone: Runs, midline_distance) -> BoneFrame:
         """Measure the clavicle; ``midline_distance(p)`` gives the signed mm to the midline."""
         if bone.count < 10:
             return UNKNOWN
@@ -154,51 +143,31 @@ class Clavicle:
 
 @dataclass(frozen=True, eq=False)
 class Vertebra:
-    """The vertebra seen from the side: per height bin (patient superior), its surface voxels and front and back depths.
-
-    Only surface voxels can be the most anterior or posterior of the bone; within a slab of whole bins that
-    holds except within a voxel of the slab's edges, so the vertebra is measured from its surface alone.
-    """
+    """The vertebra's voxels (as runs), seen from the side: height along the patient's superior, depth along anterior."""
 
     superior: np.ndarray
     anterior: np.ndarray
-    bottom: float  # height of the lowest bin's lower edge
-    counts: np.ndarray  # surface voxels per bin
-    front: np.ndarray  # most anterior depth per bin
-    back: np.ndarray  # most posterior depth per bin
+    bone: Runs
 
     @classmethod
-    def from_region(cls, bone: Region, right: np.ndarray) -> BoneFrame:
+    def from_runs(cls, bone: Runs, right: np.ndarray) -> BoneFrame:
         """Measure the vertebra; ``right`` is the patient's right (the midline normal)."""
         if bone.count < 10:
             return UNKNOWN
         superior = SUPERIOR - (SUPERIOR @ right) * right
         superior = superior / np.linalg.norm(superior)
         anterior = np.cross(superior, right)  # RAS is right-handed: S x R = A
-        corners = bone.affine[:3, :3] @ np.array(np.meshgrid(*[[0, n - 1] for n in bone.mask.shape[::-1]])).reshape(3, -1)
-        heights = superior @ (corners + bone.affine[:3, 3, None])
-        bottom = float(heights.min())
-        size = int((heights.max() - bottom) / HEIGHT_BIN_MM) + 1
-        counts = np.zeros(size, dtype=np.int64)
-        front = np.full(size, -np.inf, dtype=np.float32)
-        back = np.full(size, np.inf, dtype=np.float32)
-        for height, depth in bone.surface().values(np.array([superior, anterior])):  # the extremes are on the surface
-            bins = np.clip(((height - bottom) / HEIGHT_BIN_MM).astype(np.intp), 0, size - 1)
-            counts += np.bincount(bins, minlength=size)
-            np.maximum.at(front, bins, depth)  # one dtype for both: ufunc.at's fast path
-            np.minimum.at(back, bins, depth)
-        return cls(superior, anterior, bottom, counts, front, back)
+        return cls(superior, anterior, bone)
 
     def locate(self, point: np.ndarray) -> SubLocation:
         """Vertebral body or posterior elements, from the vertebra's depth in a slab around the point."""
         rule = rules()["vertebra"]
         point = np.asarray(point, dtype=float)
-        height = float(point @ self.superior) - self.bottom
-        lo = max(int(np.floor((height - rule["slab_mm"]) / HEIGHT_BIN_MM)), 0)
-        hi = max(int(np.floor((height + rule["slab_mm"]) / HEIGHT_BIN_MM)) + 1, 0)
-        if int(self.counts[lo:hi].sum()) < 10:
+        height = float(point @ self.superior)
+        slab = self.bone.clip(self.superior, height - rule["slab_mm"], height + rule["slab_mm"], closed="both")
+        if slab.count < 10:
             return SubLocation(None)
-        front, back = float(self.front[lo:hi].max()), float(self.back[lo:hi].min())
+        back, front = slab.extent(self.anterior)
         position = float((front - point @ self.anterior) / max(front - back, 1e-6))  # 0 at the front
         if position <= rule["body_anterior_fraction"]:
             return SubLocation("vertebral body", None, position)
