@@ -145,3 +145,17 @@ def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype):
 
 def test_label_scan_of_an_empty_map_finds_nothing():
     assert measure.label_voxel_indices(LabelMap(np.zeros((4, 5, 6), np.uint8), np.eye(4), "x.nii")) == {}
+
+
+def test_an_image_given_as_a_bone_map_is_refused_early(monkeypatch):
+    from CRMOAnalyzerLib.bonemap import BoneMap
+    from CRMOAnalyzerLib.errors import CRMOInputError
+
+    monkeypatch.setattr(runs, "MAX_RUNS", 1000)
+    monkeypatch.setattr(runs, "SLAB_VOXELS", 20 * 30)  # a plane at a time: it stops before the end
+    image = np.random.default_rng(0).integers(1, 4000, size=(20, 20, 30), dtype=np.uint16)  # like an MRI
+    with pytest.raises(CRMOInputError, match=r"^mri\.nii: bone map: its value changes at (9\d|100)% of the voxels"):
+        BoneMap(LabelMap(image, np.eye(4), "mri.nii"), {})
+    bones = np.zeros((20, 20, 30), np.uint8)
+    bones[2:18, 2:18, 3:27] = 1
+    assert BoneMap(LabelMap(bones, np.eye(4), "bones.nii"), {1: "femur_left"}).voxel_count(1) == 16 * 16 * 24

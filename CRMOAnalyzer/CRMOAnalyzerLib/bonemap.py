@@ -13,7 +13,7 @@ from .errors import CRMOInputError
 from .geometry import to_index, to_ras
 from .images import LabelMap
 from .measure import sample_nearest
-from .runs import LabelRuns, Runs, label_runs
+from .runs import LabelRuns, NotALabelMap, Runs, label_runs
 
 __all__ = ["BoneMap", "Midline"]
 
@@ -87,7 +87,10 @@ class BoneMap:
 
     @cached_property
     def _runs(self) -> LabelRuns:
-        return label_runs(self.labelmap.array, self.labelmap.affine)
+        try:
+            return label_runs(self.labelmap.array, self.labelmap.affine)
+        except NotALabelMap as error:
+            raise CRMOInputError(self.labelmap.source, f"bone map: {error}") from None
 
     @cached_property
     def _index(self) -> dict[int, int]:

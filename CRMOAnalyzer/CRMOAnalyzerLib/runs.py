@@ -15,10 +15,16 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["SLAB_VOXELS", "LabelRuns", "Runs", "label_runs"]
+__all__ = ["MAX_RUNS", "SLAB_VOXELS", "LabelRuns", "NotALabelMap", "Runs", "label_runs"]
 
 #: voxels of a map compared at a time when it is encoded
 SLAB_VOXELS = 1 << 20
+#: more runs than this, and more than one per 4 voxels, is an image rather than a label map (and would cost GBs)
+MAX_RUNS = 1 << 22
+
+
+class NotALabelMap(ValueError):
+    """The map changes value so often along its rows that it is an intensity image, not a segmentation."""
 
 Closed = Literal["left", "right", "both"]
 
@@ -149,7 +155,7 @@ def _encode(array: np.ndarray) -> tuple[np.ndarray, ...]:
     plane = nj * ni
     planes = max(1, SLAB_VOXELS // max(plane, 1))
     buffer = np.empty(min(planes, nk) * plane, dtype=bool)
-    parts = []
+    parts, total = [], 0
     for k0 in range(0, nk, planes):
         flat = np.ascontiguousarray(array[k0:k0 + planes]).reshape(-1)
         change = buffer[:flat.size]
@@ -165,6 +171,10 @@ def _encode(array: np.ndarray) -> tuple[np.ndarray, ...]:
         row = first // ni
         parts.append((values, (row + k0 * nj).astype(np.int64), (first - row * ni).astype(np.int32),
                       (last - row * ni).astype(np.int32)))
+        total += len(values)
+        if total > MAX_RUNS and total * 4 > (k0 * plane + flat.size):
+            raise NotALabelMap(f"its value changes at {100 * total / (k0 * plane + flat.size):.0f}% of the voxels "
+                               "along a row: an image rather than a label map")
     if not parts:
         return np.zeros(0, array.dtype), np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32)
     return tuple(np.concatenate(column) for column in zip(*parts))
