@@ -12,6 +12,7 @@ import pytest
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.exports.research import ResearchKey, deidentify, write_research_export
 from CRMOAnalyzerLib.model import load_study, save_study
+from CRMOAnalyzerLib.tables import SCORE_COLUMNS, score_table_csv
 from test_export_hl7 import make_study
 
 KEY = ResearchKey("correct horse battery staple")
@@ -33,14 +34,33 @@ def planted_study():
 
 def test_no_planted_identifier_survives(tmp_path):
     written = write_research_export(planted_study(), KEY, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["distribution.csv", "lesions.csv", "report.txt", "study.json"]
-    for path in written.values():
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["distribution.csv", "lesions.csv", "report.txt", "scores.csv",
+                                                          "study.json"]
+    assert set(written.values()) == set(tmp_path.iterdir())
+    for path in tmp_path.iterdir():
         data = path.read_bytes().decode("utf-8").lower()
         for secret in PLANTED:
             assert secret.lower() not in data, (secret, path.name)
     study = load_study(written["study"])
     assert study.patient["id"].startswith("CRMO-") and "name" not in study.patient
     assert study.lesions[0].bone == "femur_left" and study.lesions[0].volume_mm3 == 1200.0
+
+
+def test_scores_table_is_the_deidentified_studys_with_no_patient_fact(tmp_path):
+    written = write_research_export(planted_study(), KEY, tmp_path)
+    text = written["scores"].read_text(encoding="utf-8")
+    clean, pseudonym = deidentify(planted_study(), KEY)
+    assert text == score_table_csv(clean)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == SCORE_COLUMNS
+    by_id = {r["id"]: r for r in rows}
+    assert {r["id"] for r in rows if r["kind"] == "score"} >= {"andronikou", "bristol", "cromris", "eular_acr_2025"}
+    assert [(by_id[i]["kind"], by_id[i]["status"], by_id[i]["outcome"], by_id[i]["lesions"]) for i in (
+        "bristol", "jansson", "solitary_non_clavicular", "diaphyseal_symmetric", "fever")] == [
+        ("score", "partial", "criterion 2", ""), ("score", "partial", "below threshold", ""),
+        ("red flag", "present", "", "L1"), ("red flag", "absent", "", ""), ("red flag", "not assessed", "", "")]
+    for fact in (pseudonym, clean.patient["birth_date"], "/home/", ".nii", ".json"):
+        assert fact.lower() not in text.lower(), fact
 
 
 def test_pseudonym_and_date_shift_follow_the_key():
@@ -105,8 +125,10 @@ def test_comparison_is_deidentified_and_keeps_the_interval(tmp_path):
     written = write_research_export(load_study(follow), KEY, tmp_path / "out", baseline=load_study(base),
                                     sources=(str(base), str(follow)))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "comparison.csv", "comparison.json", "distribution.csv", "lesions.csv", "report.txt", "study.json"]
-    for path in written.values():
+        "comparison.csv", "comparison.json", "distribution.csv", "lesions.csv", "report.txt", "scores.csv",
+        "study.json"]
+    assert set(written.values()) == set((tmp_path / "out").iterdir())
+    for path in (tmp_path / "out").iterdir():
         data = path.read_bytes().decode("utf-8").lower()
         for secret in [*PLANTED, "ACC7770001", "2025-11-20", "2026-03-01", "zquixote", str(tmp_path).lower()]:
             assert secret.lower() not in data, (secret, path.name)

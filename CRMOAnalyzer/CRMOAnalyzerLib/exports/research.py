@@ -212,14 +212,16 @@ def deidentify_comparison(comparison: Comparison, baseline: Study, followup: Stu
 
 def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.PathLike, baseline: Study | None = None,
                           force: bool = False, sources: tuple[str, str] = ("baseline", "follow-up")) -> dict[str, Path]:
-    """Write ``study.json``, ``report.txt``, ``lesions.csv`` and ``distribution.csv`` of the de-identified study.
+    """Write ``study.json``, ``report.txt``, ``lesions.csv``, ``distribution.csv`` and ``scores.csv`` of the
+    de-identified study (the tables as :mod:`~CRMOAnalyzerLib.tables` makes them, from the de-identified study).
 
     With a ``baseline`` exam, also ``comparison.json`` and ``comparison.csv`` (:func:`deidentify_comparison`) and
     the follow-up paragraph in the report; ``force`` and ``sources`` (the two input names, for messages) are as
     in :func:`~CRMOAnalyzerLib.compare.compare_studies`, which refuses another patient's baseline unless forced.
     """
     from ..report import render_report  # noqa: PLC0415
-    from ..tables import comparison_table_csv, distribution_table_csv, lesion_table_csv  # noqa: PLC0415
+    from ..tables import (  # noqa: PLC0415
+        comparison_table_csv, distribution_table_csv, lesion_table_csv, score_table_csv)
 
     comparison = None
     if baseline is not None:
@@ -234,10 +236,10 @@ def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.Path
     except OSError as error:
         raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
     document, report = clean.to_dict(), render_report(clean, comparison)
-    lesions, distribution = lesion_table_csv(clean), distribution_table_csv(clean)
-    written = {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", report),
-               "lesions": write_text(out / "lesions.csv", lesions),
-               "distribution": write_text(out / "distribution.csv", distribution)}
+    tables = {"lesions": lesion_table_csv(clean), "distribution": distribution_table_csv(clean),
+              "scores": score_table_csv(clean)}
+    written = {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", report)}
+    written.update({name: write_text(out / f"{name}.csv", text) for name, text in tables.items()})
     if comparison is not None:
         written["comparison"] = write_json(out / "comparison.json", comparison.to_dict())
         written["comparison_table"] = write_text(out / "comparison.csv", comparison_table_csv(comparison))
