@@ -144,6 +144,20 @@ def test_known_scores_read_back_from_the_sr(tmp_path):
         assert 'CODE:(,,"Partial result: items missing (local code)")=(373066001,SCT,"Yes")' in dump
 
 
+def test_red_flags_group_cites_the_literature_of_the_flags_found(tmp_path):
+    from test_export_hl7 import crp_flag_study
+
+    from CRMOAnalyzerLib.exports.dicom_sr import measurement_report
+
+    sr = measurement_report(crp_flag_study(), read_series(SAMPLE / "dicom"), seed="flags")
+    sr.save_as(tmp_path / "flags.dcm", enforce_file_format=True)
+    groups = hd.sr.srread(tmp_path / "flags.dcm").content.get_image_measurement_groups()
+    flags = next(g for g in groups if g.tracking_identifier == "Red flags")
+    texts = {item.name.value: item.value for item in flags[0].ContentSequence if item.ValueType == "TEXT"}
+    assert texts["SOURCE"].startswith("Source: Roderick MR, Shah R") and "red_flags.json" not in texts["SOURCE"]
+    assert "markedly raised CRP" in texts["RESULT"]
+
+
 def followup_of_known_study():
     """Baseline 2025-11-20: the known study (both distal femora, T8). Follow-up 2026-03-01 (101 days later): the right
     femoral lesion grew from 1000 to 1600 mm3 (+60%), the left is unchanged, T8 is gone, a left tibial lesion is new."""

@@ -110,3 +110,12 @@ def test_partial_score_says_partial_and_lists_missing_items():
     assert jansson["valueQuantity"]["value"] == 35 and jansson["interpretation"] == [{"text": "partial"}]
     partial = [n["text"] for n in jansson["note"] if n["text"].startswith("PARTIAL")]
     assert len(partial) == 1 and "normal blood cell count" in partial[0]
+
+
+def test_red_flags_note_cites_the_literature_of_the_flags_found():
+    from test_export_hl7 import crp_flag_study
+
+    flags = observation_by_code(diagnostic_bundle(crp_flag_study()))["REDFLAGS"]
+    sources = [n["text"] for n in flags["note"] if n["text"].startswith("Source: ")]
+    assert len(sources) == 1 and sources[0].startswith("Source: Roderick MR, Shah R")
+    assert "red_flags.json" not in json.dumps(flags) and "CRMO Analyzer reference notes" not in sources[0]

@@ -192,6 +192,13 @@ def known_study(clinical: bool = True) -> Study:
     return known
 
 
+def crp_flag_study() -> Study:
+    """The known study with CRP 40 mg/L: one red flag found, cited from Roderick 2016 (the Bristol criteria)."""
+    study = known_study()
+    study.clinical["crp_mg_l"] = 40.0
+    return study
+
+
 def score_segments(er7: str) -> dict[str, list]:
     """python-hl7: each local-code OBX with the NTE segments that follow it."""
     out: dict[str, list] = {}
@@ -246,3 +253,18 @@ def test_partial_score_is_followed_by_a_partial_note_with_the_missing_items():
     assert with_notes[0].nte.nte_3.to_er7().startswith("PARTIAL")
     flags = " ".join(str(s[5]) for s in score_segments(er7)["REDFLAGS"] if str(s[0]) == "OBX")
     assert flags == "No red flag found among those checked."
+
+
+def flag_source(er7: str) -> str:
+    """The "Source: ..." NTE text of the red-flags OBX."""
+    notes = " ".join(str(s[3]) for s in score_segments(er7)["REDFLAGS"] if str(s[0]) == "NTE")
+    return notes[notes.index("Source: "):]
+
+
+def test_red_flags_cite_the_literature_of_the_flags_found_else_of_those_checked():
+    found = flag_source(message(crp_flag_study()))
+    assert found.startswith("Source: Roderick MR, Shah R") and "Pediatr Rheumatol 2016;14:47." in found
+    assert "CRMO Analyzer reference notes" not in found and "red_flags.json" not in found  # only the flag found
+    checked = flag_source(message(known_study()))  # none found: the citations of the flags checked, once each
+    assert checked.count("Roderick MR") == 1 and checked.count("CRMO Analyzer reference notes") == 1
+    assert "red_flags.json" not in checked

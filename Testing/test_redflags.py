@@ -57,6 +57,15 @@ def test_clinical_flags_when_entered():
     assert any(line.startswith("Clinical red flags not assessed (not entered): fever, abnormal blood count") for line in lines)
 
 
+def test_each_flag_carries_its_kind_and_citation():
+    s = study(*femur_pair(), crp_mg_l=40.0)
+    crp, cortical = _state(s, "crp_markedly_raised"), _state(s, "cortical_destruction")
+    assert (crp.kind, cortical.kind) == ("clinical", "imaging")
+    assert crp.citation.startswith("Roderick MR, Shah R") and cortical.citation.startswith("CRMO Analyzer reference notes")
+    flag = next(f for f in red_flags(s).to_dict()["flags"] if f["id"] == "crp_markedly_raised")
+    assert (flag["kind"], flag["citation"], flag["present"]) == ("clinical", crp.citation, True) and "source" not in flag
+
+
 def test_report_puts_red_flags_right_after_the_impression():
     s = study(lesion("L1", "tibia", "left", "metaphysis", "distal", cortical_destruction=True), fever=True)
     text = render_report(s)

@@ -1,4 +1,4 @@
-"""Red flags: findings that argue against CRMO/CNO, from ``resources/red_flags.json`` (sources cited there).
+"""Red flags: findings that argue against CRMO/CNO, from ``resources/red_flags.json``, each with its citation.
 
 Each flag is present, absent, or not assessed (its items were not entered or not recorded); a flag
 that cannot be assessed is said so, never reported as absent.
@@ -31,7 +31,8 @@ class RedFlag:
     id: str
     text: str
     why: str
-    source: str  # "imaging" | "clinical"
+    kind: str  # "imaging" | "clinical"
+    citation: str  # the literature the flag rests on, from the rule file's sources
     present: bool | None
     lesions: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -54,6 +55,11 @@ class RedFlags:
         return [f for f in self.flags if f.present]
 
     @property
+    def checked(self) -> list[RedFlag]:
+        """list[RedFlag]: flags checked and not found."""
+        return [f for f in self.flags if f.present is False]
+
+    @property
     def not_assessed(self) -> list[RedFlag]:
         """list[RedFlag]: flags whose items were not entered or recorded."""
         return [f for f in self.flags if f.present is None]
@@ -62,12 +68,12 @@ class RedFlags:
         """Report lines: the flags found first, then what could not be checked."""
         lines = [f"RED FLAG: {flag.phrase()}." for flag in self.present]
         if not lines:
-            checked = [f.text for f in self.flags if f.present is False]
+            checked = [f.text for f in self.checked]
             lines.append(f"No red flag found among those checked ({', '.join(checked)})." if checked
                          else "No red flag could be checked.")
         for kind, label in (("imaging", "Imaging red flags not assessed (record per lesion)"),
                             ("clinical", "Clinical red flags not assessed (not entered)")):
-            names = [f.text for f in self.not_assessed if f.source == kind]
+            names = [f.text for f in self.not_assessed if f.kind == kind]
             if names:
                 lines.append(f"{label}: {', '.join(names)}.")
         return lines
@@ -82,12 +88,13 @@ def red_flags(study: Study | Context) -> RedFlags:
     """Evaluate every red flag on a study."""
     ctx = study if isinstance(study, Context) else Context(study)
     check_clinical(ctx.study.clinical, "study clinical items")
+    rules = flag_rules()
     result = []
-    for spec in flag_rules()["flags"]:
+    for spec in rules["flags"]:
+        known = (spec["id"], spec["text"], spec["why"], spec["from"], rules["sources"][spec["source"]])
         if spec["from"] == "imaging" and not ctx.assigned:
-            result.append(RedFlag(spec["id"], spec["text"], spec["why"], "imaging", None, missing=["lesions"]))
+            result.append(RedFlag(*known, None, missing=["lesions"]))
             continue
         outcome = evaluate(spec["when"], ctx, f"red flag {spec['id']}")
-        result.append(RedFlag(spec["id"], spec["text"], spec["why"], spec["from"], outcome.value,
-                              outcome.lesions if outcome.value else [], outcome.missing))
+        result.append(RedFlag(*known, outcome.value, outcome.lesions if outcome.value else [], outcome.missing))
     return RedFlags(result)

@@ -123,7 +123,7 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
     ``missing`` lists the missing items separated by `` | `` (as the lesion table's warnings).
     """
     from .conditions import Context  # noqa: PLC0415
-    from .redflags import flag_rules, red_flags  # noqa: PLC0415
+    from .redflags import red_flags  # noqa: PLC0415
     from .scores import evaluate_all, load_score  # noqa: PLC0415
 
     ctx = Context(study)  # the distribution and lesion facts, computed once for the scores and the flags
@@ -138,13 +138,11 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
                      "not_verified": " | ".join(_unverified(result.statuses, definition)),
                      "value_statuses": result.statuses, "source": result.source,
                      "result": result.summary})
-    rules = flag_rules()
-    citations = {spec["id"]: rules["sources"].get(spec.get("source", ""), "") for spec in rules["flags"]}
     for flag in red_flags(ctx).flags:
         status = {True: "present", False: "absent", None: "not assessed"}[flag.present]
         rows.append({"kind": "red flag", "id": flag.id, "name": flag.text, "value": "", "maximum": "", "threshold": "",
                      "outcome": "", "status": status, "missing": " | ".join(flag.missing), "lesions": ";".join(flag.lesions),
-                     "not_verified": "", "value_statuses": "", "source": citations.get(flag.id, ""), "result": flag.why})
+                     "not_verified": "", "value_statuses": "", "source": flag.citation, "result": flag.why})
     return rows
 
 

@@ -148,12 +148,14 @@ def _score_code(result) -> dict[str, str]:
 
 
 def _flags_result(flags) -> StructuredResult:
+    """The red flags as one result, citing the flags found, else those checked, else all."""
     present = flags.present
+    cited = present or flags.checked or flags.flags
     text = ("; ".join(f"RED FLAG: {flag.phrase()}" for flag in present) if present
             else "No red flag found among those checked.")
     missing = [flag.text for flag in flags.not_assessed]
     return StructuredResult("red_flags", local_code("red_flags"), "Red flags", None, clean_text(text), bool(missing),
-                            missing, source="resources/red_flags.json", flags=flags)
+                            missing, source="; ".join(dict.fromkeys(f.citation for f in cited)), flags=flags)
 
 
 def structured_results(study: Study, weights: Any = None) -> list[StructuredResult]:
