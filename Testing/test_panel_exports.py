@@ -76,7 +76,7 @@ def test_research_export_with_a_key_file(tmp_path, monkeypatch):
     key = tmp_path / "key.txt"
     key.write_text("a long enough secret key\n")
     written = export_study(a_study(), "research", tmp_path / "out", key_file=key)
-    assert {p.name for p in written} == {"study.json", "report.txt", "lesions.csv", "distribution.csv"}
+    assert {p.name for p in written} == {"study.json", "report.txt", "lesions.csv", "distribution.csv", "scores.csv"}
     assert all(p.parent == tmp_path / "out" / "research" for p in written)
 
 
@@ -132,7 +132,7 @@ def test_research_export_carries_the_panels_comparison(tmp_path, monkeypatch):
     monkeypatch.setenv("CRMO_RESEARCH_KEY", "a long enough secret key")
     written = export_study(a_study(), "research", tmp_path, baseline=a_baseline())
     assert {p.name for p in written} == {"study.json", "report.txt", "lesions.csv", "distribution.csv",
-                                         "comparison.json", "comparison.csv"}
+                                         "scores.csv", "comparison.json", "comparison.csv"}
     for path in written:
         data = path.read_text(encoding="utf-8")
         assert "Doe" not in data and "P9" not in data and "baseline.json" not in data and "crmo-export-" not in data
