@@ -55,7 +55,7 @@ class RedFlags:
         return [f for f in self.flags if f.present]
 
     @property
-    def checked(self) -> list[RedFlag]:
+    def absent(self) -> list[RedFlag]:
         """list[RedFlag]: flags checked and not found."""
         return [f for f in self.flags if f.present is False]
 
@@ -68,7 +68,7 @@ class RedFlags:
         """Report lines: the flags found first, then what could not be checked."""
         lines = [f"RED FLAG: {flag.phrase()}." for flag in self.present]
         if not lines:
-            checked = [f.text for f in self.checked]
+            checked = [f.text for f in self.absent]
             lines.append(f"No red flag found among those checked ({', '.join(checked)})." if checked
                          else "No red flag could be checked.")
         for kind, label in (("imaging", "Imaging red flags not assessed (record per lesion)"),

@@ -150,7 +150,7 @@ def _score_code(result) -> dict[str, str]:
 def _flags_result(flags) -> StructuredResult:
     """The red flags as one result, citing the flags found, else those checked, else all."""
     present = flags.present
-    cited = present or flags.checked or flags.flags
+    cited = present or flags.absent or flags.flags
     text = ("; ".join(f"RED FLAG: {flag.phrase()}" for flag in present) if present
             else "No red flag found among those checked.")
     missing = [flag.text for flag in flags.not_assessed]
