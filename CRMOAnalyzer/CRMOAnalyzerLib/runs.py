@@ -149,53 +149,68 @@ class LabelRuns:
         return Runs(runs.k[a:b], runs.j[a:b], runs.start[a:b], runs.stop[a:b], runs.affine)
 
 
-def _encode(array: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(value, row, start, stop) of every run of equal non-zero values along the last axis; row = k * nj + j."""
+def _encode(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every run of equal non-zero values along the last axis: its value, and ``(k, j, start, stop)`` (int32).
+
+    The runs go straight into one table that doubles when full: a few large allocations, not one per slab.
+    """
     nk, nj, ni = array.shape
     plane = nj * ni
     planes = max(1, SLAB_VOXELS // max(plane, 1))
     buffer = np.empty(min(planes, nk) * plane, dtype=bool)
-    parts, total = [], 0
+    values, table, total = np.empty(1 << 18, array.dtype), np.empty((1 << 18, 4), np.int32), 0
     for k0 in range(0, nk, planes):
         flat = np.ascontiguousarray(array[k0:k0 + planes]).reshape(-1)
         change = buffer[:flat.size]
         np.not_equal(flat[1:], flat[:-1], out=change[1:])
         change[::ni] = True  # every row starts a run: no run crosses a row
         first = np.flatnonzero(change)
-        values = flat[first]
-        last = np.empty_like(first)
-        last[:-1] = first[1:]
-        last[-1:] = flat.size
-        keep = values != 0
-        first, last, values = first[keep], last[keep], values[keep]
+        last = np.append(first[1:], flat.size)
+        keep = flat[first] != 0
+        first, last = first[keep], last[keep]
+        n = len(first)
+        if total + n > len(table):
+            size = max(2 * len(table), total + n)
+            values, table = _grown(values, size, total), _grown(table, size, total)
         row = first // ni
-        parts.append((values, (row + k0 * nj).astype(np.int64), (first - row * ni).astype(np.int32),
-                      (last - row * ni).astype(np.int32)))
-        total += len(values)
+        values[total:total + n] = flat[first]
+        out = table[total:total + n]
+        out[:, 0], out[:, 1] = row // nj + k0, row % nj
+        out[:, 2], out[:, 3] = first - row * ni, last - row * ni
+        total += n
         if total > MAX_RUNS and total * 4 > (k0 * plane + flat.size):
             raise NotALabelMap(f"its value changes at {100 * total / (k0 * plane + flat.size):.0f}% of the voxels "
                                "along a row: an image rather than a label map")
-    if not parts:
-        return np.zeros(0, array.dtype), np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32)
-    return tuple(np.concatenate(column) for column in zip(*parts))
+    return values[:total], table[:total]
+
+
+def _grown(array: np.ndarray, size: int, used: int) -> np.ndarray:
+    """A larger copy of an array's first ``used`` rows."""
+    grown = np.empty((size,) + array.shape[1:], array.dtype)
+    grown[:used] = array[:used]
+    return grown
 
 
 def label_runs(array: np.ndarray, affine: np.ndarray) -> LabelRuns:
     """Encode a label map ``[k, j, i]`` in one pass, a slab of about ``SLAB_VOXELS`` at a time."""
-    values, row, start, stop = _encode(array)
+    values, table = _encode(array)
     order = np.argsort(values, kind="stable")
-    values, row, start, stop = values[order], row[order], start[order], stop[order]
-    nj = array.shape[1]
-    k, j = (row // nj).astype(np.int32), (row % nj).astype(np.int32)
+    values, table = values[order], table[order]
+    k, j, start, stop = table.T
     runs = Runs(k, j, start, stop, np.asarray(affine, dtype=float))
     edges = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, np.int64)
     offsets = np.r_[edges, len(values)].astype(np.int64)
-    n = (stop - start).astype(float)
-    if len(edges):
+    if len(edges):  # per label: voxels, and sums of i, j, k (one float buffer for the products)
+        n = np.subtract(stop, start, dtype=float)
+        product = np.add(start, stop, dtype=float)
+        product -= 1
+        product *= n
+        product /= 2
+        sums = [np.add.reduceat(product, edges)]
+        for coordinate in (j, k):
+            sums.append(np.add.reduceat(np.multiply(n, coordinate, out=product), edges))
         counts = np.add.reduceat(n, edges)
-        sums = np.stack([np.add.reduceat(n * (start + stop - 1) / 2, edges), np.add.reduceat(n * j, edges),
-                         np.add.reduceat(n * k, edges)], axis=1)
-        centroids_ijk = sums / counts[:, None]
+        centroids_ijk = np.stack(sums, axis=1) / counts[:, None]
     else:
         counts, centroids_ijk = np.zeros(0), np.zeros((0, 3))
     centroids_ras = centroids_ijk @ runs.affine[:3, :3].T + runs.affine[:3, 3]
