@@ -116,3 +116,18 @@ def test_a_bone_one_slice_thick_is_measured_exactly():
     assert bonemap.values_at(point).tolist() == [3]
     assert bonemap.present_values == [1, 2, 3] and bonemap.voxel_count(3) == 9 and bonemap.voxel_count(1) == 30 * 10 * 16
     np.testing.assert_allclose(bonemap.centroid(3), point[0])
+
+
+def test_a_side_less_paired_bone_is_split_at_the_midline():
+    array = np.zeros((30, 20, 40), np.uint8)
+    array[5:25, 5:15, 2:10] = 1  # femur at low i
+    array[5:25, 5:15, 30:38] = 2  # femur at high i
+    array[5:25, 8:12, 18:22] = 3  # vertebra: the midline at i = 19.5
+    array[0:4, 5:15, 4:36] = 4  # both tibiae as one label
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    affine[:3, 3] = [30.0, 0.0, 0.0]  # off-centre: i = 19.5 lies at x = 10.5 mm
+    bonemap = BoneMap(LabelMap(array, affine, "bones.nii"), {1: "femur_right", 2: "femur_left", 3: "vertebrae_L1", 4: "tibia"})
+    right, left = bonemap.bone_runs(4, "right"), bonemap.bone_runs(4, "left")
+    assert (right.count, left.count) == (4 * 10 * 16, 4 * 10 * 16)  # i 4..19 are right (x = 30 - i > 10.5)
+    assert right.extent([1.0, 0.0, 0.0]) == (11.0, 26.0) and left.extent([1.0, 0.0, 0.0]) == (-5.0, 10.0)
+    assert bonemap.bone_runs(4).count == 4 * 10 * 32

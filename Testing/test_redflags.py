@@ -79,3 +79,10 @@ def test_report_puts_red_flags_right_after_the_impression():
     assert flagged[1].startswith("RED FLAG: cortical destruction (L1)")
     assert flagged[2].startswith("RED FLAG: fever: think of infection")
     assert text.index("RED FLAGS") < text.index("CRITERIA AND SCORES")
+
+
+def test_every_flag_cites_a_listed_source():
+    from CRMOAnalyzerLib.redflags import flag_rules
+
+    rules = flag_rules()
+    assert rules["flags"] and all(spec["source"] in rules["sources"] for spec in rules["flags"])

@@ -100,7 +100,7 @@ def test_clip_keeps_exactly_the_voxels_in_the_range(seed, closed):
     for direction in rng.normal(size=(4, 3)):
         along = (np.stack([i, j, k], axis=-1).reshape(-1, 3) @ affine[:3, :3].T + affine[:3, 3]) @ direction
         along = along.reshape(mask.shape)
-        low, high = np.quantile(along[mask], [0.3, 0.6])
+        low, high = np.quantile(along[mask], [0.3, 0.6]) + 1e-7  # no voxel exactly on a bound
         inside = {"left": (along >= low) & (along < high), "right": (along > low) & (along <= high),
                   "both": (along >= low) & (along <= high)}[closed]
         np.testing.assert_array_equal(_voxels(found.clip(direction, low, high, closed=closed), mask.shape), mask & inside)
@@ -115,6 +115,8 @@ def test_clip_at_a_bound_on_a_voxel_follows_closed():
     assert found.clip([1, 0, 0], 2.0, 5.0, closed="both").count == 4
     assert found.clip([0, 1, 0], 2.0, 5.0).count == 10  # constant along the run: all of it
     assert found.clip([0, 1, 0], 2.5, 5.0).count == 0
+    assert found.clip([1, 0, 0], 5.0, 2.0).count == 0  # an empty range
+    assert found.clip([1, 0, 0], np.nan, 5.0).count == 0
 
 
 def test_split_divides_the_voxels_by_the_plane():
@@ -131,7 +133,7 @@ def test_split_divides_the_voxels_by_the_plane():
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
 def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype):
-    monkeypatch.setattr(measure, "SLAB_VOXELS", 300)  # several slabs, some empty
+    monkeypatch.setattr(runs, "SLAB_VOXELS", 300)  # several slabs, some empty
     rng = np.random.default_rng(11)
     array = np.zeros((9, 13, 11), dtype)
     array[rng.random(array.shape) < 0.05] = 3
@@ -152,10 +154,15 @@ def test_an_image_given_as_a_bone_map_is_refused_early(monkeypatch):
     from CRMOAnalyzerLib.errors import CRMOInputError
 
     monkeypatch.setattr(runs, "MAX_RUNS", 1000)
-    monkeypatch.setattr(runs, "SLAB_VOXELS", 20 * 30)  # a plane at a time: it stops before the end
+    monkeypatch.setattr(runs, "SLAB_VOXELS", 20 * 30)  # a plane at a time
+    slabs = []
+    contiguous = np.ascontiguousarray
+    monkeypatch.setattr(runs.np, "ascontiguousarray", lambda a: slabs.append(a.shape) or contiguous(a))
     image = np.random.default_rng(0).integers(1, 4000, size=(20, 20, 30), dtype=np.uint16)  # like an MRI
     with pytest.raises(CRMOInputError, match=r"^mri\.nii: bone map: its value changes at (9\d|100)% of the voxels"):
         BoneMap(LabelMap(image, np.eye(4), "mri.nii"), {})
+    assert slabs.count((1, 20, 30)) == 2  # stopped after 2 of 20 planes (1,200 voxels, over 1,000 runs)
+    monkeypatch.undo()
     bones = np.zeros((20, 20, 30), np.uint8)
     bones[2:18, 2:18, 3:27] = 1
     assert BoneMap(LabelMap(bones, np.eye(4), "bones.nii"), {1: "femur_left"}).voxel_count(1) == 16 * 16 * 24

@@ -50,7 +50,7 @@ class LabelMap(Image):
     """A label map: integer values; ``names`` maps values to names when the file has them.
 
     When read from a file, ``array`` is a read-only view of the SimpleITK image kept in ``itk``
-    (no copy); :meth:`as_sitk` gives that image for SimpleITK's run-length label statistics.
+    (no copy); :meth:`as_sitk` gives that image.
     """
 
     names: dict[int, str] = field(default_factory=dict)

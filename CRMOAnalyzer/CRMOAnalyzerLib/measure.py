@@ -7,19 +7,15 @@ on any grid. (The dense bone map is encoded as runs instead: ``runs.py``.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import runs
 from .geometry import to_index, to_ras
 from .images import Image, LabelMap
 
 __all__ = ["LesionVoxels", "label_voxel_indices", "measure_labels", "sample_nearest"]
-
-#: voxels per slab when a map is scanned slab by slab
-SLAB_VOXELS = 1 << 21
-
 
 @dataclass
 class LesionVoxels:
@@ -47,27 +43,21 @@ def sample_nearest(image: Image, ras: np.ndarray, outside: int | float = -1) -> 
     return values
 
 
-def _slabs(array: np.ndarray, compare, operand) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """``(k0, slab, compare(slab, operand))`` for slabs of about ``SLAB_VOXELS`` of ``array``, the boolean result in
-    one reused buffer: no temporary is as large as the map."""
-    rows = max(1, SLAB_VOXELS // max(int(np.prod(array.shape[1:])), 1))
-    buffer = np.empty((min(rows, array.shape[0]),) + array.shape[1:], dtype=bool)
-    for k0 in range(0, array.shape[0], rows):
-        slab = array[k0:k0 + rows]
-        found = buffer[:len(slab)]
-        compare(slab, operand, out=found)
-        yield k0, slab, found
-
-
 def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:
     """Flat indices (into ``array.ravel()``) of every non-zero voxel, per label value, in one pass.
 
-    The map is read in slabs of about ``SLAB_VOXELS`` through one reused boolean buffer, so
+    The map is read in slabs of about ``runs.SLAB_VOXELS`` through one reused boolean buffer, so
     no temporary is as large as the map and a sparse lesion map costs about one read of it.
     """
-    plane = int(np.prod(labelmap.array.shape[1:]))
+    array = labelmap.array
+    plane = int(np.prod(array.shape[1:]))
+    rows = max(1, runs.SLAB_VOXELS // max(plane, 1))
+    buffer = np.empty((min(rows, array.shape[0]),) + array.shape[1:], dtype=bool)
     indices, values = [], []
-    for k0, slab, found in _slabs(labelmap.array, np.not_equal, 0):
+    for k0 in range(0, array.shape[0], rows):
+        slab = array[k0:k0 + rows]
+        found = buffer[:len(slab)]
+        np.not_equal(slab, 0, out=found)
         flat = np.flatnonzero(found)
         if flat.size:
             values.append(slab.reshape(-1)[flat])

@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = ["MAX_RUNS", "SLAB_VOXELS", "LabelRuns", "NotALabelMap", "Runs", "label_runs"]
 
-#: voxels of a map compared at a time when it is encoded
+#: voxels of a map compared at a time (a slab through one reused buffer) when a map is scanned
 SLAB_VOXELS = 1 << 20
 #: more runs than this, and more than one per 4 voxels, is an image rather than a label map (and would cost GBs)
 MAX_RUNS = 1 << 22
@@ -93,8 +93,11 @@ class Runs:
              closed: Closed = "left") -> Runs:
         """The voxels whose ``direction . (p - origin)`` lies between ``low`` and ``high``.
 
-        ``closed`` tells which bounds belong to the range: "left" ``[low, high)``, "right" ``(low, high]``, "both".
+        ``low <= high``; ``closed`` tells which bounds belong to the range: "left" ``[low, high)``, "right" ``(low, high]``, "both".
         """
+        if not low <= high:  # an empty (or NaN) range
+            none = np.zeros(len(self.start), bool)
+            return self._take(none, self.start[none], self.stop[none])
         at_zero, per_i = self.linear(direction, origin)
 
         def inside(i: np.ndarray) -> np.ndarray:
@@ -142,7 +145,7 @@ class LabelRuns:
         """The runs of one label (none for a label that is absent)."""
         n = int(np.searchsorted(self.values, value))
         if n == len(self.values) or self.values[n] != value:
-            n, a, b = 0, 0, 0
+            a, b = 0, 0
         else:
             a, b = int(self.offsets[n]), int(self.offsets[n + 1])
         runs = self.runs
