@@ -63,6 +63,40 @@ def test_scores_table_is_the_deidentified_studys_with_no_patient_fact(tmp_path):
         assert fact.lower() not in text.lower(), fact
 
 
+def short_name_study():
+    """Name parts of two letters ("Ma", "Li") that lie inside clinical enum values, findings and plain words."""
+    study = make_study(note="Li said the pain is clinical; Ma^Li; scan of ma li at /home/mali/x.nii, li_scan2",
+                       id="P77", name="Ma^Li")
+    study.clinical = {"biopsy": "malignancy", "fever": True, "crp_mg_l": 12.0, "blood_count_normal": False}
+    study.lesions[0].findings.update(character="mixed", signal_extent="25-50%", marrow_edema=True)
+    return study
+
+
+def test_short_name_part_leaves_coded_values_and_other_words_alone(tmp_path):
+    """"Li" is inside "malignancy" and "clinical": coded values stay as they are (the export validates them), and in
+    free text only the whole words (and any part of a file path) are replaced."""
+    written = write_research_export(short_name_study(), KEY, tmp_path)
+    study = load_study(written["study"])
+    assert study.clinical == {"biopsy": "malignancy", "fever": True, "crp_mg_l": 12.0, "blood_count_normal": False}
+    findings = study.lesions[0].findings
+    assert {k: findings[k] for k in ("character", "signal_extent", "marrow_edema")} == {
+        "character": "mixed", "signal_extent": "25-50%", "marrow_edema": True}
+    pseudonym = study.patient["id"]
+    assert findings["note"].startswith(f"{pseudonym} said the pain is clinical; {pseudonym}; scan of {pseudonym} "
+                                       f"{pseudonym} at /home/"), findings["note"]
+    assert findings["note"].endswith(f"{pseudonym}_scan2"), findings["note"]
+    for word in ("ma", "li", "mali"):
+        assert word not in findings["note"].lower().replace("clinical", ""), word
+    assert written["scores"].read_text(encoding="utf-8") == score_table_csv(short_name_study())
+
+
+def test_clinical_text_that_is_no_coded_value_is_scrubbed():
+    study = short_name_study()
+    study.clinical = {"biopsy": "sent by Li"}  # not one of the biopsy values: free text, scrubbed like a note
+    clean, pseudonym = deidentify(study, KEY)
+    assert clean.clinical == {"biopsy": f"sent by {pseudonym}"}
+
+
 def test_pseudonym_and_date_shift_follow_the_key():
     a, pseudonym = deidentify(planted_study(), KEY)
     b, again = deidentify(planted_study(), KEY)

@@ -7,8 +7,9 @@
   intervals between exams are kept.
 - Kept: anatomy, measurements, findings flags, distribution, scores. Dropped: input file paths, the DICOM
   folder, segment names. Free text (notes, descriptions, warnings, clinical strings) is kept only after
-  every known identifier (name parts, id, accession, birth date in common spellings) is replaced by the
-  pseudonym and any other date or long number by a placeholder.
+  every known identifier (the name and its parts as whole words, id, accession, birth date in common spellings)
+  is replaced by the pseudonym and any other date or long number by a placeholder. Coded values (a clinical
+  item's or a finding's enum value, booleans, numbers) are kept as they are.
 - Follow-up: with a baseline exam, ``comparison.json`` and ``comparison.csv`` of the two exams, de-identified the
   same way: both exam dates move by the follow-up patient's shift (so the interval is kept), no patient facts,
   the input file names replaced by "baseline" and "follow-up"; the report gets the follow-up paragraph.
@@ -26,9 +27,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..conditions import clinical_items
 from ..errors import CRMOInputError
 from ..files import read_text, write_json, write_text
-from ..model import Study
+from ..model import FINDINGS, Study
 
 if TYPE_CHECKING:
     from ..compare import Comparison
@@ -39,6 +41,7 @@ MIN_KEY_BYTES = 16
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _OTHER_DATE = re.compile(r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\b\d{8}\b")
 _LONG_NUMBER = re.compile(r"\b[A-Za-z]{0,4}\d[\dA-Za-z-]{4,}\b")
+_PATH = re.compile(r"(\S*[\\/]\S*)")
 
 
 class ResearchKey:
@@ -89,17 +92,35 @@ def _shift_date(value: str | None, days: int) -> str | None:
 
 
 class _Scrubber:
-    """Replaces known identifiers in free text; shifts ISO dates; masks other dates and long numbers."""
+    """Replaces known identifiers in free text; shifts ISO dates; masks other dates and long numbers.
 
-    def __init__(self, identifiers: list[str], pseudonym: str, days: int) -> None:
-        words = {w.strip() for w in identifiers if w and len(w.strip()) >= 2}
-        self._known = sorted(words, key=len, reverse=True)
+    ``names`` (the patient's name and its parts) are replaced where they stand as whole words (letters and digits
+    around them end the match, so a part "Li" leaves "malignancy" alone), and anywhere inside a file path (a user or
+    patient folder such as ``/home/zquixote``); the other ``identifiers`` (ids, accession numbers, birth date
+    spellings) anywhere. All of them go in one pass, so the pseudonym put in is never matched again.
+    """
+
+    def __init__(self, names: list[str], identifiers: list[str], pseudonym: str, days: int) -> None:
+        def known(found: list[str]) -> set[str]:
+            return {w.strip().lower() for w in found if w and len(w.strip()) >= 2}
+
+        def pattern(words: dict[str, str]) -> re.Pattern:  # longest first: "Anna Li" before "Anna"
+            return re.compile("|".join(words[w] for w in sorted(words, key=lambda w: (-len(w), w))) or "(?!)",
+                              re.IGNORECASE)
+
+        others = {w: re.escape(w) for w in known(identifiers)}
+        # a letter or digit before or after a name ends the match (the underscore does not: "Li_scan")
+        self._words = pattern({**{w: rf"(?<![^\W_]){re.escape(w)}(?![^\W_])" for w in known(names)}, **others})
+        self._in_paths = pattern({**{w: re.escape(w) for w in known(names)}, **others})
         self._pseudonym, self._days = pseudonym, days
 
+    def _identifiers_out(self, text: str) -> str:
+        pieces = _PATH.split(text)  # odd pieces are the path-like tokens
+        return "".join((self._in_paths if i % 2 else self._words).sub(self._pseudonym, piece)
+                       for i, piece in enumerate(pieces))
+
     def __call__(self, text: Any) -> str:
-        text = str(text)
-        for word in self._known:
-            text = re.sub(re.escape(word), self._pseudonym, text, flags=re.IGNORECASE)
+        text = self._identifiers_out(str(text))
         shifted: list[str] = []
 
         def keep(match: re.Match) -> str:
@@ -111,10 +132,15 @@ class _Scrubber:
         return re.sub("\x00(\\d+)\x00", lambda m: shifted[int(m.group(1))], text)
 
 
-def _identifiers(patient: dict[str, Any], exam: dict[str, Any]) -> list[str]:
-    found: list[str] = []
+def _names(patient: dict[str, Any]) -> list[str]:
+    """The patient's name as given and each of its parts (DICOM ``Family^Given``, or words)."""
     name = str(patient.get("name") or "")
-    found += [name, *re.split(r"[\^,\s]+", name)]
+    return [name, *re.split(r"[\^,\s]+", name)]
+
+
+def _identifiers(patient: dict[str, Any], exam: dict[str, Any]) -> list[str]:
+    """The patient's and exam's ids and birth date spellings (not the name: :func:`_names`)."""
+    found: list[str] = []
     for value in (patient.get("id"), exam.get("accession"), exam.get("order_number")):
         if value:
             found.append(" ".join(str(value).split()))
@@ -139,7 +165,7 @@ def deidentify(study: Study, key: ResearchKey) -> tuple[Study, str]:
     """A copy of ``study`` with no patient identifiers; returns it and the pseudonym."""
     patient, exam = study.patient or {}, study.study or {}
     pseudonym, days = _pseudonym_and_shift(patient, key)
-    scrub = _Scrubber(_identifiers(patient, exam), pseudonym, days)
+    scrub = _Scrubber(_names(patient), _identifiers(patient, exam), pseudonym, days)
     out = Study(patient={"id": pseudonym}, study={}, lesions=[], clinical={}, midline=copy.deepcopy(study.midline),
                 inputs={}, dicom=None, warnings=[scrub(w) for w in study.warnings])
     if patient.get("sex") in ("F", "M", "O"):
@@ -161,19 +187,29 @@ def deidentify(study: Study, key: ResearchKey) -> tuple[Study, str]:
     for lesion in study.lesions:
         copy_ = copy.deepcopy(lesion)
         copy_.source = {k: v for k, v in lesion.source.items() if k in ("kind", "value")}
-        copy_.findings = {k: (scrub(v) if isinstance(v, str) else v) for k, v in lesion.findings.items()}
+        copy_.findings = {k: (v if _coded(FINDINGS.get(k), v) else _scrub_tree(v, scrub))
+                          for k, v in lesion.findings.items()}
         copy_.warnings = [scrub(w) for w in lesion.warnings]
         copy_.localization = {k: (scrub(v) if isinstance(v, str) else v) for k, v in lesion.localization.items()}
         out.lesions.append(copy_)
-    out.clinical = _scrub_tree(study.clinical, scrub, days)
+    items = clinical_items()
+    out.clinical = {k: (copy.deepcopy(v) if _coded(tuple((items.get(k) or {}).get("values") or ()), v)
+                        else _scrub_tree(v, scrub)) for k, v in study.clinical.items()}
     return out, pseudonym
 
 
-def _scrub_tree(value: Any, scrub: _Scrubber, days: int) -> Any:
+def _coded(values: Any, value: Any) -> bool:
+    """Whether ``value`` is one of the coded ``values`` (a tuple of the allowed strings, as an enum's): such a value
+    is kept as it is (a name part may be a word of it, "Li" in "malignancy"); free text goes through the scrubber.
+    Booleans and numbers hold no text and are kept by :func:`_scrub_tree` anyway."""
+    return isinstance(values, tuple) and isinstance(value, str) and value in values
+
+
+def _scrub_tree(value: Any, scrub: _Scrubber) -> Any:
     if isinstance(value, dict):
-        return {k: _scrub_tree(v, scrub, days) for k, v in value.items()}
+        return {k: _scrub_tree(v, scrub) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub_tree(v, scrub, days) for v in value]
+        return [_scrub_tree(v, scrub) for v in value]
     if isinstance(value, str):
         return scrub(value)
     return value
@@ -189,7 +225,8 @@ def deidentify_comparison(comparison: Comparison, baseline: Study, followup: Stu
     The lesion rows hold ids, anatomy and volumes only and are kept as they are.
     """
     pseudonym, days = _pseudonym_and_shift(followup.patient or {}, key)
-    scrub = _Scrubber(_identifiers(followup.patient or {}, followup.study or {})
+    scrub = _Scrubber(_names(followup.patient or {}) + _names(baseline.patient or {}),
+                      _identifiers(followup.patient or {}, followup.study or {})
                       + _identifiers(baseline.patient or {}, baseline.study or {}), pseudonym, days)
 
     def facts(exam: dict[str, Any]) -> dict[str, Any]:
