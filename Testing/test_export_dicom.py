@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import highdicom as hd
 import numpy as np
@@ -17,7 +19,19 @@ from CRMOAnalyzerLib.model import save_study
 from CRMOAnalyzerLib.pipeline import analyze_files
 from conftest import SAMPLE
 
-TOOLS = shutil.which("dciodvfy") and shutil.which("dsrdump")
+#: the validators these tests run; .ci/run installs them (dicom3tools, dcmtk)
+VALIDATORS = ("dciodvfy", "dsrdump")
+
+
+def require_validators() -> None:
+    """Skip (with the reason shown) when a validator is missing, or fail under CI=true: no check vanishes silently."""
+    missing = [tool for tool in VALIDATORS if shutil.which(tool) is None]
+    if not missing:
+        return
+    reason = f"{' and '.join(missing)} not installed (dicom3tools/dcmtk; .ci/run installs them)"
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{reason}: required when CI=true")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +48,55 @@ def exported(tmp_path_factory):
 
 
 def errors_of(path) -> list[str]:
+    """dciodvfy's errors for ``path``: its Error and Abort lines, a non-zero exit code, and a missing file."""
+    require_validators()
+    path = Path(path)
+    if not path.is_file():
+        return [f"Error - {path} does not exist"]
     result = subprocess.run(["dciodvfy", "-new", str(path)], capture_output=True, text=True, check=False)
-    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith(("Error", "Abort"))]
+    if result.returncode != 0:
+        errors.append(f"Error - dciodvfy exited with code {result.returncode}")
+    return errors
+
+
+def dsrdump(path) -> str:
+    """dsrdump's text of an SR file (fails the test when dsrdump cannot read it)."""
+    require_validators()
+    return subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+def fake_tool(folder: Path, name: str, output: str, code: int) -> None:
+    script = folder / name
+    script.write_text(f"#!/bin/sh\nprintf '%s' '{output}'\nexit {code}\n")
+    script.chmod(0o755)
+
+
+@pytest.mark.parametrize("output, code, failed", [("", 0, False), ("Warning - a warning\n", 0, False),
+                                                  ("Error - bad\n", 0, True), ("Abort - cannot read\n", 0, True),
+                                                  ("", 3, True), ("Warning - a warning\n", 1, True)])
+def test_errors_of_fails_on_error_and_abort_lines_and_a_nonzero_exit(tmp_path, monkeypatch, output, code, failed):
+    for tool in VALIDATORS:
+        fake_tool(tmp_path, tool, output, code)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (tmp_path / "x.dcm").write_bytes(b"x")
+    assert bool(errors_of(tmp_path / "x.dcm")) == failed
+
+
+def test_errors_of_fails_on_a_missing_or_unreadable_file(tmp_path):
+    assert errors_of(tmp_path / "missing.dcm") == [f"Error - {tmp_path / 'missing.dcm'} does not exist"]
+    (tmp_path / "garbage.dcm").write_bytes(b"not DICOM" * 20)
+    assert errors_of(tmp_path / "garbage.dcm")
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception),
+                                         ("false", pytest.skip.Exception)])
+def test_a_missing_validator_fails_under_ci_and_skips_visibly_elsewhere(tmp_path, monkeypatch, ci, outcome):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises((pytest.fail.Exception, pytest.skip.Exception), match="dciodvfy and dsrdump not installed") as raised:
+        errors_of(SAMPLE / "dicom" / "IM0001.dcm")
+    assert raised.type is outcome
 
 
 def test_sample_series_is_small_and_valid():
@@ -44,11 +105,9 @@ def test_sample_series_is_small_and_valid():
     assert sum(p.stat().st_size for p in (SAMPLE / "dicom").iterdir()) < 5e6
     grid = series_image(datasets)
     assert np.allclose(np.abs(grid.affine[:3, 2] / np.linalg.norm(grid.affine[:3, 2])), [0, 1, 0])  # coronal slices
-    if TOOLS:
-        assert errors_of(SAMPLE / "dicom" / "IM0001.dcm") == []
+    assert errors_of(SAMPLE / "dicom" / "IM0001.dcm") == []
 
 
-@pytest.mark.skipif(not TOOLS, reason="dicom3tools/dcmtk not installed (.ci/run installs them)")
 def test_dciodvfy_finds_no_error(exported):
     _, out = exported
     assert errors_of(out / "sr.dcm") == []
@@ -92,10 +151,9 @@ def test_seg_has_one_non_empty_segment_per_lesion_near_its_centroid(exported):
         assert seg.get_segment_description(number).tracking_id == lesion.id
 
 
-@pytest.mark.skipif(not TOOLS, reason="dcmtk not installed")
 def test_dsrdump_shows_the_findings(exported):
     _, out = exported
-    dump = subprocess.run(["dsrdump", str(out / "sr.dcm")], capture_output=True, text=True, check=True).stdout
+    dump = dsrdump(out / "sr.dcm")
     assert '<contains CODE:(,,"Finding")=(52988006,SCT,"Lesion")>' in dump
     assert '<has concept mod CODE:(,,"Laterality")=(7771000,SCT,"Left")>' in dump
     assert dump.count('CONTAINER:(,,"Measurement Group")') == 9 + 7  # lesions; 6 scores and the red flags
@@ -137,11 +195,10 @@ def test_known_scores_read_back_from_the_sr(tmp_path):
     assert "bone marrow hyperintensity not recorded" in texts["MISSING"] and texts["RESULT"].startswith("RAI-CROMRIS total 0")
     jansson = {item.name.value: item.value for item in by_id["Jansson score"][0].ContentSequence if item.ValueType == "TEXT"}
     assert jansson["SOURCE"].startswith("Source: ") and "points as cited" in jansson["SOURCE"]
-    if TOOLS:
-        assert errors_of(tmp_path / "scores.dcm") == []
-        dump = subprocess.run(["dsrdump", str(tmp_path / "scores.dcm")], capture_output=True, text=True, check=True).stdout
-        assert 'NUM:(,,"Jansson NBO clinical score (local code)")="63.0" ({points},UCUM,"points")' in dump
-        assert 'CODE:(,,"Partial result: items missing (local code)")=(373066001,SCT,"Yes")' in dump
+    assert errors_of(tmp_path / "scores.dcm") == []
+    dump = dsrdump(tmp_path / "scores.dcm")
+    assert 'NUM:(,,"Jansson NBO clinical score (local code)")="63.0" ({points},UCUM,"points")' in dump
+    assert 'CODE:(,,"Partial result: items missing (local code)")=(373066001,SCT,"Yes")' in dump
 
 
 def test_red_flags_group_cites_the_literature_of_the_flags_found(tmp_path):
@@ -206,17 +263,15 @@ def test_followup_comparison_reads_back_from_the_sr(tmp_path):
     summary = {item.name.value: item for item in by_id["Follow-up comparison"][0].ContentSequence}
     assert summary["BASELINEDATE"].value == datetime.date(2025, 11, 20)
     assert summary["CROMRISCHANGE"].value == 0 and summary["RESULT"].value.startswith("Compared with 2025-11-20")
-    if TOOLS:
-        assert errors_of(tmp_path / "followup.dcm") == []
-        dump = subprocess.run(["dsrdump", str(tmp_path / "followup.dcm")], capture_output=True, text=True,
-                              check=True).stdout
-        assert '<has obs context TEXT:(,,"Tracking Identifier")="new -> L4">' in dump
-        assert 'CODE:(,,"Lesion change since baseline (local code)")=(increased,99CRMO,"Increased in volume")' in dump
-        assert 'NUM:(,,"Lesion volume change since baseline (local code)")="60.0" (%,UCUM,"percent")' in dump
-        assert 'NUM:(,,"Longitudinal Temporal Offset from Event")="101.0" (d,UCUM,"day")' in dump
-        assert 'CODE:(,,"Longitudinal Temporal Event Type")=(121079,DCM,"Baseline")' in dump
-        assert 'DATE:(,,"Baseline exam date (local code)")="20251120"' in dump
-        assert dump.count('CONTAINER:(,,"Measurement Group")') == 3 + 7 + 4 + 1  # lesions, scores, changes, follow-up
+    assert errors_of(tmp_path / "followup.dcm") == []
+    dump = dsrdump(tmp_path / "followup.dcm")
+    assert '<has obs context TEXT:(,,"Tracking Identifier")="new -> L4">' in dump
+    assert 'CODE:(,,"Lesion change since baseline (local code)")=(increased,99CRMO,"Increased in volume")' in dump
+    assert 'NUM:(,,"Lesion volume change since baseline (local code)")="60.0" (%,UCUM,"percent")' in dump
+    assert 'NUM:(,,"Longitudinal Temporal Offset from Event")="101.0" (d,UCUM,"day")' in dump
+    assert 'CODE:(,,"Longitudinal Temporal Event Type")=(121079,DCM,"Baseline")' in dump
+    assert 'DATE:(,,"Baseline exam date (local code)")="20251120"' in dump
+    assert dump.count('CONTAINER:(,,"Measurement Group")') == 3 + 7 + 4 + 1  # lesions, scores, changes, follow-up
 
 
 def test_cli_sr_with_compare(exported, tmp_path):
@@ -234,5 +289,4 @@ def test_cli_sr_with_compare(exported, tmp_path):
     labels = [g.tracking_identifier for g in groups]
     assert f"new -> {gone.id}" in labels and "Follow-up comparison" in labels
     assert sum(" -> " in label for label in labels) == len(study.lesions)  # every follow-up lesion: persistent or new
-    if TOOLS:
-        assert errors_of(tmp_path / "sr.dcm") == []
+    assert errors_of(tmp_path / "sr.dcm") == []
