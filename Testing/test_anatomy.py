@@ -80,10 +80,22 @@ def test_paired_and_midline():
     ("rib 5 left", "rib_left_5"), ("left fifth rib", "rib_left_5"), ("Right 12th rib", "rib_right_12"),
     ("T7", "vertebrae_T7"), ("T7 vertebra", "vertebrae_T7"), ("vertebrae_L4", "vertebrae_L4"),
     ("Right clavicle", "clavicula_right"), ("lower_jawbone", "mandible"), ("hip bone right", "hip_right"),
-    ("left tibia", "tibia"), ("Tibia", "tibia"), ("sternum", "sternum"),
+    ("Tibia", "tibia"), ("sternum", "sternum"),
 ])
 def test_find_bone_accepts_slicer_names(text, name):
     assert find_bone(text).name == name
+
+
+@pytest.mark.parametrize("text, name, side", [
+    ("Left tibia", "tibia", "left"), ("tibia_left", "tibia", "left"), ("RIGHT FIBULA", "fibula", "right"),
+    ("rib 5 left", "rib_left_5", "left"), ("Right tarsal bones", "tarsal", "right"), ("left radius", "radius", "left"),
+    ("Right femur", "femur_right", "right"), ("Tibia", "tibia", None), ("tarsal bones", "tarsal", None),
+    ("patella R", "patella", "right"), ("humerus lt", "humerus_left", "left"),
+])
+def test_a_side_in_the_name_is_kept(text, name, side):
+    bone = find_bone(text)
+    assert (bone.name, bone.side.value if bone.side else None) == (name, side)
+    assert bone.code == bones()[name].code and bone.paired
 
 
 @pytest.mark.parametrize("text", ["liver", "left sternum", "spinal_cord", "", "femur_middle_x"])

@@ -7,7 +7,7 @@ Names are TotalSegmentator class names. Slicer segment names and other spellings
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
 from importlib import resources
@@ -119,6 +119,8 @@ def find_bone(name: str) -> Bone | None:
 
     Matching ignores case and separators, and accepts the side and a rib number anywhere:
     ``"Left femur"``, ``"femur_left"``, ``"FEMUR L"``, ``"rib 5 left"``, ``"left fifth rib"``, ``"T7"``.
+    A side in the name is never dropped: ``"Left tibia"`` is the vocabulary's side-less ``tibia`` with
+    ``side`` left (its name and code stay those of the vocabulary).
     """
     by_name, index, _ = _vocabulary()
     key = _key(name)
@@ -129,7 +131,7 @@ def find_bone(name: str) -> Bone | None:
     rest = [str(t) for t in tokens if t not in _SIDE_WORDS]
     rest = [t[:-2] if re.fullmatch(r"\d+(st|nd|rd|th)", t) else t for t in rest]
     numbers = [t for t in rest if t.isdigit()]
-    words = [t for t in rest if not t.isdigit() and t not in ("bone", "of", "the", "structure")]
+    words = [t for t in rest if not t.isdigit() and t not in ("bone", "bones", "of", "the", "structure")]
     candidates = []
     if words and words[0] in ("rib", "ribs") and numbers and side:
         candidates.append(f"rib_{side}_{numbers[0]}")
@@ -142,6 +144,8 @@ def find_bone(name: str) -> Bone | None:
                 continue  # "left sternum" is not a bone name
             if side and bone.side is None and f"{bone.name}_{side}" in by_name:
                 return by_name[f"{bone.name}_{side}"]
+            if side and bone.side is None:
+                return replace(bone, side=SideValues(side))  # "Left tibia": the side-less class, its side kept
             return bone
     return None
 
