@@ -127,6 +127,23 @@ def test_help_has_examples(capsys):
     assert "examples:" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv, problem, hint", [
+    (["report", "s.json", "--format", "docx"], "argument --format: invalid choice: 'docx'", "crmo-analyzer report --help"),
+    (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'", "crmo-analyzer --help"),
+    (["analyze", "--bones"], "argument --bones: expected one argument", "crmo-analyzer analyze --help"),
+    (["compare", "a.json", "b.json", "--bogus"], "unrecognized arguments: --bogus", "crmo-analyzer --help"),
+])
+def test_usage_error_is_one_line_and_a_hint(capsys, argv, problem, hint):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and not out
+    lines = err.splitlines()
+    assert len(lines) == 2 and "usage:" not in err, err
+    assert lines[0].startswith("crmo-analyzer") and ": error: " in lines[0] and problem in lines[0]
+    assert lines[1] == f"run '{hint}' for the usage"
+
+
 def _write(folder, name, content):
     path = folder / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())

@@ -15,7 +15,15 @@ from ..errors import CRMOInputError
 #: subcommand modules of this package, each with ``add_subparser(subparsers)``
 SUBCOMMANDS = ("analyze", "demo", "report", "compare", "clinical", "cohort")
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and a hint, not the whole usage (its subparsers too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())}\n"
+                              f"run '{self.prog} --help' for the usage\n")
 
 
 class _OneLine(logging.Formatter):
@@ -25,7 +33,7 @@ class _OneLine(logging.Formatter):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="crmo-analyzer",
         description="Localize, tabulate and report bone lesions of chronic recurrent multifocal osteomyelitis (CRMO). "
                     "Decision support: it states findings and whether the pattern fits CRMO; it never diagnoses.",
