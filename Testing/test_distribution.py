@@ -86,3 +86,39 @@ def test_unassigned_lesions_are_counted_but_not_tabulated():
 def test_empty_study():
     dist = distribution(Study())
     assert dist.lesion_count == 0 and dist.pattern == "none"
+
+
+def test_unknown_side_is_never_merged_with_either_bone():
+    """Two proximal tibial lesions, one per leg, whose side could not be told: not 'unifocal', not 'solitary'."""
+    dist = distribution(Study(lesions=[L("L1", "tibia", None, "metaphysis", "proximal"),
+                                       L("L2", "tibia", None, "metaphysis", "proximal")]))
+    assert not dist.unifocal and not dist.multifocal and dist.focality == "unknown"
+    assert dist.side_unknown == ["L1", "L2"] and dist.site_count == 1
+    assert not any("solitary" in r for r in dist.reasons)
+    lower = dist.regions[0]
+    assert (lower["left"], lower["right"], lower["midline"], lower["unknown"]) == (0, 0, 0, 2)
+    assert lower["bones"][0]["unknown"] == 2 and lower["bones"][0]["midline"] == 0
+    assert dist.symmetric_pairs == []
+
+
+def test_unknown_side_beside_a_known_side_of_the_same_bone():
+    dist = distribution(Study(lesions=[L("L1", "tibia", "left", "metaphysis", "proximal"),
+                                       L("L2", "tibia", None, "metaphysis", "proximal")]))
+    assert not dist.unifocal and not dist.multifocal and dist.focality == "unknown" and dist.side_unknown == ["L2"]
+    assert not any("solitary" in r for r in dist.reasons)
+
+
+def test_unknown_side_in_another_bone_is_multifocal():
+    dist = distribution(Study(lesions=[L("L1", "femur_left", "left", "metaphysis", "distal"),
+                                       L("L2", "tibia", None, "metaphysis", "proximal")]))
+    assert dist.multifocal and dist.focality == "multifocal" and dist.site_count == 2
+
+
+def test_one_lesion_of_unknown_side_is_still_one_lesion():
+    dist = distribution(Study(lesions=[L("L1", "tibia", None, "metaphysis", "proximal")]))
+    assert dist.unifocal and dist.focality == "unifocal" and dist.side_unknown == ["L1"]
+
+
+def test_midline_bone_lesions_are_one_site():
+    dist = distribution(Study(lesions=[L("L1", "vertebrae_T8", None, "vertebral body"), L("L2", "vertebrae_T8", None, "posterior elements")]))
+    assert dist.unifocal and dist.side_unknown == [] and dist.regions[0]["midline"] == 2

@@ -29,9 +29,11 @@ class Distribution:
 
     lesion_count: int = 0
     assigned_count: int = 0
-    site_count: int = 0  # distinct bones (a side-less bone counts once per side)
+    site_count: int = 0  # distinct bones, at least (a side-less bone counts once per side)
     multifocal: bool = False
     unifocal: bool = False
+    focality: str = "none"  # "multifocal" | "unifocal" | "unknown" (lesions of unknown side) | "none"
+    side_unknown: list[str] = field(default_factory=list)  # lesions in a paired bone whose side is unknown
     regions: list[dict[str, Any]] = field(default_factory=list)
     bilateral: bool = False
     bilateral_regions: list[str] = field(default_factory=list)
@@ -63,8 +65,25 @@ def ordered_lesions(lesions: list[Lesion]) -> list[Lesion]:
     return sorted(lesions, key=key)
 
 
-def _site_key(lesion: Lesion) -> tuple[str, str]:
-    return (bones()[lesion.bone].base, lesion.side or "midline")
+def _side_unknown(lesion: Lesion) -> bool:
+    """A lesion in a paired bone whose side is not known: it may be in either bone of the pair."""
+    return not lesion.side and not bones()[lesion.bone].midline
+
+
+def _focality(result: Distribution, assigned: list[Lesion]) -> None:
+    """Sites, multifocal and unifocal. A lesion of unknown side is never merged with either bone of its pair:
+    it counts as a site only where its bone has no lesion of known side, and a study holding one is unifocal
+    only if it is the study's only lesion (one lesion is solitary whatever its side)."""
+    vocabulary = bones()
+    known = {(vocabulary[l.bone].base, l.side or "midline") for l in assigned if not _side_unknown(l)}
+    unknown = [l for l in assigned if _side_unknown(l)]
+    result.side_unknown = [l.id for l in unknown]
+    bases = {base for base, _ in known}
+    result.site_count = len(known) + len({vocabulary[l.bone].base for l in unknown} - bases)
+    result.multifocal = len(assigned) >= 2 and result.site_count >= 2
+    result.unifocal = len(assigned) == 1 or (len(known) == 1 and not unknown)
+    result.focality = ("multifocal" if result.multifocal else "unifocal" if result.unifocal
+                       else "unknown" if assigned else "none")
 
 
 def _matches(site: dict[str, Any], lesion: Lesion) -> bool:
@@ -81,17 +100,14 @@ def distribution(study: Study) -> Distribution:
     vocabulary = bones()
     assigned = [lesion for lesion in study.lesions if lesion.assigned]
     result = Distribution(lesion_count=len(study.lesions), assigned_count=len(assigned))
-    sites = {_site_key(lesion) for lesion in assigned}
-    result.site_count = len(sites)
-    result.multifocal = len(assigned) >= 2 and len(sites) >= 2
-    result.unifocal = len(sites) == 1
+    _focality(result, assigned)
 
     table: dict[str, dict[str, Any]] = {}
     for lesion in ordered_lesions(assigned):
         bone = vocabulary[lesion.bone]
         row = table.setdefault(bone.region, {"region": bone.region, "left": 0, "right": 0, "midline": 0, "unknown": 0,
                                              "total": 0, "bones": {}})
-        column = lesion.side or ("midline" if bone.midline else "unknown")
+        column = lesion.side or ("midline" if bone.midline else "unknown")  # "unknown": side unknown, never midline
         row[column] += 1
         row["total"] += 1
         cell = row["bones"].setdefault(bone.base, {"bone": bone.base, "display": bone.display, "left": 0, "right": 0,
