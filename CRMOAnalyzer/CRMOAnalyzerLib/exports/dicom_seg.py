@@ -1,10 +1,16 @@
 """DICOM Segmentation (highdicom) of a study's lesions on the DICOM series they were read on.
 
 The study stores lesion centroids and volumes, not voxels, so the lesion label map comes from the file
-the study was analysed from (``study.inputs["lesions"]``) or from the caller. It is resampled
-(nearest neighbour) onto the series grid; a lesion too small to cover any voxel of that grid keeps the
-voxel at its centroid, and a warning says so. One segment per lesion, in study order, labelled
-``"<id> <site>"``, tracking id = lesion id (as Slicer's QuantitativeReporting does).
+the study was analysed from (``study.inputs["lesions"]``) or from the caller. The SEG is written on the
+label map's own grid, so each segment holds exactly the voxels the study's volume was measured on
+(voxel count x voxel volume = ``volume_mm3``): when that grid is the series grid, the frames are the
+series' slices (each frame references its source image); when it differs (another spacing, orientation
+or extent), each frame carries its own plane position and the shared plane orientation and pixel
+measures of the label map (highdicom ``plane_positions``), in the series' frame of reference. Resampling
+onto a coarser series grid would change the volumes (the sample's L8: 924 mm3 against 1440 mm3 stated).
+A lesion whose label is absent from the map keeps the voxel at its centroid, and a warning says so.
+One segment per lesion, in study order, labelled ``"<id> <site>"``, tracking id = lesion id (as Slicer's
+QuantitativeReporting does). ContentCreatorName (type 2) is the study's reader when recorded, else empty.
 """
 
 from __future__ import annotations
@@ -17,14 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CRMOInputError
-from ..geometry import to_index
-from ..images import LabelMap, read_labelmap
+from ..geometry import LPS_TO_RAS, to_index
+from ..images import Image, LabelMap, read_labelmap
 from ..model import Lesion, Study
 from ..report import site_phrase
 from .common import export_config
-from .dicom_series import _uid, resample_onto, series_image
+from .dicom_series import _uid, series_image
 
-__all__ = ["lesion_labelmap", "lesion_segmentation", "segment_numbers"]
+__all__ = ["lesion_labelmap", "lesion_segmentation", "segment_numbers", "same_grid", "plane_geometry"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,29 +62,67 @@ def _code(code: dict[str, str]):
     return hd.sr.CodedConcept(code["code"], code["scheme"], code["meaning"])
 
 
+def same_grid(a: Image, b: Image, tolerance_mm: float = 1e-3) -> bool:
+    """Whether ``a`` and ``b`` have the same voxels (shape, and voxel corners within ``tolerance_mm``)."""
+    if a.array.shape != b.array.shape:
+        return False
+    shape = np.array(a.shape_ijk, dtype=float) - 1
+    corners = np.array([[i, j, k, 1.0] for i in (0, shape[0]) for j in (0, shape[1]) for k in (0, shape[2])])
+    return bool(np.abs(corners @ a.affine.T - corners @ b.affine.T).max() <= tolerance_mm)
+
+
+def plane_geometry(grid: Image):
+    """highdicom plane positions (one per k slice), plane orientation and pixel measures of ``grid``."""
+    import highdicom as hd  # noqa: PLC0415
+
+    ijk_to_lps = LPS_TO_RAS @ grid.affine
+    spacing = np.linalg.norm(ijk_to_lps[:3, :3], axis=0)
+    row_dir, col_dir = ijk_to_lps[:3, 0] / spacing[0], ijk_to_lps[:3, 1] / spacing[1]
+    normal = np.cross(row_dir, col_dir)
+    slice_step = abs(float(np.dot(normal, ijk_to_lps[:3, 2])))  # the distance between planes (a sheared k axis too)
+    positions = [hd.PlanePositionSequence(coordinate_system=hd.CoordinateSystemNames.PATIENT,
+                                          image_position=[float(v) for v in ijk_to_lps @ np.array([0.0, 0.0, k, 1.0])][:3])
+                 for k in range(grid.array.shape[0])]
+    orientation = hd.PlaneOrientationSequence(coordinate_system=hd.CoordinateSystemNames.PATIENT,
+                                              image_orientation=[float(v) for v in (*row_dir, *col_dir)])
+    measures = hd.PixelMeasuresSequence(pixel_spacing=[float(spacing[1]), float(spacing[0])],
+                                        slice_thickness=slice_step, spacing_between_slices=slice_step)
+    return positions, orientation, measures
+
+
 def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, seed: str = "", series_number: int = 901):
-    """A ``highdicom.seg.Segmentation`` (BINARY) of the study's voxel lesions on the series ``datasets``."""
+    """A ``highdicom.seg.Segmentation`` (BINARY) of the study's voxel lesions on the label map's grid.
+
+    The referenced series ``datasets`` give the patient, study and frame of reference; the frames lie on the
+    series' slices when the label map shares the series grid, else on the label map's own planes.
+    """
     import highdicom as hd  # noqa: PLC0415
     from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
 
     from .. import __version__  # noqa: PLC0415
 
     numbers = segment_numbers(study)
-    grid = series_image(datasets)
-    on_grid = resample_onto(labelmap, grid, nearest=True)
-    pixels = np.zeros(on_grid.shape, dtype=np.uint16 if len(numbers) > 255 else np.uint8)
+    labels = np.asarray(labelmap.array)
+    grid = Image(labels, labelmap.affine, labelmap.source)
+    series = series_image(datasets)
+    pixels = np.zeros(labels.shape, dtype=np.uint16 if len(numbers) > 255 else np.uint8)
     lesions: list[Lesion] = [lesion for lesion in study.lesions if lesion.id in numbers]
     for lesion in lesions:
         value = lesion.source.get("value")
-        mask = on_grid == value if value is not None else np.zeros(on_grid.shape, dtype=bool)
+        mask = labels == value if value is not None else np.zeros(labels.shape, dtype=bool)
         if not mask.any():
             i, j, k = np.round(to_index(grid.affine, np.array([lesion.centroid_ras]))[0]).astype(int)
             if not (0 <= k < pixels.shape[0] and 0 <= j < pixels.shape[1] and 0 <= i < pixels.shape[2]):
-                raise CRMOInputError("--dicom", f"lesion {lesion.id} lies outside the DICOM series: is it the series the lesions were drawn on?")
-            logger.warning("lesion %s covers no voxel of the DICOM grid; its SEG segment is the voxel at its centroid", lesion.id)
-            mask = np.zeros(on_grid.shape, dtype=bool)
+                raise CRMOInputError("--lesions", f"lesion {lesion.id} lies outside the lesion label map: is it the map the study was analysed from?")
+            logger.warning("lesion %s has no voxel in the lesion label map; its SEG segment is the voxel at its centroid", lesion.id)
+            mask = np.zeros(labels.shape, dtype=bool)
             mask[k, j, i] = True
         pixels[mask & (pixels == 0)] = numbers[lesion.id]
+    _check_inside(pixels, grid, series)
+    geometry: dict = {}
+    if not same_grid(grid, series):
+        positions, orientation, measures = plane_geometry(grid)
+        geometry = {"plane_positions": positions, "plane_orientation": orientation, "pixel_measures": measures}
     codes = export_config("codes")
     descriptions = []
     for lesion in lesions:
@@ -89,9 +133,33 @@ def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, se
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL, tracking_id=lesion.id[:64],
             tracking_uid=_uid(seed, "tracking", lesion.id),
             anatomic_regions=[_code(lesion.finding_site)] if lesion.assigned and lesion.finding_site else None))
-    return hd.seg.Segmentation(
+    reader = _reader(study)
+    seg = hd.seg.Segmentation(
         source_images=list(datasets), pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=_uid(seed, "seg-series"), series_number=series_number,
         sop_instance_uid=_uid(seed, "seg-instance"), instance_number=1, manufacturer="CRMO Analyzer",
         manufacturer_model_name="crmo-analyzer", software_versions=__version__, device_serial_number="0",
-        content_label="LESIONS", content_description="CRMO lesions", series_description="CRMO lesions (SEG)")
+        content_label="LESIONS", content_description="CRMO lesions", series_description="CRMO lesions (SEG)",
+        content_creator_name=reader or None, **geometry)
+    if "ContentCreatorName" not in seg:
+        seg.ContentCreatorName = ""  # type 2: present, empty when the reader is not recorded
+    return seg
+
+
+def _reader(study: Study) -> str:
+    """The reader's name as a DICOM PN (``Family^Given``) when the study records one, else ``""``."""
+    name = (study.study or {}).get("reader")
+    return name.strip() if isinstance(name, str) and name.strip() and len(name) <= 64 and "\\" not in name else ""
+
+
+def _check_inside(pixels: np.ndarray, grid: Image, series: Image) -> None:
+    """Refuse a label map whose lesions lie nowhere near the series (another patient or another exam)."""
+    kji = np.argwhere(pixels)
+    if not len(kji):
+        return
+    ras = kji[:, ::-1] @ grid.affine[:3, :3].T + grid.affine[:3, 3]
+    ijk = to_index(series.affine, ras)
+    size = np.array(series.shape_ijk)
+    inside = np.all((ijk > -0.5 - 1) & (ijk < size - 0.5 + 1), axis=1)
+    if not inside.any():
+        raise CRMOInputError("--dicom", "the lesions lie outside the DICOM series: is it the series the lesions were drawn on?")
