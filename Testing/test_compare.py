@@ -162,8 +162,8 @@ def test_bad_input_different_patients_empty_studies():
         compare_studies(a, b)
     forced = compare_studies(a, b, force=True)
     assert forced.warnings == ["compared although the patient facts differ: patient id differs (P1 vs P2)"]
-    with pytest.raises(CRMOInputError, match="has a lesion: nothing to compare"):
-        compare_studies(study(), study())
+    nothing = compare_studies(study(date="2026-01-01"), study())
+    assert nothing.lesions == [] and nothing.paragraph().startswith("Compared with 2026-01-01: 0 lesions then, 0 now.")
     all_new = compare_studies(study(), study(*femur_pair()))
     assert [r.status for r in all_new.lesions] == ["new", "new"] and "baseline has no lesion" in all_new.warnings
     assert all_new.cromris == {}
@@ -199,3 +199,62 @@ def test_report_has_the_follow_up_paragraph_before_the_impression():
     assert text.index("DISTRIBUTION") < follow < text.index("IMPRESSION")
     assert "Left femur, distal metaphysis (L1 -> L1, 2.0 cm³ -> 0.8 cm³, -60%): decreased in volume." in text
     assert "FOLLOW-UP" not in render_report(b)
+
+
+def _exam(date="2026-03-01", accession=None, uid=None, where="study"):
+    exam = study(*femur_pair(), date=date)
+    if accession:
+        exam.study["accession"] = accession
+    if uid:
+        if where == "study":
+            exam.study["study_instance_uid"] = uid
+        else:
+            exam.dicom = {"study_instance_uid": uid}
+    return exam
+
+
+@pytest.mark.parametrize("a, b, why", [
+    (_exam(accession="A7"), _exam(accession="a7 "), "both are dated 2026-03-01 with accession A7"),
+    (_exam(uid="1.2.3"), _exam(date="2026-09-01", uid="1.2.3", where="dicom"), "both have study instance UID 1.2.3"),
+    (_exam(date="2026-01-01", uid="1.2.3", where="dicom"), _exam(uid="1.2.3", where="dicom"), "both have study instance UID 1.2.3"),
+])
+def test_the_same_exam_twice_is_refused_unless_forced(a, b, why):
+    with pytest.raises(CRMOInputError, match=f"follow-up: the same exam as baseline: {why}; refusing .* --force"):
+        compare_studies(a, b)
+    forced = compare_studies(a, b, force=True)
+    assert forced.warnings == [f"compared although both are the same exam: {why}"]
+    assert [r.status for r in forced.lesions] == ["persistent", "persistent"]
+
+
+@pytest.mark.parametrize("a, b", [
+    (_exam(accession="A7"), _exam(accession="A8")),  # same day, another exam
+    (_exam(accession="A7"), _exam(date="2026-09-01", accession="A7")),  # an accession reused on another day
+    (_exam(), _exam()),  # same date, no accession: nothing says it is the same exam
+    (_exam(uid="1.2.3"), _exam(date="2026-09-01", uid="1.2.4")),
+])
+def test_different_exams_are_compared(a, b):
+    assert not compare_studies(a, b).warnings
+
+
+def test_cli_compare_refuses_the_same_file_and_a_copy_of_the_exam(tmp_path, capsys):
+    save_study(_exam(date="2026-01-01"), tmp_path / "a.json")
+    save_study(_exam(accession="X1"), tmp_path / "b.json")
+    save_study(_exam(accession="X1"), tmp_path / "copy.json")
+    (tmp_path / "link.json").symlink_to(tmp_path / "a.json")
+    for first, second, why in (("a.json", "a.json", "it is the same file"), ("a.json", "link.json", "it is the same file"),
+                               ("b.json", "copy.json", "both are dated 2026-03-01 with accession X1")):
+        argv = ["compare", str(tmp_path / first), str(tmp_path / second), "--out", str(tmp_path / "out")]
+        capsys.readouterr()
+        assert main(argv) == 1
+        out, err = capsys.readouterr()
+        assert not out and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert f"{tmp_path / second}: the same exam as {tmp_path / first}: {why}" in err and "--force" in err
+        assert not (tmp_path / "out").exists()
+        assert main(["report", str(tmp_path / second), "--compare", str(tmp_path / first)]) == 1
+        assert why in capsys.readouterr().err
+        assert main(["-q", "compare", *argv[1:], "--force"]) == 0
+        assert "same exam" in capsys.readouterr().err
+        assert json.loads((tmp_path / "out" / "comparison.json").read_text())["summary"]["persistent"] == 2
+        for path in (tmp_path / "out").iterdir():
+            path.unlink()
+        (tmp_path / "out").rmdir()

@@ -7,6 +7,7 @@ exams): lesions match only within the same bone and side, by their position alon
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -19,7 +20,7 @@ from .errors import CRMOInputError
 from .files import read_json
 from .model import Lesion, Study
 
-__all__ = ["LesionChange", "Comparison", "compare_studies", "rules", "SCHEMA", "SCHEMA_VERSION", "same_patient"]
+__all__ = ["LesionChange", "Comparison", "compare_studies", "rules", "SCHEMA", "SCHEMA_VERSION", "same_patient", "same_exam"]
 
 SCHEMA = "crmo-analyzer/comparison"
 SCHEMA_VERSION = 1
@@ -153,6 +154,36 @@ def same_patient(a: Study, b: Study) -> str | None:
     return None
 
 
+def _study_uid(study: Study) -> str | None:
+    """The DICOM study instance UID the study records (in ``study`` or ``dicom``), if any."""
+    for facts in (study.study or {}, study.dicom or {}):
+        uid = facts.get("study_instance_uid")
+        if uid and str(uid).strip():
+            return str(uid).strip()
+    return None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.isfile(a) and os.path.isfile(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def same_exam(a: Study, b: Study, sources: tuple[str, str] = ("", "")) -> str | None:
+    """Why two studies are one exam (the same file, study instance UID, or date and accession), or ``None``."""
+    if sources[0] and sources[1] and _same_file(*sources):
+        return "it is the same file"
+    uid_a, uid_b = _study_uid(a), _study_uid(b)
+    if uid_a and uid_a == uid_b:
+        return f"both have study instance UID {uid_a}"
+    sa, sb = a.study or {}, b.study or {}
+    date, accession = sa.get("date"), str(sa.get("accession") or "").strip()
+    if date and accession and date == sb.get("date") and accession.upper() == str(sb.get("accession") or "").strip().upper():
+        return f"both are dated {date} with accession {accession}"
+    return None
+
+
 def volume_change(before: float | None, after: float | None) -> tuple[str | None, float | None]:
     """("increased" | "decreased" | "stable", percent) by the thresholds of ``compare.json``."""
     if before is None or after is None or before <= 0:
@@ -226,19 +257,23 @@ def compare_studies(baseline: Study, followup: Study, force: bool = False,
     Raises
     ------
     CRMOInputError
-        Different patients (unless ``force``), or no lesion in either study.
+        Different patients or the same exam twice (unless ``force``).
     """
     from .scores import evaluate_score  # noqa: PLC0415
 
     warnings: list[str] = []
+    twice = same_exam(baseline, followup, sources)
+    if twice and not force:
+        raise CRMOInputError(sources[1], f"the same exam as {sources[0]}: {twice}; refusing to compare an exam with "
+                                         "itself (use --force to compare anyway)")
+    if twice:
+        warnings.append(f"compared although both are the same exam: {twice}")
     problem = same_patient(baseline, followup)
     if problem and not force:
         raise CRMOInputError(sources[1], f"not the same patient as {sources[0]}: {problem}; refusing to compare "
                                          "(use --force to compare anyway)")
     if problem:
         warnings.append(f"compared although the patient facts differ: {problem}")
-    if not baseline.lesions and not followup.lesions:
-        raise CRMOInputError(sources[1], f"neither {sources[0]} nor {sources[1]} has a lesion: nothing to compare")
     for study, name in ((baseline, sources[0]), (followup, sources[1])):
         if not study.lesions:
             warnings.append(f"{name} has no lesion")

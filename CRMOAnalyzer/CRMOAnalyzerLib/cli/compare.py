@@ -19,7 +19,8 @@ def add_subparser(subparsers) -> None:
     parser.add_argument("baseline", type=Path, metavar="BASELINE.json")
     parser.add_argument("followup", type=Path, metavar="FOLLOWUP.json")
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (created if needed)")
-    parser.add_argument("--force", action="store_true", help="compare even when the patient facts differ")
+    parser.add_argument("--force", action="store_true",
+                          help="compare even when the patient facts differ or both are the same exam")
     parser.set_defaults(func=run)
 
 

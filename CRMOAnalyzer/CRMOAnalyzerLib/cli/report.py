@@ -210,7 +210,8 @@ def add_subparser(subparsers) -> None:
                           help="add the comparison with this earlier exam (as crmo-analyzer compare): the follow-up "
                                "paragraph in text, hl7, fhir, summary; structured in fhir, sr, comparison-csv; "
                                "de-identified in research")
-    followup.add_argument("--force", action="store_true", help="compare even when the patient facts differ")
+    followup.add_argument("--force", action="store_true",
+                          help="compare even when the patient facts differ or both are the same exam")
     followup.add_argument("--text", type=Path, metavar="REPORT.txt",
                           help="send this report text (e.g. the reader's edited report.txt) instead of generating it "
                                "(formats text, hl7, fhir, summary)")
