@@ -1,8 +1,10 @@
 """Localize lesions: bone, side and sub-location, from a bone map, on any grids.
 
 Rules (see the README):
-- bone: the bone with the largest overlap (label/segment lesions) or the bone containing the
-  point; else the nearest bone within ``NEAREST_MM``; else ``unassigned`` with a warning.
+- bone: the bone holding most of the lesion (label/segment lesions; an exact tie goes to the tied bone
+  at the lesion's centroid, else nearest to it, never to a label value, with a warning) or the bone
+  containing the point; else the nearest bone within ``NEAREST_MM``; else ``unassigned`` with a warning.
+  A lesion with more than ``SECOND_BONE_FRACTION`` of it in another bone is reported with both.
 - side: from the bone's name when it has one, else from the lesion's side of the patient midline
   estimated from the anatomy; midline bones have none.
 - sub-location: from the lesion's position in its own bone (``sublocation.py``).
@@ -24,13 +26,18 @@ from .markups import PointLesion
 from .measure import LesionVoxels, measure_labels
 from .model import Lesion, Study
 
-__all__ = ["NEAREST_MM", "SIDE_CHECK_MM", "localize_labels", "localize_points", "analyze"]
+__all__ = ["NEAREST_MM", "SIDE_CHECK_MM", "SECOND_BONE_FRACTION", "IN_BONE_FRACTION", "localize_labels",
+           "localize_points", "analyze"]
 
 logger = logging.getLogger(__name__)
 
 NEAREST_MM = 5.0
 #: a lesion this far on the other side of the midline from its bone's named side is flagged
 SIDE_CHECK_MM = 20.0
+#: a lesion with more than this fraction of its voxels in a second bone is reported with both bones
+SECOND_BONE_FRACTION = 0.2
+#: a lesion with less than this fraction of its voxels inside any bone is assigned, with a warning
+IN_BONE_FRACTION = 0.5
 
 
 def _r(values, digits: int = 2) -> list[float]:
@@ -99,31 +106,79 @@ class _Localizer:
                       localization=localization, warnings=warnings)
 
 
-def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = None, kind: str = "label") -> list[Lesion]:
-    """One lesion per non-zero value of ``lesions`` (``kind`` "label", or "segment" for a segmentation)."""
+def _overlap(bonemap: BoneMap, voxels: LesionVoxels, bone_values: np.ndarray,
+             warnings: list[str]) -> tuple[int, dict]:
+    """The bone holding most of the lesion, and the record of every bone it overlaps."""
+    in_bone = bone_values > 0
+    found, counts = np.unique(bone_values[in_bone], return_counts=True)
+    most = counts == counts.max()
+    if most.sum() == 1:
+        chosen = int(found[np.argmax(counts)])
+    else:  # an exact tie: the tied bone at the centroid, else the one nearest to it; never the label value
+        tied = [int(v) for v in found[most]]
+        at_centre = int(bonemap.values_at(voxels.centroid_ras[None])[0])
+        if at_centre in tied:
+            chosen = at_centre
+        else:
+            distance = {v: float(np.min(np.linalg.norm(voxels.positions_ras[bone_values == v] - voxels.centroid_ras, axis=1)))
+                        for v in tied}
+            chosen = min(tied, key=lambda v: (distance[v], bonemap.bones[v].name))
+        warnings.append("split evenly between " + " and ".join(bonemap.bones[v].display for v in tied)
+                        + f": assigned to the {bonemap.bones[chosen].display}, the one at the lesion's centre; check it")
+    total = voxels.voxel_count
+    fraction = {int(v): float(c) / total for v, c in zip(found, counts)}
+    localization: dict = {"method": "overlap", "overlap_fraction": round(fraction[chosen], 3)}
+    others = {v: f for v, f in fraction.items() if v != chosen}
+    if others:
+        localization["other_bones"] = {bonemap.bones[v].name: round(f, 3) for v, f in sorted(others.items(), key=lambda o: -o[1])}
+    for value, part in sorted(others.items(), key=lambda o: -o[1]):
+        if part > SECOND_BONE_FRACTION:
+            bone = bonemap.bones[value]
+            localization.setdefault("also_in", []).append({"bone": bone.name, "bone_label_value": value,
+                                                           "overlap_fraction": round(part, 3)})
+            warnings.append(f"{100 * part:.0f}% of the lesion lies in the {bone.display} (label {value}), "
+                            f"{100 * fraction[chosen]:.0f}% in the {bonemap.bones[chosen].display}: it spans both bones")
+    if in_bone.mean() < IN_BONE_FRACTION:
+        warnings.append(f"only {100 * in_bone.mean():.0f}% of the lesion lies inside a bone of the bone map: check the bone and the lesion")
+    return chosen, localization
+
+
+def _lesion_numbers(lesions: LabelMap, measured: dict, kind: str, warnings: list[str]) -> dict[int, int]:
+    """Lesion number of each label value. Segments keep their place among the segments named, so an
+    empty segment leaves its number unused (with a warning) instead of renumbering the others."""
+    if kind != "segment":
+        return {value: number for number, value in enumerate(sorted(measured), start=1)}
+    order = sorted(set(lesions.names) | set(measured))
+    for number, value in enumerate(order, start=1):
+        if value not in measured:
+            warnings.append(f"segment {lesions.names.get(value)!r} (value {value}) is empty: no lesion L{number}")
+    return {value: number for number, value in enumerate(order, start=1) if value in measured}
+
+
+def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = None, kind: str = "label",
+                    study_warnings: list[str] | None = None) -> list[Lesion]:
+    """One lesion per non-zero value of ``lesions`` (``kind`` "label", or "segment" for a segmentation).
+
+    Warnings about the lesion map as a whole (an empty segment) are appended to ``study_warnings``.
+    """
     measured = measure_labels(lesions, image)
     if not measured:
         raise CRMOInputError(lesions.source, "the lesion map is empty (no non-zero voxel)")
+    numbers = _lesion_numbers(lesions, measured, kind, study_warnings if study_warnings is not None else [])
     localizer = _Localizer(bonemap)
     result: list[Lesion] = []
     covered_any = False
-    for number, (value, voxels) in enumerate(sorted(measured.items()), start=1):
+    for value, voxels in sorted(measured.items()):
         bone_values = bonemap.values_at(voxels.positions_ras)
         inside_grid = bone_values >= 0
         covered_any |= bool(inside_grid.any())
         warnings: list[str] = []
         if 0 < inside_grid.sum() < len(bone_values):
             warnings.append(f"{100 * (1 - inside_grid.mean()):.0f}% of the lesion lies outside the bone map's grid")
-        in_bone = bone_values[bone_values > 0]
         chosen: int | None = None
         localization: dict = {}
-        if in_bone.size:
-            found, counts = np.unique(in_bone, return_counts=True)
-            best = int(np.argmax(counts))  # ties: lowest label value, deterministic
-            chosen = int(found[best])
-            localization = {"method": "overlap", "overlap_fraction": round(float(counts[best]) / voxels.voxel_count, 3)}
-            if len(found) > 1:
-                localization["other_bones"] = {bonemap.bones[int(v)].name: int(c) for v, c in zip(found, counts) if int(v) != chosen}
+        if np.any(bone_values > 0):
+            chosen, localization = _overlap(bonemap, voxels, bone_values, warnings)
         else:
             nearest = bonemap.nearest_bone(voxels.positions_ras, NEAREST_MM)
             if nearest is not None:
@@ -132,7 +187,7 @@ def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = N
                 warnings.append(f"not inside a bone; assigned to the nearest bone, {distance:.1f} mm away")
         name = lesions.names.get(value)
         source = {"kind": kind, "value": int(value), "name": name}
-        lesion = localizer.lesion(f"L{number}", source, chosen, voxels.centroid_ras, localization, warnings)
+        lesion = localizer.lesion(f"L{numbers[value]}", source, chosen, voxels.centroid_ras, localization, warnings)
         _add_measurements(lesion, voxels)
         result.append(lesion)
     if not covered_any:
@@ -185,12 +240,13 @@ def analyze(bonemap: BoneMap, lesions: LabelMap | Sequence[PointLesion], image: 
             kind: str = "label", patient: dict | None = None, study: dict | None = None,
             inputs: dict | None = None) -> Study:
     """Localize every lesion and return the :class:`Study`."""
+    map_warnings: list[str] = []
     if isinstance(lesions, LabelMap):
-        found = localize_labels(bonemap, lesions, image, kind)
+        found = localize_labels(bonemap, lesions, image, kind, map_warnings)
     else:
         found = localize_points(bonemap, lesions, (inputs or {}).get("lesions", "points"))
     midline = bonemap.midline
-    warnings = [f"{lesion.id}: {w}" for lesion in found for w in lesion.warnings]
+    warnings = map_warnings + [f"{lesion.id}: {w}" for lesion in found for w in lesion.warnings]
     if midline is None:
         warnings.append("no midline reference (spine, sternum, sacrum or left/right bone pairs) in the bone map")
     for warning in warnings:
