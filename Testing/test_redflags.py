@@ -34,13 +34,57 @@ def test_unrecorded_imaging_finding_is_not_assessed_not_absent():
     assert any(line.startswith("Imaging red flags not assessed") and "cortical destruction" in line for line in red_flags(s).lines())
 
 
-def test_diaphyseal_only_symmetric_involvement():
-    diaphyses = [lesion("L1", "femur_right", sublocation="diaphysis"), lesion("L2", "femur_left", sublocation="diaphysis")]
-    assert _state(study(*diaphyses), "diaphyseal_symmetric").present is True
-    with_metaphysis = [*diaphyses, lesion("L3", "tibia", "left", "metaphysis", "proximal")]
+def test_diaphyseal_symmetric_sign_is_sclerosis_of_the_diaphyses():
+    def diaphyses(character_right, character_left):
+        return [lesion("L1", "femur_right", sublocation="diaphysis", character=character_right),
+                lesion("L2", "femur_left", sublocation="diaphysis", character=character_left)]
+    sclerotic = diaphyses("sclerotic", "sclerotic")
+    flag = _state(study(*sclerotic), "diaphyseal_symmetric")
+    assert flag.present is True and flag.lesions == ["L1", "L2"]
+    assert _state(study(*diaphyses("lytic", "sclerotic")), "diaphyseal_symmetric").present is False  # no sclerosis on one side
+    assert _state(study(*diaphyses("lytic", "lytic")), "diaphyseal_symmetric").present is False
+    unrecorded = [lesion("L1", "femur_right", sublocation="diaphysis"), lesion("L2", "femur_left", sublocation="diaphysis")]
+    open_ = _state(study(*unrecorded), "diaphyseal_symmetric")
+    assert open_.present is None and "character (sclerotic) not recorded" in open_.missing[0]
+    with_metaphysis = [*sclerotic, lesion("L3", "tibia", "left", "metaphysis", "proximal")]
     assert _state(study(*with_metaphysis), "diaphyseal_symmetric").present is False
-    one_side = [lesion("L1", "femur_right", sublocation="diaphysis"), lesion("L2", "tibia", "left", "diaphysis")]
+    one_side = [lesion("L1", "femur_right", sublocation="diaphysis", character="sclerotic"),
+                lesion("L2", "tibia", "left", "diaphysis", character="sclerotic")]
     assert _state(study(*one_side), "diaphyseal_symmetric").present is False
+
+
+def test_night_pain_is_not_a_red_flag():
+    assert all(f.id != "night_pain" for f in red_flags(study(*femur_pair(), night_pain=True)).flags)
+    assert red_flags(study(*femur_pair(), night_pain=True)).present == []
+    from CRMOAnalyzerLib.redflags import flag_rules
+
+    assert [n["id"] for n in flag_rules()["not_red_flags"]] == ["night_pain"]
+    assert "often at night" in flag_rules()["not_red_flags"][0]["why"]
+
+
+def test_cortical_destruction_reads_rare_and_atypical_not_absent():
+    s = study(lesion("L1", "femur_right", sublocation="metaphysis", cortical_destruction=True), lesion("L2", "femur_left"))
+    flag = _state(s, "cortical_destruction")
+    assert flag.present is True and flag.why.startswith("rare and atypical in CNO")
+    assert "not a feature" not in flag.why and "not seen" not in flag.why
+
+
+def test_a_recorded_temperature_decides_fever():
+    lesions = femur_pair()
+    assert _state(study(*lesions, temperature_c=37.1), "fever").present is False  # was "not assessed"
+    assert _state(study(*lesions, temperature_c=37.99), "fever").present is False
+    assert _state(study(*lesions, temperature_c=38.0), "fever").present is True
+    assert _state(study(*lesions, fever=False, temperature_c=38.4), "fever").present is True  # the reading wins over "no"
+    from CRMOAnalyzerLib.redflags import flag_rules
+    from CRMOAnalyzerLib.scores import evaluate_score
+
+    spec = next(f for f in flag_rules()["flags"] if f["id"] == "fever")
+    assert "38" in flag_rules()["sources"][spec["threshold_source"]]
+    # Jansson's normal body temperature and the fever flag never disagree
+    for temperature in (36.5, 37.9, 38.0, 39.2):
+        s = study(*lesions, temperature_c=temperature)
+        normal = next(i for i in evaluate_score(s, "jansson").items if i.id == "normal_temperature").value
+        assert normal is (not _state(s, "fever").present), temperature
 
 
 def test_clinical_flags_when_entered():
@@ -50,7 +94,6 @@ def test_clinical_flags_when_entered():
     assert _state(study(*lesions, fever=False, temperature_c=37.0), "fever").present is False
     assert _state(study(*lesions), "fever").present is None
     assert _state(study(*lesions, blood_count_normal=False), "abnormal_blood_count").present is True
-    assert _state(study(*lesions, night_pain=True), "night_pain").present is True
     assert _state(study(*lesions, crp_mg_l=29.0), "crp_markedly_raised").present is False
     assert _state(study(*lesions, crp_mg_l=30.0), "crp_markedly_raised").present is True
     lines = red_flags(study(*lesions)).lines()
@@ -61,7 +104,7 @@ def test_each_flag_carries_its_kind_and_citation():
     s = study(*femur_pair(), crp_mg_l=40.0)
     crp, cortical = _state(s, "crp_markedly_raised"), _state(s, "cortical_destruction")
     assert (crp.kind, cortical.kind) == ("clinical", "imaging")
-    assert crp.citation.startswith("Roderick MR, Shah R") and cortical.citation.startswith("CRMO Analyzer reference notes")
+    assert crp.citation.startswith("Roderick MR, Shah R") and cortical.citation.startswith("Khanna G, Sato TSP, Ferguson P")
     flag = next(f for f in red_flags(s).to_dict()["flags"] if f["id"] == "crp_markedly_raised")
     assert (flag["kind"], flag["citation"], flag["present"]) == ("clinical", crp.citation, True) and "source" not in flag
 

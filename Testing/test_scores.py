@@ -16,7 +16,9 @@ def test_every_score_file_cites_source_version_imaging_items_and_statuses():
         definition = load_score(name)
         assert definition["source"] and definition["version"] and definition["imaging_items"], name
         text = json.dumps(definition)
-        assert '"status": "verified"' in text, name
+        # Bristol: nothing was confirmed in the 2016 paper's abstract; its structure rests on the 2014 conference abstract A75
+        assert ('"status": "verified"' in text) == (name != "bristol"), name
+        assert '"status"' in text and definition["status_legend"], name
 
 
 # ---- Jansson ---------------------------------------------------------------------------------------
@@ -75,51 +77,54 @@ def test_jansson_imaging_item_not_recorded_is_missing_not_zero():
 
 # ---- Bristol ---------------------------------------------------------------------------------------
 
+#: typical clinical findings: bone pain without significant local inflammation or infection
+BRISTOL_CLINICAL = dict(bone_pain=True, local_inflammation=False, infection=False)
+
 def test_bristol_criterion_1_multifocal_low_crp():
-    result = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=True, crp_mg_l=8.0), "bristol")
+    result = evaluate_score(study(*femur_pair(marrow_edema=True), **BRISTOL_CLINICAL, crp_mg_l=8.0), "bristol")
     assert not result.partial and result.details["branch"] == "1" and result.details["met"]
     assert result.summary.startswith("criterion 1 met")
 
 
 def test_bristol_crp_missing_says_what_imaging_supports():
-    result = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=True), "bristol")
+    result = evaluate_score(study(*femur_pair(marrow_edema=True), **BRISTOL_CLINICAL), "bristol")
     assert result.partial and "imaging supports criterion 1 (more than one bone) if CRP < 30 mg/L" in result.summary
     assert any("CRP" in m for m in result.missing)
 
 
 def test_bristol_clavicle_alone_is_criterion_1():
-    s = study(lesion("L1", "clavicula_left", sublocation="medial", marrow_edema=True), bone_pain=True, crp_mg_l=4.0)
+    s = study(lesion("L1", "clavicula_left", sublocation="medial", marrow_edema=True), **BRISTOL_CLINICAL, crp_mg_l=4.0)
     result = evaluate_score(s, "bristol")
     assert result.details["met"] and result.details["branch"] == "1" and "clavicle alone" in result.summary
 
 
 def test_bristol_solitary_non_clavicular_needs_biopsy_then_criterion_2():
     solitary = lesion("L1", "tibia", "right", "metaphysis", "distal", marrow_edema=True)
-    needs = evaluate_score(study(solitary, bone_pain=True, crp_mg_l=4.0), "bristol")
+    needs = evaluate_score(study(solitary, **BRISTOL_CLINICAL, crp_mg_l=4.0), "bristol")
     assert needs.partial and needs.details["branch"] == "2" and not needs.details["met"]
     assert "biopsy needed (criterion 2): solitary lesion outside the clavicle" in needs.summary
     assert any("biopsy" in m for m in needs.missing)
-    met = evaluate_score(study(solitary, bone_pain=True, crp_mg_l=4.0, biopsy="sterile_inflammation"), "bristol")
+    met = evaluate_score(study(solitary, **BRISTOL_CLINICAL, crp_mg_l=4.0, biopsy="sterile_inflammation"), "bristol")
     assert met.details["met"] and met.summary.startswith("criterion 2 met")
-    other = evaluate_score(study(solitary, bone_pain=True, biopsy="lch"), "bristol")
+    other = evaluate_score(study(solitary, **BRISTOL_CLINICAL, biopsy="lch"), "bristol")
     assert other.summary.startswith("criteria not met") and not other.details["met"]
 
 
 @pytest.mark.parametrize("crp", [30.0, 45.0])
 def test_bristol_crp_30_or_more_needs_biopsy(crp):
-    result = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=True, crp_mg_l=crp), "bristol")
+    result = evaluate_score(study(*femur_pair(marrow_edema=True), **BRISTOL_CLINICAL, crp_mg_l=crp), "bristol")
     assert result.details["branch"] == "2" and f"CRP {crp:g} mg/L is not below 30" in result.summary
 
 
 def test_bristol_names_the_unencoded_2014_biopsy_reason_only_when_criterion_1_is_in_reach():
-    met = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=True, crp_mg_l=8.0), "bristol")
+    met = evaluate_score(study(*femur_pair(marrow_edema=True), **BRISTOL_CLINICAL, crp_mg_l=8.0), "bristol")
     assert met.details["met"] and met.details["not_evaluated"] == ["atypical features such as age"]
     assert ("still to check: atypical features such as age, which the 2014 conference abstract A75 also sends to biopsy "
             "(not evaluated)") in met.summary
-    open_crp = evaluate_score(study(*femur_pair(marrow_edema=True), bone_pain=True), "bristol")
+    open_crp = evaluate_score(study(*femur_pair(marrow_edema=True), **BRISTOL_CLINICAL), "bristol")
     assert "atypical features such as age" in open_crp.summary
-    for needs_biopsy in (study(*femur_pair(marrow_edema=True), bone_pain=True, crp_mg_l=45.0),
-                         study(lesion("L1", "tibia", "right", "metaphysis", "distal", marrow_edema=True), bone_pain=True)):
+    for needs_biopsy in (study(*femur_pair(marrow_edema=True), **BRISTOL_CLINICAL, crp_mg_l=45.0),
+                         study(lesion("L1", "tibia", "right", "metaphysis", "distal", marrow_edema=True), **BRISTOL_CLINICAL)):
         result = evaluate_score(needs_biopsy, "bristol")
         assert result.details["branch"] == "2" and "atypical features" not in result.summary
     assert "rule as cited; criterion 1 site rule: conference abstract 2014" in met.statuses
@@ -191,7 +196,8 @@ def test_rinbo_parameters():
     assert result.details["extramedullary"] is True and result.details["spinal"] is True
 
 
-EULAR_RULED_OUT = dict(malignancy=False, infection=False, vitamin_c_deficiency=False, hypophosphatasia=False)
+EULAR_RULED_OUT = dict(malignancy=False, infection=False, vitamin_c_deficiency=False, hypophosphatasia=False,
+                       antimicrobial_response=False)
 EULAR_ENTRY = dict(bone_pain=True, age_at_onset_years=9.0, symptom_duration_weeks=8.0)
 
 
@@ -215,18 +221,33 @@ def test_eular_entry_exclusions_and_imaging_domains():
     assert "EXCLUSION present: malignancy" in excluded.summary
 
 
-def test_eular_antimicrobial_response_is_not_an_exclusion():
+def test_eular_antimicrobial_response_is_an_exclusion_from_the_secondary_report():
     definition = load_score("eular_acr_2025")
-    assert [e["id"] for e in definition["exclusions"]] == ["malignancy", "infection", "vitamin_c_deficiency", "hypophosphatasia"]
-    responded = evaluate_score(study(*_eular_lesions(), **EULAR_ENTRY, **EULAR_RULED_OUT, antimicrobial_response=True),
+    assert [e["id"] for e in definition["exclusions"]] == ["malignancy", "infection", "vitamin_c_deficiency", "hypophosphatasia",
+                                                           "antimicrobial_response"]
+    spec = definition["exclusions"][-1]
+    assert (spec["status"], spec["source"]) == ("secondary report", "rheumatologist_2025")
+    assert "antimicrobials alone" in definition["secondary_sources"]["rheumatologist_2025"]["quote_page_3"]
+    responded = evaluate_score(study(*_eular_lesions(), **EULAR_ENTRY, **{**EULAR_RULED_OUT, "antimicrobial_response": True}),
                                "eular_acr_2025")
-    assert responded.details["exclusions_present"] == [] and "EXCLUSION" not in responded.summary
-    assert not responded.partial and "all exclusions ruled out" in responded.summary
-    assert ("complete sustained response to antimicrobials alone recorded: not an exclusion in the published criteria "
-            "(unsupported; not used)") in responded.summary
-    # not entered: nothing is asked for it
-    quiet = evaluate_score(study(*_eular_lesions(), **EULAR_ENTRY, **EULAR_RULED_OUT), "eular_acr_2025")
-    assert "antimicrobials" not in quiet.line()
+    assert responded.details["exclusions_present"] == ["complete and sustained response to antimicrobials alone"]
+    assert "EXCLUSION present: complete and sustained response to antimicrobials alone (criteria do not apply)" in responded.summary
+    # not entered: not ruled out, so the result is partial and says so
+    open_ = evaluate_score(study(*_eular_lesions(), **EULAR_ENTRY, **{k: v for k, v in EULAR_RULED_OUT.items()
+                                                                      if k != "antimicrobial_response"}), "eular_acr_2025")
+    assert open_.partial and "exclusions not yet ruled out: complete and sustained response to antimicrobials alone" in open_.missing
+    assert "exclusions secondary report / verified" in open_.statuses
+
+
+def test_eular_title_has_no_year_and_the_17_of_55_biopsy_figure_is_kept():
+    definition = load_score("eular_acr_2025")
+    assert "EULAR/ACR classification criteria for paediatric chronic nonbacterial osteomyelitis (CNO)" in definition["source"]
+    assert "2025 EULAR" not in definition["source"] and not definition["name"].startswith("2025")
+    assert "10.1002/art.43137" in definition["source"]
+    assert (definition["biopsy_points"]["max_points"], definition["biopsy_points"]["of_points"]) == (17, 55)
+    assert definition["biopsy_points"]["status"] == "secondary report" and definition["weights"] is None
+    result = evaluate_score(study(*_eular_lesions(), **EULAR_ENTRY, **EULAR_RULED_OUT), "eular_acr_2025")
+    assert "2025 EULAR" not in result.source and result.value is None and "points not computed" in result.summary
 
 
 @pytest.mark.parametrize("clinical, entry_met, says", [

@@ -38,7 +38,7 @@ def test_score_rows_of_the_known_study():
     assert flags["solitary_non_clavicular"]["status"] == "absent" and flags["fever"]["status"] == "absent"
     assert flags["cortical_destruction"]["status"] == "not assessed" and flags["cortical_destruction"]["missing"]
     assert flags["solitary_non_clavicular"]["source"].startswith("Roderick MR")
-    assert flags["fever"]["source"].startswith("CRMO Analyzer reference notes")
+    assert flags["fever"]["source"].startswith("Khanna G, Sato TSP, Ferguson P")
 
 
 def test_score_rows_without_the_clinical_items_are_partial_and_say_what_is_missing():

@@ -115,6 +115,9 @@ class Context:
     def kind(self, lesion: Lesion) -> BoneKindValues:
         return bones()[lesion.bone].kind
 
+    def lesion(self, lesion_id: str) -> Lesion:
+        return next(l for l in self.assigned if l.id == lesion_id)
+
 
 def _site_match(lesion: Lesion, spec: dict[str, Any]) -> bool:
     bone = bones()[lesion.bone]
@@ -140,28 +143,30 @@ def _finding_any(ctx: Context, spec: dict[str, Any]) -> Outcome:
     return Outcome(False)
 
 
-def _typical(lesion: Lesion) -> bool | None:
+def _typical(lesion: Lesion, wanted: dict[str, Any]) -> bool | None:
     recorded = False
-    for key, want in TYPICAL_FINDINGS.items():
+    for key, want in wanted.items():
         value = lesion.findings.get(key)
         if value is None:
             continue
         recorded = True
-        if (value in want) if isinstance(want, tuple) else (value == want):
+        if (value in want) if isinstance(want, (tuple, list)) else (value == want):
             return True
     return False if recorded else None
 
 
 def _typical_findings(ctx: Context, spec: dict[str, Any]) -> Outcome:
-    verdicts = {l.id: _typical(l) for l in ctx.assigned}
+    """A lesion with a typical finding; ``spec["findings"]`` (a score file's list) or :data:`TYPICAL_FINDINGS`."""
+    wanted = spec.get("findings") or TYPICAL_FINDINGS
+    verdicts = {l.id: _typical(l, wanted) for l in ctx.assigned}
     hits = [i for i, v in verdicts.items() if v]
     if hits:
         return Outcome(True, hits)
     if not ctx.assigned:
         return Outcome(False)
     if any(v is None for v in verdicts.values()):
-        return Outcome(None, missing=["typical imaging findings (record marrow edema, character, periosteal reaction "
-                                      "or bony expansion per lesion)"])
+        names = ", ".join(k.replace("_", " ") for k in wanted)
+        return Outcome(None, missing=[f"typical imaging findings (record {names} per lesion)"])
     return Outcome(False)
 
 
@@ -173,11 +178,31 @@ def _solitary_outside(ctx: Context, spec: dict[str, Any]) -> Outcome:
     return Outcome(not inside, [l.id for l in ctx.assigned] if not inside else [])
 
 
+def _side_has(ctx: Context, ids: list[str], characters: list[str]) -> bool | None:
+    """Whether one side of a pair has a lesion of these characters (None: not recorded for the others)."""
+    values = [ctx.lesion(i).findings.get("character") for i in ids]
+    if any(v in characters for v in values):
+        return True
+    return None if any(v is None for v in values) else False
+
+
 def _diaphyseal_symmetric(ctx: Context, spec: dict[str, Any]) -> Outcome:
+    """Long-bone lesions all diaphyseal, with a symmetric diaphyseal pair; with ``character``, each side of
+    the pair must have a lesion of that character (e.g. sclerotic), not recorded = not assessable."""
     long_bone = [l for l in ctx.assigned if ctx.kind(l) == BoneKindValues.LONG and l.sublocation]
     if not long_bone or any(l.sublocation != "diaphysis" for l in long_bone):
         return Outcome(False)
     pairs = [p for p in ctx.distribution.symmetric_pairs if p["sublocation"] == "diaphysis"]
+    characters = spec.get("character")
+    if characters and pairs:
+        verdicts = []
+        for p in pairs:
+            sides = [_side_has(ctx, p["left"], characters), _side_has(ctx, p["right"], characters)]
+            verdicts.append(False if False in sides else (True if all(sides) else None))
+        pairs = [p for p, v in zip(pairs, verdicts) if v]
+        if not pairs and None in verdicts:
+            return Outcome(None, missing=[f"character ({' or '.join(characters)}) not recorded for the symmetric "
+                                          f"diaphyseal lesions"])
     return Outcome(bool(pairs), sorted({i for p in pairs for i in p["left"] + p["right"]}))
 
 

@@ -241,7 +241,7 @@ def _status_note(definition: dict[str, Any], items: Sequence[dict[str, Any]], wh
     parts = []
     for field_, label in (("threshold", "threshold"), ("structure", "structure"), ("range", "range")):
         if isinstance(definition.get(field_), dict) and definition[field_].get("status"):
-            parts.append(f"{label} {definition[field_]['status']}")
+            parts.append(f"{label} {definition[field_]['status']}{_secondary(definition, definition[field_].get('source'))}")
     statuses = _joined([i.get(key) for i in items])
     if statuses:
         parts.append(f"{what} {statuses}")
@@ -304,10 +304,19 @@ def _points(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResul
                    {"threshold": threshold, "max_with_missing": known + open_points})
 
 
+def _not_met(condition: dict[str, Any], ctx: Context, where: str) -> list[str]:
+    """Why a condition is false: the ``not_met`` text of each false part (``all_of``), else a generic one."""
+    parts = condition.get("all_of", [condition])
+    reasons = [part.get("not_met", "typical clinical findings not met") for part in parts
+               if evaluate(part, ctx, where).value is False]
+    return reasons or ["typical clinical findings not met"]
+
+
 def _bristol(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult:
     dist = ctx.distribution
     clinical = evaluate(d["clinical"]["when"], ctx, d["id"])
-    imaging = evaluate({"imaging": "typical_findings"}, ctx, d["id"])
+    imaging = evaluate({"imaging": "typical_findings", **({"findings": d["imaging"]["findings"]}
+                                                          if d["imaging"].get("findings") else {})}, ctx, d["id"])
     clavicle_alone = bool(ctx.assigned) and all(ctx.kind(l) == BoneKindValues.CLAVICLE for l in ctx.assigned)
     more_than_one = dist.site_count >= 2
     crp = ctx.study.clinical.get("crp_mg_l")
@@ -325,9 +334,9 @@ def _bristol(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResu
     why_sites = "more than one bone" if more_than_one else "clavicle alone"
     needed: list[str] = []
     if clinical.value is None:
-        needed.append("bone pain (typical clinical findings)")
+        needed.append(f"typical clinical findings: {', '.join(clinical.missing)} not entered")
     if imaging.value is None:
-        needed.append("typical imaging findings per lesion")
+        needed.append("; ".join(imaging.missing) or "typical imaging findings per lesion")
     branch, supports = None, ""
     if more_than_one or clavicle_alone:
         if crp is None:
@@ -357,8 +366,8 @@ def _bristol(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResu
     refuted = clinical.value is False or imaging.value is False or (branch == "2" and biopsy not in
                                                                      (None, "not_done", d["criterion_2"]["biopsy_value"]))
     if refuted:
-        reasons = [t for t, bad in (("no bone pain recorded", clinical.value is False),
-                                    ("no typical imaging finding recorded", imaging.value is False)) if bad]
+        reasons = _not_met(d["clinical"]["when"], ctx, d["id"]) if clinical.value is False else []
+        reasons += ["no typical imaging finding recorded"] if imaging.value is False else []
         summary = f"criteria not met ({'; '.join(reasons) or supports})."
     elif not needed and branch:
         summary = f"criterion {branch} met: {supports}."
@@ -458,7 +467,12 @@ def _rinbo(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
     details = {"active_lesions": len(active), "largest_active_mm3": largest.volume_mm3 if largest else None,
                "largest_active_id": largest.id if largest else None, "extramedullary": True if extra_ids else
                (None if None in extra else False), "spinal": bool(spinal)}
-    return _result(d, bool(missing), summary, None, [], missing, _status_note(d, d["parameters"], "parameters"), details)
+    conventions = [f"{spec['display']} {'findings' if 'findings_status' in spec else 'rule'}" for spec in d["parameters"]
+                   if "tool convention" in (spec.get("rule_status"), spec.get("findings_status"))]
+    note = _status_note(d, d["parameters"], "parameters")
+    if conventions:
+        note += f"; how measured ({'; '.join(conventions)}): tool convention"
+    return _result(d, bool(missing), summary, None, [], missing, note, details)
 
 
 def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult:
