@@ -97,7 +97,7 @@ def test_clinical_flags_when_entered():
     assert _state(study(*lesions, crp_mg_l=29.0), "crp_markedly_raised").present is False
     assert _state(study(*lesions, crp_mg_l=30.0), "crp_markedly_raised").present is True
     lines = red_flags(study(*lesions)).lines()
-    assert any(line.startswith("Clinical red flags not assessed (not entered): fever, abnormal blood count") for line in lines)
+    assert any(line.startswith("Clinical red flags not assessed (not entered): fever; abnormal blood count") for line in lines)
 
 
 def test_each_flag_carries_its_kind_and_citation():
@@ -129,3 +129,41 @@ def test_every_flag_cites_a_listed_source():
 
     rules = flag_rules()
     assert rules["flags"] and all(spec["source"] in rules["sources"] for spec in rules["flags"])
+
+
+def test_each_flag_name_reads_as_one_flag_in_the_list():
+    s = study(lesion("L1", "femur_right", sublocation="metaphysis", bone_end="distal", cortical_destruction=False,
+                     soft_tissue_mass=False, metaphyseal_band=False, punched_out=False, character="lytic"),
+              lesion("L2", "femur_left", sublocation="metaphysis", bone_end="distal", cortical_destruction=False,
+                     soft_tissue_mass=False, metaphyseal_band=False, punched_out=False, character="lytic"))
+    line = red_flags(s).lines()[0]
+    assert line.startswith("No red flag found among the 6 checked: solitary lesion outside the clavicle; cortical destruction; ")
+    assert "symmetric diaphyseal sclerosis of long bones on both sides" in line
+    assert "bilateral and symmetric" not in line and "confined to the diaphyses," not in line
+    from CRMOAnalyzerLib.redflags import flag_rules
+
+    for spec in flag_rules()["flags"]:
+        assert not any(mark in spec["text"] for mark in (",", ";", " and ")), spec["text"]
+
+
+def test_a_flag_name_that_reads_as_two_flags_is_refused(monkeypatch):
+    import pytest
+
+    from CRMOAnalyzerLib import redflags
+    from CRMOAnalyzerLib.errors import CRMOInputError
+
+    real = redflags.read_json
+
+    def with_bad_name(path, what):
+        rules = real(path, what)
+        rules["flags"][3] = {**rules["flags"][3], "text": "long-bone involvement confined to the diaphyses, bilateral and symmetric"}
+        return rules
+
+    monkeypatch.setattr(redflags, "read_json", with_bad_name)
+    redflags.flag_rules.cache_clear()
+    try:
+        with pytest.raises(CRMOInputError, match="must read as one flag"):
+            redflags.flag_rules()
+    finally:
+        monkeypatch.undo()
+        redflags.flag_rules.cache_clear()

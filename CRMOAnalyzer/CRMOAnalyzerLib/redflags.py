@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from .conditions import Context, check_clinical, evaluate
+from .errors import CRMOInputError
 from .files import read_json
 from .model import Study
 
@@ -20,8 +21,17 @@ __all__ = ["RedFlag", "RedFlags", "red_flags", "flag_rules"]
 
 @lru_cache(maxsize=None)
 def flag_rules() -> dict[str, Any]:
-    """The red-flag definitions with their sources."""
-    return read_json(resources.files(__package__) / "resources" / "red_flags.json", "red flag rules")
+    """The red-flag definitions with their sources.
+
+    A flag's name must read as one flag in a list: no comma, semicolon or " and " inside it
+    (e.g. "bilateral and symmetric" would read as a flag of its own).
+    """
+    rules = read_json(resources.files(__package__) / "resources" / "red_flags.json", "red flag rules")
+    for spec in rules["flags"]:
+        if any(mark in spec["text"] for mark in (",", ";", " and ")):
+            raise CRMOInputError("red_flags.json", f"flag {spec['id']}: name {spec['text']!r} must read as one flag "
+                                                   "(no comma, semicolon or 'and')")
+    return rules
 
 
 @dataclass
@@ -69,13 +79,13 @@ class RedFlags:
         lines = [f"RED FLAG: {flag.phrase()}." for flag in self.present]
         if not lines:
             checked = [f.text for f in self.absent]
-            lines.append(f"No red flag found among those checked ({', '.join(checked)})." if checked
+            lines.append(f"No red flag found among the {len(checked)} checked: {'; '.join(checked)}." if checked
                          else "No red flag could be checked.")
         for kind, label in (("imaging", "Imaging red flags not assessed (record per lesion)"),
                             ("clinical", "Clinical red flags not assessed (not entered)")):
             names = [f.text for f in self.not_assessed if f.kind == kind]
             if names:
-                lines.append(f"{label}: {', '.join(names)}.")
+                lines.append(f"{label}: {'; '.join(names)}.")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
