@@ -13,7 +13,7 @@ from .anatomy import BoneKindValues, bones
 from .distribution import Distribution, distribution, ordered_lesions, pattern_rules
 from .model import Lesion, Study
 
-__all__ = ["site_phrase", "lesion_line", "distribution_paragraph", "impression", "conclusion", "render_report"]
+__all__ = ["person_name", "site_phrase", "lesion_line", "distribution_paragraph", "impression", "conclusion", "render_report"]
 
 CAVEAT = ("Decision support, not a diagnosis: CRMO is a diagnosis of exclusion (infection, malignancy, "
           "Langerhans cell histiocytosis and others must be excluded clinically and, where indicated, by biopsy).")
@@ -137,9 +137,24 @@ def _template():
     return jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined).from_string(text)
 
 
+def person_name(value: object) -> str:
+    """A DICOM person name as a person writes it: "Demo^Synthetic" -> "Synthetic Demo".
+
+    DICOM PN is family^given^middle^prefix^suffix, with "=" before ideographic and phonetic forms (only the
+    first form is used). A name without carets is returned as it is, spaces tidied.
+    """
+    text = str(value or "").split("=")[0]
+    if "^" not in text:
+        return " ".join(text.split())
+    family, given, middle, prefix, suffix = ([" ".join(part.split()) for part in text.split("^")] + [""] * 5)[:5]
+    name = " ".join(part for part in (prefix, given, middle, family) if part)
+    return f"{name}, {suffix}" if suffix and name else (name or suffix)
+
+
 def _patient_line(study: Study) -> str:
     p = study.patient or {}
-    bits = [str(p[k]) for k in ("name", "id") if p.get(k)]
+    bits = [person_name(p["name"])] if p.get("name") and person_name(p["name"]) else []
+    bits += [str(p["id"])] if p.get("id") else []
     if p.get("birth_date"):
         bits.append(f"born {p['birth_date']}")
     if p.get("sex"):
