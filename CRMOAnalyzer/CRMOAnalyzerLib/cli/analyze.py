@@ -35,7 +35,8 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         "vertebrae_mr, appendicular_bones (default: total)")
     lesions = parser.add_mutually_exclusive_group(required=True)
     lesions.add_argument("--lesions", type=Path, metavar="LESIONS", help="lesion labelmap (a value per lesion) or .seg.nrrd")
-    lesions.add_argument("--points", type=Path, metavar="POINTS", help="Slicer markups .mrk.json, a point per lesion")
+    lesions.add_argument("--points", type=Path, metavar="POINTS", help="points, one per lesion: Slicer markups .mrk.json, Slicer .fcsv, or a CSV with "
+                              "a label column and R,A,S (or L,P,S) columns")
     parser.add_argument("--image", type=Path, metavar="IMAGE", help="intensity image (e.g. STIR) for intensity features")
     parser.add_argument("--info", type=Path, metavar="JSON", help='patient and study facts: {"patient": {...}, "study": {...}}')
     parser.add_argument("--patient-id", metavar="ID")
