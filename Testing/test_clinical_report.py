@@ -28,3 +28,78 @@ def test_report_shows_the_patient_name_without_carets():
     text = render_report(s)
     patient = next(line for line in text.splitlines() if line.startswith("Patient: "))
     assert patient.startswith("Patient: Synthetic Demo, P1") and "^" not in text
+
+
+def _ten_lesions(**clinical):
+    from studybuilder import lesion
+
+    lesions = [lesion("L1", "femur_right", sublocation="metaphysis", bone_end="distal", marrow_edema=True, volume=1500),
+               lesion("L2", "femur_left", sublocation="metaphysis", bone_end="distal", marrow_edema=True, volume=1200),
+               lesion("L3", "tibia", "left", "metaphysis", "proximal", marrow_edema=True, periosteal_reaction=True, volume=900),
+               lesion("L4", "tibia", "right", "metaphysis", "proximal", marrow_edema=True, volume=800),
+               lesion("L5", "clavicula_right", sublocation="medial", marrow_edema=True, bony_expansion=True, volume=2100),
+               lesion("L6", "vertebrae_T8", sublocation="vertebral body", marrow_edema=True, volume=600),
+               lesion("L7", "vertebrae_S1", sublocation="vertebral body", marrow_edema=True, volume=500),
+               lesion("L8", "fibula", "left", "metaphysis", "distal", marrow_edema=True, volume=300),
+               lesion("L9", "fibula", "right", "metaphysis", "distal", marrow_edema=True, volume=350),
+               lesion("L10", "humerus_left", sublocation="metaphysis", bone_end="proximal", marrow_edema=True, volume=700)]
+    return study(*lesions, **clinical)
+
+
+def test_signed_report_is_short_and_the_decision_support_is_a_separate_section():
+    from CRMOAnalyzerLib.redflags import red_flags
+    from CRMOAnalyzerLib.report import render_parts
+    from CRMOAnalyzerLib.scores import evaluate_all
+
+    s = _ten_lesions(crp_mg_l=8.0, bone_pain=True, temperature_c=37.1, blood_count_normal=True)
+    parts = render_parts(s)
+    lines = parts.report.splitlines()
+    assert len(lines) <= 34 and len([line for line in lines if line.strip()]) <= 28  # was about 60 for 9 lesions
+    findings = lines[lines.index("FINDINGS") + 1: lines.index("DISTRIBUTION") - 1]
+    assert [line.split(". ", 1)[0] for line in findings] == [str(n) for n in range(1, 11)]
+    criteria = [line for line in lines if line.startswith("- ")]
+    assert len(criteria) == 6 and all(len(line) < 220 for line in criteria), max(criteria, key=len)
+    assert ("- Bristol criteria: imaging supports criterion 1 (more than one bone, CRP 8 mg/L). PARTIAL, missing: "
+            "significant local inflammation at a painful site, infection.") in lines
+    assert "- RINBO: 10 active lesions; largest 2.1 cm³ (L5); extramedullary yes; spinal yes." in lines
+    # statuses, items and sources are not in the signed report: they are the decision support
+    assert "Score sources" not in parts.report and "as cited" not in parts.report and "verified" not in parts.report
+    support = parts.decision_support
+    assert support.startswith("DECISION SUPPORT")
+    for result in evaluate_all(s):
+        assert f"- {result.line()}" in support
+    for line in red_flags(s).lines():
+        assert line in support
+    assert "Score sources: " in support and "Jansson AF et al. Clinical score for nonbacterial osteitis" in support
+    assert render_report(s) == parts.report + "\n" + support
+    text = render_report(s)
+    assert text.index("IMPRESSION") < text.index("RED FLAGS") < text.index("CRITERIA AND SCORES") < text.index("\nDECISION SUPPORT (")
+
+
+def test_criterion_lines_say_partial_and_what_is_missing():
+    from CRMOAnalyzerLib.report import criterion_line
+    from CRMOAnalyzerLib.scores import evaluate_score
+
+    s = _ten_lesions()
+    jansson = criterion_line(evaluate_score(s, "jansson"))
+    assert jansson.startswith("Jansson score: 25 points from the items available, up to 63 with the missing items: "
+                              "they decide the threshold of 39.")
+    assert jansson.endswith("PARTIAL, missing: normal blood cell count; lesions with marginal sclerosis; "
+                            "normal body temperature; CRP >= 1 mg/dL.")
+    complete = criterion_line(evaluate_score(_ten_lesions(crp_mg_l=12.0, blood_count_normal=True, temperature_c=36.8,
+                                                          **{}), "jansson"))
+    assert "PARTIAL" in complete  # marginal sclerosis still not recorded
+    eular = criterion_line(evaluate_score(s, "eular_acr_2025"))
+    assert "5 exclusions" in eular and "entry not decided" in eular
+
+
+def test_red_flags_found_stay_in_the_signed_report_with_their_reason():
+    from studybuilder import lesion
+
+    from CRMOAnalyzerLib.report import render_parts
+
+    s = study(lesion("L1", "tibia", "left", "metaphysis", "distal", cortical_destruction=True), fever=True)
+    report = render_parts(s).report
+    assert "RED FLAG: cortical destruction (L1): rare and atypical in CNO" in report
+    assert "RED FLAG: fever: think of infection and malignancy." in report
+    assert "Red flags " in report and "not assessed (items not recorded; listed under DECISION SUPPORT)." in report

@@ -6,6 +6,8 @@ same study always gives the same text.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -13,7 +15,8 @@ from .anatomy import BoneKindValues, bones
 from .distribution import Distribution, distribution, ordered_lesions, pattern_rules
 from .model import Lesion, Study
 
-__all__ = ["person_name", "site_phrase", "lesion_line", "distribution_paragraph", "impression", "conclusion", "render_report"]
+__all__ = ["person_name", "site_phrase", "lesion_line", "distribution_paragraph", "impression", "conclusion", "criterion_line",
+           "ReportParts", "render_parts", "render_report"]
 
 CAVEAT = ("Decision support, not a diagnosis: CRMO is a diagnosis of exclusion (infection, malignancy, "
           "Langerhans cell histiocytosis and others must be excluded clinically and, where indicated, by biopsy).")
@@ -130,10 +133,10 @@ def _sources() -> str:
 
 
 @lru_cache(maxsize=None)
-def _template():
+def _template(name: str = "report.txt.j2"):
     import jinja2  # noqa: PLC0415
 
-    text = (resources.files(__package__) / "resources" / "templates" / "report.txt.j2").read_text(encoding="utf-8")
+    text = (resources.files(__package__) / "resources" / "templates" / name).read_text(encoding="utf-8")
     return jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined).from_string(text)
 
 
@@ -182,8 +185,113 @@ def conclusion(study: Study) -> str:
     return impression(distribution(study)) + _flag_sentence(red_flags(study))
 
 
+def _short_missing(missing: list[str]) -> str:
+    """Missing items named briefly (detail and lesion lists are in the decision support): "normal blood cell count; CRP"."""
+    short = []
+    for text in missing:
+        text = re.sub(r" \([^()]*\)", "", text)
+        text = re.sub(r" (not recorded for .*|not entered)$", "", text)
+        text = re.sub(r"^exclusions not yet ruled out: (.*)$", lambda m: f"{len(m.group(1).split(', '))} exclusions", text)
+        short.append(text.replace("entry: ", "").replace("typical clinical findings: ", "").strip())
+    return "; ".join(dict.fromkeys(short))
+
+
+def criterion_line(result) -> str:
+    """One line of the signed report for a criterion or score (:class:`~CRMOAnalyzerLib.scores.ScoreResult`):
+    its result, and PARTIAL with what is missing; items, points, statuses and sources are in the decision support."""
+    details = result.details or {}
+    if not details:  # not assessable at all (no lesion localized)
+        summary = result.summary.rstrip(".")
+    elif "max_with_missing" in details:  # a points score
+        top, threshold = details["max_with_missing"], details["threshold"]
+        if result.partial:
+            verdict = ("threshold of {0} reached whatever they are" if result.value >= threshold else
+                       "threshold of {0} out of reach" if top < threshold else "they decide the threshold of {0}")
+            summary = (f"{result.value:g} points from the items available, up to {top:g} with the missing items: "
+                       f"{verdict.format(threshold)}")
+        else:
+            summary = f"{result.value:g} points, {'at or above' if result.value >= threshold else 'below'} the threshold of {threshold}"
+    elif "entry_met" in details:  # classification criteria
+        entry = {True: "entry met", False: "entry not met", None: "entry not decided"}[details["entry_met"]]
+        parts = [entry]
+        if details.get("exclusions_present"):
+            parts.append(f"exclusion present: {', '.join(details['exclusions_present'])}")
+        parts.append(f"{result.value:g} points" if result.value is not None else "points not computed (no weights file)")
+        summary = "; ".join(parts)
+    elif "active_lesions" in details:  # RINBO parameters
+        extra = {True: "yes", False: "no", None: "not recorded"}[details["extramedullary"]]
+        size = (f"; largest {details['largest_active_mm3'] / 1000:.1f} cm³ ({details['largest_active_id']})"
+                if details.get("largest_active_mm3") is not None else "")
+        summary = (f"{details['active_lesions']} active lesion{'s' if details['active_lesions'] != 1 else ''}{size}; "
+                   f"extramedullary {extra}; spinal {'yes' if details['spinal'] else 'no'}")
+    else:
+        summary = result.summary.split("; ")[0].rstrip(".")
+    text = f"{result.short}: {summary}."
+    if result.partial:
+        text += f" PARTIAL, missing: {_short_missing(result.missing) or 'items'}."
+    return text
+
+
+def _flag_lines(flags) -> list[str]:
+    """The report's red-flag lines: each flag found with its reason, else one line; the rest is in the decision support."""
+    lines = [f"RED FLAG: {flag.phrase()}." for flag in flags.present]
+    count = len(flags.not_assessed)
+    unknown = f"{count} not assessed (items not recorded; listed under DECISION SUPPORT)" if count else ""
+    if not lines:
+        checked = len(flags.absent)
+        line = f"No red flag found among the {checked} checked" if checked else "No red flag could be checked"
+        lines.append(f"{line}; {unknown}." if unknown else f"{line}.")
+    elif unknown:
+        lines.append(f"Red flags {unknown}.")
+    return lines
+
+
+@dataclass(frozen=True)
+class ReportParts:
+    """The report in its two parts: what the radiologist signs, and the decision-support detail kept apart.
+
+    Attributes
+    ----------
+    report: str
+        The signed report: findings (one line per lesion), distribution, follow-up, impression, red flags, one line
+        per criterion, caveat.
+    decision_support: str
+        "DECISION SUPPORT": every red flag (found, checked, not assessed), each criterion in full (items, points,
+        missing items, value statuses) and the sources.
+    """
+
+    report: str
+    decision_support: str
+
+    @property
+    def text(self) -> str:
+        """Both parts, the report first: what :func:`render_report` returns."""
+        return self.report + "\n" + self.decision_support
+
+
+def render_parts(study: Study, comparison=None, weights=None) -> ReportParts:
+    """The report of a study in its two parts (:class:`ReportParts`); parameters as :func:`render_report`."""
+    from .redflags import red_flags  # noqa: PLC0415
+    from .scores import evaluate_all  # noqa: PLC0415
+
+    dist = distribution(study)
+    flags = red_flags(study)
+    results = evaluate_all(study, weights)
+    score_sources = list(dict.fromkeys(result.source for result in results))
+    report = _template().render(
+        patient=_patient_line(study), study=_study_line(study),
+        findings=[lesion_line(lesion) for lesion in ordered_lesions(study.lesions)],
+        distribution=distribution_paragraph(dist, study), impression=impression(dist) + _flag_sentence(flags),
+        red_flags=_flag_lines(flags), criteria=[criterion_line(result) for result in results],
+        followup=comparison.paragraph() if comparison is not None else "", caveat=CAVEAT)
+    support = _template("decision_support.txt.j2").render(
+        red_flags=flags.lines(), scores=[result.line() for result in results], score_sources=score_sources,
+        sources=_sources())
+    return ReportParts(report, support)
+
+
 def render_report(study: Study, comparison=None, weights=None) -> str:
-    """The report text of a study.
+    """The report text of a study: the signed report, then the DECISION SUPPORT section (:func:`render_parts`).
 
     Parameters
     ----------
@@ -194,19 +302,4 @@ def render_report(study: Study, comparison=None, weights=None) -> str:
     weights: dict | str | PathLike | None
         EULAR/ACR 2025 item weights file (not bundled), for that score's points.
     """
-    from .redflags import red_flags  # noqa: PLC0415
-    from .scores import evaluate_all  # noqa: PLC0415
-
-    dist = distribution(study)
-    flags = red_flags(study)
-    results = evaluate_all(study, weights)
-    score_sources = []
-    for result in results:
-        if result.source not in score_sources:
-            score_sources.append(result.source)
-    return _template().render(
-        patient=_patient_line(study), study=_study_line(study),
-        findings=[lesion_line(lesion) for lesion in ordered_lesions(study.lesions)],
-        distribution=distribution_paragraph(dist, study), impression=impression(dist) + _flag_sentence(flags),
-        red_flags=flags.lines(), scores=[result.line() for result in results], score_sources=score_sources,
-        followup=comparison.paragraph() if comparison is not None else "", caveat=CAVEAT, sources=_sources())
+    return render_parts(study, comparison, weights).text
