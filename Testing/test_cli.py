@@ -159,8 +159,8 @@ BAD = {
                                       "--lesions", s / "lesions.seg.nrrd"], "u.txt: label names file is not UTF-8"),
     "malformed markups": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json",
                                         "--points", _write(f, "m.mrk.json", '{"markups": [')], "m.mrk.json: malformed JSON"),
-    "no points": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json",
-                                "--points", _write(f, "e.mrk.json", '{"markups": []}')], "e.mrk.json: no control point"),
+    "points not a point file": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json",
+                                              "--points", _write(f, "e.txt", "1 2 3\n")], "e.txt: unsupported point file .txt"),
     "points off the map": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json", "--points",
                                          _write(f, "o.mrk.json", '{"markups": [{"coordinateSystem": "RAS", "controlPoints": '
                                                 '[{"position": [5000, 0, 0]}]}]}')], "o.mrk.json: no point lies inside the bone map"),
@@ -183,15 +183,16 @@ def test_bad_input_one_line_no_partial_output(tmp_path, capsys, case):
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_empty_lesion_map_and_no_overlap(tmp_path, capsys, oblique_files):
+def test_empty_lesion_map_is_a_study_and_no_overlap_is_refused(tmp_path, capsys, oblique_files):
     folder, phantom = oblique_files
     from CRMOAnalyzerLib.images import LabelMap
 
     empty = LabelMap(np.zeros_like(phantom.lesions.array), phantom.lesions.affine)
     write_image(tmp_path / "empty.nrrd", empty)
     code, _, err = run(capsys, "analyze", "--bones", folder / "bones.nii.gz", "--bone-labels", folder / "bones.json",
-                       "--lesions", tmp_path / "empty.nrrd", "--out", tmp_path / "o")
-    assert code == 1 and "empty.nrrd: the lesion map is empty" in err
+                       "--lesions", tmp_path / "empty.nrrd", "--out", tmp_path / "e")
+    assert code == 0 and "empty.nrrd: the lesion map has no non-zero voxel: no lesion annotated" in err  # a normal exam
+    assert json.loads((tmp_path / "e" / "study.json").read_text())["lesions"] == []
     far = LabelMap(phantom.lesions.array, phantom.lesions.affine @ np.array(
         [[1, 0, 0, 5000.0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
     write_image(tmp_path / "far.nrrd", far)

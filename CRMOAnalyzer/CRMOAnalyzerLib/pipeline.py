@@ -12,7 +12,8 @@ from .anatomy import totalsegmentator_ids
 from .bonemap import BoneMap
 from .errors import CRMOInputError
 from .files import read_json, write_json, write_text
-from .images import read_image, read_labelmap
+from .geometry import to_ras
+from .images import LabelMap, read_image, read_labelmap
 from .localize import analyze
 from .markups import read_points
 from .model import Study
@@ -85,13 +86,54 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
         lesions = read_labelmap(inputs.lesions, "lesion map")
         kind = "segment" if str(inputs.lesions).lower().endswith(".seg.nrrd") else "label"
         record["lesions"] = os.fspath(inputs.lesions)
-        study = analyze(bonemap, lesions, image, kind, inputs.patient, inputs.study, record)
+        if lesions.array.any():
+            study = analyze(bonemap, lesions, image, kind, inputs.patient, inputs.study, record)
+        else:
+            _check_overlap(lesions, bonemap)
+            what = f"the segmentation has {_count(len(lesions.names), 'segment')}, all empty" if lesions.names else (
+                "the segmentation has no segment" if kind == "segment" else "the lesion map has no non-zero voxel")
+            study = no_lesion_study(bonemap, inputs, record, f"{inputs.lesions}: {what}: no lesion annotated")
     else:
         points = read_points(inputs.points)
         record["lesions"] = os.fspath(inputs.points)
-        study = analyze(bonemap, points, None, "point", inputs.patient, inputs.study, record)
+        if points:
+            study = analyze(bonemap, points, None, "point", inputs.patient, inputs.study, record)
+        else:
+            study = no_lesion_study(bonemap, inputs, record, f"{inputs.points}: no point: no lesion annotated")
     study.dicom = inputs.dicom
     return study
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _box(image: LabelMap) -> tuple:
+    """The RAS bounding box of a grid's corner voxels."""
+    i, j, k = (size - 1 for size in image.shape_ijk)
+    corners = to_ras(image.affine, [[a, b, c] for a in (0, i) for b in (0, j) for c in (0, k)])
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+def _check_overlap(lesions: LabelMap, bonemap: BoneMap) -> None:
+    """An empty lesion map still has to lie where the bone map lies (else it is another exam's)."""
+    (low_a, high_a), (low_b, high_b) = _box(lesions), _box(bonemap.labelmap)
+    if (low_a > high_b + 1).any() or (low_b > high_a + 1).any():
+        raise CRMOInputError(lesions.source, f"the lesion map and the bone map {bonemap.labelmap.source} do not overlap in space")
+
+
+def no_lesion_study(bonemap: BoneMap, inputs: AnalysisInputs, record: dict, why: str) -> Study:
+    """A study with no lesion (a normal exam, or every lesion resolved at follow-up): valid, and says why."""
+    midline = bonemap.midline
+    warnings = [why]
+    if midline is None:
+        warnings.append("no midline reference (spine, sternum, sacrum or left/right bone pairs) in the bone map")
+    for warning in warnings:
+        logger.warning(warning)
+    return Study(patient=dict(inputs.patient or {}), study=dict(inputs.study or {}), lesions=[], inputs=record,
+                 midline=None if midline is None else {"normal_ras": [round(float(x), 4) for x in midline.normal],
+                                                        "offset_mm": round(midline.offset, 2), "basis": midline.basis},
+                 warnings=warnings)
 
 
 def write_outputs(study: Study, out: str | os.PathLike) -> dict[str, Path]:

@@ -149,7 +149,8 @@ def _sr(study, args) -> list[Path]:
 def _seg(study, args) -> bytes:
     result = _dicom(study, args)
     if result.seg is None:
-        raise CRMOInputError(args.study, "no voxel lesions (point annotations): there is nothing for a DICOM SEG")
+        why = "no lesion annotated" if not study.lesions else "no voxel lesions (point annotations)"
+        raise CRMOInputError(args.study, f"{why}: there is nothing for a DICOM SEG")
     return _dataset_bytes(result.seg)
 
 
