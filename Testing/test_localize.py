@@ -11,6 +11,7 @@ from CRMOAnalyzerLib.geometry import to_ras
 from CRMOAnalyzerLib.images import LabelMap
 from CRMOAnalyzerLib.localize import NEAREST_MM, analyze
 from CRMOAnalyzerLib.markups import PointLesion
+from CRMOAnalyzerLib.phantom import _clavicle_point, _vertebra_z
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -65,11 +66,12 @@ def test_point_near_a_bone_takes_the_nearest_within_5_mm(phantoms):
     while bonemap.values_at(outside[None])[0] > 0:
         outside = outside + np.array([1.0, 0.0, 0.0])
     near = PointLesion("near", outside + np.array([2.0, 0.0, 0.0]))
-    far = PointLesion("far", outside + np.array([NEAREST_MM + 8.0, 0.0, 0.0]))
+    far = PointLesion("far", outside + np.array([8.0, 0.0, 0.0]))  # within 20 mm, beyond 5: pins the 5 mm
     study = analyze(bonemap, [near, far])
+    assert NEAREST_MM == 5
     assert study.lesions[0].bone == "femur_right"
     assert study.lesions[0].localization["method"] == "nearest"
-    assert 1.0 < study.lesions[0].localization["distance_mm"] <= NEAREST_MM
+    assert 1.0 < study.lesions[0].localization["distance_mm"] <= 5.0
     assert study.lesions[1].bone == "unassigned"
     assert study.lesions[1].laterality is None
     assert any("unassigned" in w for w in study.lesions[1].warnings)
@@ -131,3 +133,24 @@ def test_a_side_less_paired_bone_is_split_at_the_midline():
     assert (right.count, left.count) == (4 * 10 * 16, 4 * 10 * 16)  # i 4..19 are right (x = 30 - i > 10.5)
     assert right.extent([1.0, 0.0, 0.0]) == (11.0, 26.0) and left.extent([1.0, 0.0, 0.0]) == (-5.0, 10.0)
     assert bonemap.bone_runs(4).count == 4 * 10 * 32
+
+
+#: (name, anatomical point, bone, side, sub-location): the sub-locations the phantom's lesion set does not hold
+MORE = [
+    ("T8 posterior elements", lambda: np.array((0.0, -22.0, _vertebra_z()["T8"][0])), "vertebrae_T8", None, "posterior elements"),
+    ("L5 body", lambda: np.array((0.0, 8.0, _vertebra_z()["L5"][0])), "vertebrae_L5", None, "vertebral body"),
+    # the thirds, 3-4% of the clavicle's length (with its rounded ends) either side of each boundary
+    ("R medial clavicle", lambda: _clavicle_point("right", 0.27), "clavicula_right", "right", "medial"),
+    ("L middle clavicle, medial part", lambda: _clavicle_point("left", 0.36), "clavicula_left", "left", "middle"),
+    ("R middle clavicle, lateral part", lambda: _clavicle_point("right", 0.64), "clavicula_right", "right", "middle"),
+    ("L lateral clavicle", lambda: _clavicle_point("left", 0.73), "clavicula_left", "left", "lateral"),
+]
+
+
+@pytest.mark.parametrize("case", ["identity", "oblique", "rotated_patient", "k_flipped_left_handed"])
+def test_posterior_elements_and_clavicle_thirds(phantoms, case):
+    phantom = phantoms(case)
+    points = [PointLesion(name, phantom.pose.to_ras(where()[None])[0]) for name, where, *_ in MORE]
+    study = analyze(BoneMap(phantom.bones, phantom.bones.names), points)
+    for lesion, (name, _, bone, side, where) in zip(study.lesions, MORE):
+        assert (lesion.bone, lesion.side, lesion.sublocation) == (bone, side, where), name

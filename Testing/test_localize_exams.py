@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CASES
+from conftest import CASES, found
 
 from CRMOAnalyzerLib.bonemap import BoneMap
-from CRMOAnalyzerLib.geometry import to_ras
+from CRMOAnalyzerLib.geometry import to_index, to_ras
 from CRMOAnalyzerLib.images import LabelMap
 from CRMOAnalyzerLib.localize import analyze
 from CRMOAnalyzerLib.markups import PointLesion
+from CRMOAnalyzerLib.phantom import _limb_axis, _limbs, skeleton_shapes
+
+BONE_NAMES = {name for name, _ in skeleton_shapes()[0]}
 
 
 def anatomical(phantom) -> np.ndarray:
@@ -74,3 +77,127 @@ def test_side_named_tarsal_bones_are_recognised(phantoms):
     lesion = analyze(bonemap, [PointLesion("talus", point[0])]).lesions[0]
     assert (lesion.bone, lesion.side) == ("tarsal", "left")
     assert lesion.laterality["code"] == "7771000"
+
+
+def crop(phantom, low, high, drop=()) -> BoneMap:
+    """The bone map as an exam with a smaller field of view: the grid cut to the index box around the anatomical box
+    ``low``..``high`` (so the bones it cuts touch the image's edge), without the bones named in ``drop``."""
+    bones = phantom.bones
+    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+    ijk = to_index(bones.affine, phantom.pose.to_ras(corners))
+    start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, bones.shape_ijk)
+    stop = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, 0, bones.shape_ijk)
+    array = bones.array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]].copy()
+    for value in [v for v, n in bones.names.items() if n in drop]:
+        array[array == value] = 0
+    affine = bones.affine.copy()
+    affine[:3, 3] = to_ras(bones.affine, start[None])[0]
+    present = set(np.unique(array).tolist()) - {0}
+    names = {v: n for v, n in bones.names.items() if v in present}
+    return BoneMap(LabelMap(array, affine, "cropped phantom", names), names)
+
+
+def along(name: str, side: str, from_tip_mm: float, end: str) -> np.ndarray:
+    """A point on the axis of a phantom long bone, ``from_tip_mm`` in from the tip of its ``end``."""
+    p0, p1 = _limb_axis(name, side)
+    radius = next(r for n, _, _, r in _limbs(1.0) if n == name)
+    u = (p1 - p0) / np.linalg.norm(p1 - p0)
+    return p0 - u * (radius - from_tip_mm) if end == "proximal" else p1 + u * (radius - from_tip_mm)
+
+
+def points(phantom, specs) -> list[PointLesion]:
+    return [PointLesion(spec[0], phantom.pose.to_ras(along(*spec[1])[None])[0]) for spec in specs]
+
+
+#: (name, (bone, side, mm from the tip, end), expected bone, side, sub-location, end)
+KNEE = [
+    ("R femur distal metaphysis", ("femur", "right", 32, "distal"), "femur_right", "right", "metaphysis", "distal"),
+    ("R femur distal epiphysis", ("femur", "right", 7, "distal"), "femur_right", "right", "epiphysis", "distal"),
+    ("L femur distal metaphysis", ("femur", "left", 34, "distal"), "femur_left", "left", "metaphysis", "distal"),
+    ("R tibia proximal metaphysis", ("tibia", "right", 30, "proximal"), "tibia", "right", "metaphysis", "proximal"),
+    ("L tibia proximal epiphysis", ("tibia", "left", 6, "proximal"), "tibia", "left", "epiphysis", "proximal"),
+    ("L fibula proximal metaphysis", ("fibula", "left", 16, "proximal"), "fibula", "left", "metaphysis", "proximal"),
+]
+AXIS_ALIGNED = ["identity", "ras_flipped", "k_flipped_left_handed", "anisotropic", "sagittal_axes", "off_centre"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_knee_field_of_view(phantoms, case):
+    """Both knees, 250 mm high: the femora and tibiae are cut by the image's edge, the cut is not their end."""
+    phantom = phantoms(case)
+    bonemap = crop(phantom, (-115, -30, -660), (115, 60, -410))
+    study = analyze(bonemap, points(phantom, KNEE))
+    for lesion, spec in zip(study.lesions, KNEE):
+        assert found(lesion) == tuple(spec[2:]), spec[0]
+        assert not any("unknown" in w for w in lesion.warnings), spec[0]
+    if case in AXIS_ALIGNED:
+        assert study.lesions[0].localization["cut_by_image_edge"] == ["proximal"]
+        assert study.lesions[3].localization["cut_by_image_edge"] == ["distal"]
+    near_cut = PointLesion("R femur near the cut", phantom.pose.to_ras(along("femur", "right", 110, "distal")[None])[0])
+    lesion = analyze(bonemap, [near_cut]).lesions[0]
+    if case in AXIS_ALIGNED:
+        assert (lesion.bone, lesion.side, lesion.sublocation, lesion.bone_end) == ("femur_right", "right", None, None)
+        assert any("cut by the edge of the image at its proximal end" in w for w in lesion.warnings)
+    else:
+        assert lesion.sublocation in (None, "diaphysis")  # the oblique box may hold the whole femur
+
+
+LIMB = [
+    ("R femur proximal metaphysis", ("femur", "right", 45, "proximal"), "femur_right", "right", "metaphysis", "proximal"),
+    ("L femur distal metaphysis", ("femur", "left", 40, "distal"), "femur_left", "left", "metaphysis", "distal"),
+    ("R femur diaphysis", ("femur", "right", 190, "proximal"), "femur_right", "right", "diaphysis", None),
+    ("L tibia distal metaphysis", ("tibia", "left", 40, "distal"), "tibia", "left", "metaphysis", "distal"),
+    ("L tibia diaphysis", ("tibia", "left", 80, "proximal"), "tibia", "left", "diaphysis", None),  # past the square
+    ("R tibia proximal epiphysis", ("tibia", "right", 8, "proximal"), "tibia", "right", "epiphysis", "proximal"),
+    ("L humerus proximal metaphysis", ("humerus", "left", 40, "proximal"), "humerus_left", "left", "metaphysis", "proximal"),
+    ("R radius distal metaphysis", ("radius", "right", 25, "distal"), "radius", "right", "metaphysis", "distal"),
+    ("L ulna proximal epiphysis", ("ulna", "left", 6, "proximal"), "ulna", "left", "epiphysis", "proximal"),
+    ("R fibula distal epiphysis", ("fibula", "right", 5, "distal"), "fibula", "right", "epiphysis", "distal"),
+]
+TRUNK_AND_HEAD = {n for n in BONE_NAMES if n.startswith(("vertebrae", "rib_", "sacrum", "sternum", "hip_", "skull",
+                                                         "mandible", "clavicula", "scapula"))}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_limb_only_map(phantoms, case):
+    """TotalSegmentator appendicular_bones plus the named humeri and femora: no trunk, no skull, nothing on the midline."""
+    phantom = phantoms(case)
+    bonemap = crop(phantom, (-250, -150, -950), (250, 200, 700), drop=TRUNK_AND_HEAD)
+    assert bonemap.trunk_centre is None
+    study = analyze(bonemap, points(phantom, LIMB))
+    for lesion, spec in zip(study.lesions, LIMB):
+        assert found(lesion) == tuple(spec[2:]), spec[0]
+        assert "articulation" in lesion.localization["bone_end_basis"] or "beside" in lesion.localization["bone_end_basis"]
+
+
+FEMUR = [("R femur distal metaphysis", ("femur", "right", 45, "distal")), ("L femur proximal epiphysis", ("femur", "left", 8, "proximal"))]
+
+
+@pytest.mark.parametrize("case", ["identity", "oblique", "rotated_patient"])
+def test_with_no_articulating_bone_the_trunk_tells_the_ends(phantoms, case):
+    phantom = phantoms(case)
+    bonemap = only(BoneMap(phantom.bones, phantom.bones.names), {"femur_left", "femur_right", "vertebrae_L3", "vertebrae_T12"})
+    study = analyze(bonemap, points(phantom, FEMUR))
+    assert [found(l) for l in study.lesions] == [("femur_right", "right", "metaphysis", "distal"),
+                                                 ("femur_left", "left", "epiphysis", "proximal")]
+    assert all(l.localization["bone_end_basis"] == "the end nearer the trunk" for l in study.lesions)
+
+
+@pytest.mark.parametrize("case", ["identity", "sagittal_axes", "off_centre"])
+def test_with_nothing_to_tell_the_ends_the_end_is_unknown(phantoms, case):
+    """Femora alone (no hip, knee or trunk): never a guess, 'end unknown' with a warning."""
+    phantom = phantoms(case)
+    bonemap = only(BoneMap(phantom.bones, phantom.bones.names), {"femur_left", "femur_right"})
+    assert bonemap.trunk_centre is None
+    study = analyze(bonemap, points(phantom, FEMUR))
+    assert [found(l) for l in study.lesions] == [("femur_right", "right", "metaphysis", None), ("femur_left", "left", "epiphysis", None)]
+    assert all(any(w.startswith("end unknown") for w in l.warnings) for l in study.lesions)
+    assert all(l.localization.get("position_along_bone") is None for l in study.lesions)
+
+
+def test_the_skull_and_mandible_are_not_the_trunk(phantoms):
+    phantom = phantoms("identity")
+    bonemap = only(BoneMap(phantom.bones, phantom.bones.names), {"femur_left", "femur_right", "skull", "mandible"})
+    assert bonemap.trunk_centre is None
+    lesion = analyze(bonemap, points(phantom, FEMUR[:1])).lesions[0]
+    assert lesion.bone_end is None and any(w.startswith("end unknown") for w in lesion.warnings)

@@ -15,7 +15,8 @@ from .images import LabelMap
 from .measure import sample_nearest
 from .runs import LabelRuns, NotALabelMap, Runs, label_runs
 
-__all__ = ["BoneMap", "Midline"]
+
+__all__ = ["BoneMap", "Midline", "distance_to"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +154,38 @@ class BoneMap:
         return Midline(normal=normal, offset=offset, basis=basis)
 
     @cached_property
-    def trunk_centre(self) -> np.ndarray:
-        """RAS point at the centre of the trunk (midline and girdle bones), for telling proximal from distal."""
-        trunk = [v for v, b in self.bones.items() if b.midline or b.region in ("ribs", "pelvis", "clavicle")]
-        values = trunk or list(self.bones)
-        weights = np.array([self.voxel_count(v) for v in values], dtype=float)
-        points = np.array([self.centroid(v) for v in values])
+    def trunk_centre(self) -> np.ndarray | None:
+        """RAS centre of the trunk (vertebrae, sacrum, sternum, ribs, hip bones: ``sublocation.json``), or ``None``
+        when the map holds none (a limb-only map): the skull, the mandible and the limbs are never the trunk."""
+        from .sublocation import rules  # noqa: PLC0415
+
+        prefixes = tuple(rules()["long_bone_ends"]["trunk"])
+        trunk = [v for v, b in self.bones.items() if b.base.startswith(prefixes)]
+        if not trunk:
+            return None
+        weights = np.array([self.voxel_count(v) for v in trunk], dtype=float)
+        points = np.array([self.centroid(v) for v in trunk])
         return (points * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
+
+    def touches_edge(self, runs: Runs) -> bool:
+        """Whether any of the voxels lies on the outermost layer of the image (a bone there is cut, not ended)."""
+        size_i, size_j, size_k = self.labelmap.shape_ijk
+        return bool(np.any((runs.start == 0) | (runs.stop == size_i) | (runs.j == 0) | (runs.j == size_j - 1)
+                           | (runs.k == 0) | (runs.k == size_k - 1)))
+
+    def partners(self, base: str, side: str | None) -> list[Runs]:
+        """The voxels of the bones named ``base`` (``"tibia"``) on ``side``: a side-less paired bone split at
+        the midline; with no side, only bones that have none (so never the other leg's)."""
+        found = []
+        for value, bone in self.bones.items():
+            if bone.base != base:
+                continue
+            if side is None or bone.side is not None:
+                if (bone.side.value if bone.side else None) == side:
+                    found.append(self._runs.of(value))
+            elif self.midline is not None:
+                found.append(self.bone_runs(value, side))
+        return [runs for runs in found if runs.count]
 
     def bone_runs(self, value: int, side: str | None = None) -> Runs:
         """A bone's voxels; for a side-less paired bone, only those on ``side``."""
@@ -196,3 +222,14 @@ class BoneMap:
             return None
         best = int(np.argmin(distance))
         return int(values[best]), float(distance[best])
+
+
+def distance_to(runs: Runs, point: np.ndarray) -> float:
+    """mm from ``point`` (RAS) to the nearest voxel centre of ``runs``, exactly (each run is a segment along i)."""
+    if not len(runs.start):
+        return float("inf")
+    matrix, offset = runs.affine[:3, :3], runs.affine[:3, 3]
+    row = np.column_stack([np.zeros(len(runs.j)), runs.j, runs.k]) @ matrix.T + offset - np.asarray(point, float)
+    step = matrix[:, 0]
+    i = np.clip(-(row @ step) / float(step @ step), runs.start, runs.stop - 1)
+    return float(np.sqrt(np.min(np.sum((row + i[:, None] * step) ** 2, axis=1))))

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import sublocation
 from .anatomy import LATERALITY_CODES, UNASSIGNED, Bone, BoneKindValues
-from .bonemap import BoneMap
+from .bonemap import BoneMap, distance_to
 from .errors import CRMOInputError
 from .images import Image, LabelMap
 from .markups import PointLesion
@@ -38,6 +38,9 @@ SIDE_CHECK_MM = 20.0
 SECOND_BONE_FRACTION = 0.2
 #: a lesion with less than this fraction of its voxels inside any bone is assigned, with a warning
 IN_BONE_FRACTION = 0.5
+
+
+_OTHER_END = {"low": "high", "high": "low"}
 
 
 def _r(values, digits: int = 2) -> list[float]:
@@ -79,13 +82,51 @@ class _Localizer:
     def _measure_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
         midline = self.bonemap.midline
         if bone.kind == BoneKindValues.LONG:
-            return sublocation.LongBone.from_runs(self.bonemap.bone_runs(value, side), self.bonemap.trunk_centre)
+            return sublocation.LongBone.from_runs(self.bonemap.bone_runs(value, side),
+                                                  lambda low, high: self.orient(bone.base, side, low, high),
+                                                  self.bonemap.touches_edge)
         if bone.kind == BoneKindValues.CLAVICLE and midline is not None:
             return sublocation.Clavicle.from_runs(self.bonemap.bone_runs(value, side), midline.signed_distance)
         if bone.kind == BoneKindValues.VERTEBRA:
             right = midline.normal if midline is not None else np.array([1.0, 0.0, 0.0])
             return sublocation.Vertebra.from_runs(self.bonemap.bone_runs(value, None), right)
         return sublocation.UNKNOWN
+
+    def orient(self, base: str, side: str | None, low: np.ndarray, high: np.ndarray,
+               parallel: bool = True) -> sublocation.Orientation:
+        """Which end of a long bone (tips ``low``, ``high``) is proximal: from the bones it articulates with,
+        else the bone beside it, else the trunk; else unknown (rules in ``sublocation.json``)."""
+        rule = sublocation.rules()["long_bone_ends"]
+        votes: dict[str, str] = {}
+        for group, partners in rule["articulations"].get(base, {}).items():
+            for name in partners:
+                runs = self.bonemap.partners(name, side)
+                if not runs:
+                    continue
+                d_low, d_high = (min(distance_to(r, tip) for r in runs) for tip in (low, high))
+                if min(d_low, d_high) > rule["articulation_max_mm"] or abs(d_low - d_high) < rule["margin_mm"]:
+                    continue
+                nearer = "low" if d_low < d_high else "high"
+                votes[name] = nearer if group == "proximal" else _OTHER_END[nearer]
+        if len(set(votes.values())) > 1:
+            return None, f"the bones it articulates with ({', '.join(sorted(votes))}) disagree on which end is proximal"
+        if votes:
+            return next(iter(votes.values())), f"articulation with the {', '.join(sorted(votes))}"
+        beside = rule["parallel"].get(base) if parallel else None
+        for runs in self.bonemap.partners(beside, side) if beside else []:
+            frame = sublocation.LongBone.from_runs(runs, lambda lo, hi: self.orient(beside, side, lo, hi, parallel=False),
+                                                   self.bonemap.touches_edge)
+            if isinstance(frame, sublocation.LongBone) and frame.proximal is not None:
+                tip = frame.tips[frame.proximal]
+                d_low, d_high = np.linalg.norm(low - tip), np.linalg.norm(high - tip)
+                if abs(d_low - d_high) >= rule["margin_mm"]:
+                    return ("low" if d_low < d_high else "high"), f"the {beside} beside it ({frame.basis})"
+        trunk = self.bonemap.trunk_centre
+        if trunk is not None:
+            d_low, d_high = np.linalg.norm(low - trunk), np.linalg.norm(high - trunk)
+            if abs(d_low - d_high) >= rule["margin_mm"]:
+                return ("low" if d_low < d_high else "high"), "the end nearer the trunk"
+        return None, "no bone it articulates with, no bone beside it and no trunk in the bone map tell which end is proximal"
 
     def lesion(self, lesion_id: str, source: dict, value: int | None, point: np.ndarray,
                localization: dict, warnings: list[str]) -> Lesion:
@@ -96,8 +137,14 @@ class _Localizer:
                           localization=localization, warnings=warnings)
         bone = self.bonemap.bones[value]
         side = self.side_of(bone, point, warnings)
-        where = self.frame(value, bone, side).locate(point)
+        frame = self.frame(value, bone, side)
+        where = frame.locate(point)
+        if where.warning:
+            warnings.append(where.warning)
         localization = {**localization, "bone_label_value": int(value)}
+        if isinstance(frame, sublocation.LongBone):
+            localization["bone_end_basis"] = frame.basis
+            localization["cut_by_image_edge"] = sorted(frame.named(end) or end for end, cut in frame.cut.items() if cut)
         if where.position is not None:
             localization["position_along_bone"] = round(where.position, 3)
         return Lesion(id=lesion_id, source=source, bone=bone.name, finding_site=bone.finding_site,

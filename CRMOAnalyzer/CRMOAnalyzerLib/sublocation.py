@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -19,11 +20,12 @@ SUPERIOR = np.array([0.0, 0.0, 1.0])
 
 @dataclass(frozen=True)
 class SubLocation:
-    """Where in the bone: ``sublocation`` (contract values), ``bone_end`` and the position used."""
+    """Where in the bone: ``sublocation`` (contract values), ``bone_end``, the position used, and why not more."""
 
     sublocation: str | None
     bone_end: str | None = None
     position: float | None = None  # fraction along the bone from its proximal (or medial) end
+    warning: str | None = None  # what could not be told, and why
 
 
 @lru_cache(maxsize=None)
@@ -78,43 +80,91 @@ class _Unknown:
 UNKNOWN: BoneFrame = _Unknown()
 
 
+#: which end of a long bone is proximal: "low" or "high" end of its axis, or None; and what told it
+Orientation = tuple[str | None, str]
+
+
 @dataclass(frozen=True, eq=False)
 class LongBone:
-    """Long axis from the proximal end (nearer the trunk) to the distal end, and the metaphysis length at each end."""
+    """A long bone's axis, which of its ends is proximal (if known), and per end: cut by the image edge or not,
+    the physis depth and the metaphysis length beyond it (mm)."""
 
     axis: _Axis
+    proximal: str | None  # "low" | "high" | None (end unknown)
+    basis: str  # what told the proximal end, or why it is unknown
+    cut: dict[str, bool]  # "low" / "high" -> the bone is cut there by the image's edge
+    physis: dict[str, float]  # end -> mm from the end to the physis
     metaphysis: dict[str, float]  # end -> mm beyond the physis
+    tips: dict[str, np.ndarray]  # end -> centroid of the bone's last end_slab_mm there (RAS)
 
     @classmethod
-    def from_runs(cls, bone: Runs, trunk_centre: np.ndarray) -> BoneFrame:
-        """Measure the bone; ``trunk_centre`` tells the proximal end."""
+    def from_runs(cls, bone: Runs, orient: Callable[[np.ndarray, np.ndarray], Orientation],
+                  touches_edge: Callable[[Runs], bool]) -> BoneFrame:
+        """Measure the bone. ``orient(low_tip, high_tip)`` tells which end is proximal from the anatomy around it;
+        ``touches_edge(runs)`` whether voxels touch the edge of the image (there the bone is cut, not ended)."""
         if bone.count < 10:
             return UNKNOWN
         rule = rules()["long_bone"]
-        axis = _long_axis(bone, lambda end: float(np.linalg.norm(end - trunk_centre)))
-        length = axis.high - axis.low
-        physis, slab = rule["epiphysis_fraction"] * length, rule["width_slab_fraction"] * length
-        # the widest extent across the axis just inside each physis: from physis to physis + slab mm in from the end
-        sections = {"proximal": (axis.low + physis, axis.low + physis + slab), "distal": (axis.high - physis - slab, axis.high - physis)}
-        metaphysis = {}
-        for end, (start, stop) in sections.items():
-            part = bone.clip(axis.axes[:, 0], start, stop, axis.centre, closed="left" if end == "proximal" else "right")
-            width = max(high - low for low, high in (part.extent(axis.axes[:, c]) for c in (1, 2))) if part.count else 0.0
-            metaphysis[end] = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
-        return cls(axis, metaphysis)
+        centre, covariance = bone.moments()
+        axes = np.linalg.eigh(covariance)[1][:, ::-1].copy()
+        low, high = bone.extent(axes[:, 0], centre)
+        axis = _Axis(centre, axes, low, high)
+        length = high - low
+        probe = rule["end_slab_mm"]
+        ends = {"low": bone.clip(axes[:, 0], low, low + probe, centre, closed="both"),
+                "high": bone.clip(axes[:, 0], high - probe, high, centre, closed="both")}
+        cut = {end: touches_edge(part) for end, part in ends.items()}
+        tips = {end: part.moments()[0] for end, part in ends.items()}
+        proximal, basis = orient(tips["low"], tips["high"])
+        physis, metaphysis = {}, {}
+        for end, sign, start in (("low", 1.0, low), ("high", -1.0, high)):
+            if not any(cut.values()):  # the whole bone: the physis from its length, the square at the physis
+                physis[end] = rule["epiphysis_fraction"] * length
+                slab = rule["width_slab_fraction"] * length
+                width = _width(bone, axis, start + sign * physis[end], start + sign * (physis[end] + slab))
+                metaphysis[end] = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
+            else:  # length unknown: both from the end's width
+                width = _width(bone, axis, start, start + sign * rule["end_width_probe_mm"])
+                physis[end] = rule["epiphysis_width_ratio"] * width
+                metaphysis[end] = rule["metaphysis_width_factor"] * width
+        return cls(axis, proximal, basis, cut, physis, metaphysis, tips)
+
+    def named(self, end: str) -> str | None:
+        """``"proximal"`` or ``"distal"`` for the ``"low"`` or ``"high"`` end, ``None`` if the ends are unknown."""
+        if self.proximal is None:
+            return None
+        return "proximal" if end == self.proximal else "distal"
 
     def locate(self, point: np.ndarray) -> SubLocation:
-        """Epiphysis, metaphysis or diaphysis, and the proximal or distal end."""
+        """Epiphysis, metaphysis or diaphysis, and the proximal or distal end; unknown near a cut or with no known end."""
         s = self.axis.along(point)
         position = self.axis.fraction(s)
-        end = "proximal" if position <= 0.5 else "distal"
-        from_end = min(s - self.axis.low, self.axis.high - s)
-        physis = rules()["long_bone"]["epiphysis_fraction"] * (self.axis.high - self.axis.low)
-        if from_end < physis:
-            return SubLocation("epiphysis", end, position)
-        if from_end < physis + self.metaphysis[end]:
-            return SubLocation("metaphysis", end, position)
-        return SubLocation("diaphysis", None, position)
+        if self.proximal == "high":
+            position = 1.0 - position
+        elif self.proximal is None:
+            position = None
+        from_end = {"low": s - self.axis.low, "high": self.axis.high - s}
+        for end in sorted(from_end, key=from_end.get):
+            if self.cut[end]:
+                continue
+            if from_end[end] < self.physis[end] + self.metaphysis[end]:
+                where = "epiphysis" if from_end[end] < self.physis[end] else "metaphysis"
+                named = self.named(end)
+                warning = None if named else f"end unknown: {self.basis}"
+                return SubLocation(where, named, position, warning)
+        if not any(self.cut.values()):
+            return SubLocation("diaphysis", None, position)
+        cut = " and ".join(self.named(e) or "one" for e in ("low", "high") if self.cut[e])
+        return SubLocation(None, None, position, f"sub-location unknown: the bone is cut by the edge of the image at its "
+                                                 f"{cut} end, and the lesion lies beyond the metaphysis of the end the image shows")
+
+
+def _width(bone: Runs, axis: _Axis, start: float, stop: float) -> float:
+    """The widest extent across the axis of the bone's voxels between ``start`` and ``stop`` mm along it."""
+    part = bone.clip(axis.axes[:, 0], min(start, stop), max(start, stop), axis.centre, closed="both")
+    if not part.count:
+        return 0.0
+    return max(hi - lo for lo, hi in (part.extent(axis.axes[:, c]) for c in (1, 2)))
 
 
 @dataclass(frozen=True, eq=False)
