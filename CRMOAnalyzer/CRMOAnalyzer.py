@@ -1,13 +1,15 @@
 """CRMO Analyzer: mark CRMO lesions, see their bone, side and sub-location, tabulate and report.
 
-Slicer's scripted-module template (module, widget, logic, test). The widget only wires the panel
-to the logic; the logic calls the MRML adapter ``CRMOAnalyzerLib.mrml`` and the core. Nothing here
-computes anatomy.
+Slicer's scripted-module template (module, widget, logic, test). The widget only binds Qt signals to
+the logic; the logic calls the MRML adapter ``CRMOAnalyzerLib.mrml`` and the core, so everything the
+panel does is tested headless (``Testing/test_panel_module.py``). Nothing here computes anatomy.
 """
 
-import importlib.util
+import importlib
+import importlib.metadata
 import logging
 import os
+import sys
 import tempfile
 from typing import Annotated, Optional, Union
 
@@ -22,8 +24,11 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-#: Python modules the core needs that Slicer may lack: import name -> pip requirement
+#: pip requirements of the panel's features that Slicer does not ship (Resources/requirements.txt)
 REQUIREMENTS_FILE = "requirements.txt"
+#: packages Slicer bundles (SuperBuild/External_python-*.cmake): pinned at Slicer's versions whenever we install
+SLICER_BUNDLED = ("numpy", "scipy", "SimpleITK", "pydicom", "highdicom", "dicomweb-client", "requests", "packaging")
+README_URL = "https://github.com/crmo-analyzer/SlicerCRMOAnalyzer#readme"
 BOOLEAN_FINDINGS = ("marrow_edema", "periosteal_reaction", "soft_tissue_inflammation", "bony_expansion",
                     "vertebral_collapse", "symptomatic")
 SIDES = ("", "left", "right")
@@ -55,10 +60,12 @@ class CRMOAnalyzer(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Mark bone lesions of chronic recurrent multifocal osteomyelitis (CRMO) as segments or points; "
             "the panel localizes each lesion (bone, side, sub-location) from a bone segmentation, tabulates the "
-            "distribution and drafts report text. Decision support, not a diagnosis.")
+            "distribution and drafts report text. Decision support, not a diagnosis. For Slicer 5.12 and newer. "
+            "See the <a href=\"{url}\">user guide</a>.").format(url=README_URL)
         self.parent.acknowledgementText = _(
-            "Bone names and codes follow TotalSegmentator and SlicerTotalSegmentator; distribution rules follow "
-            "Khanna et al., RadioGraphics 2009;29:1159-77.")
+            "Bone names and codes follow TotalSegmentator (Wasserthal et al., Radiol Artif Intell 2023;5:e230024) and "
+            "SlicerTotalSegmentator; distribution rules follow Khanna et al., RadioGraphics 2009;29:1159-77. "
+            "Built on 3D Slicer, SimpleITK, highdicom, pydicom, hl7apy and fhir.resources.")
 
 
 #
@@ -82,7 +89,7 @@ class CRMOAnalyzerParameterNode:
 #
 
 class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel: selectors, lesion table, distribution table, report; all work goes to the logic."""
+    """The panel: binds Qt signals to the logic and shows what it publishes; holds no behaviour of its own."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -90,9 +97,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._observedLesionNode = None
         self._fillingTable = False
-        self._reportEdited = False
         self._refreshTimer = None
 
     def setup(self) -> None:
@@ -118,6 +123,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent, self.onNodeAboutToBeRemoved)
 
         self.ui.analyzeButton.connect("clicked(bool)", self.onAnalyzeButton)
@@ -135,19 +141,23 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
         self.initializeParameterNode()
 
-    # -- parameter node, the template's way --
+    # -- parameter node, the template's way; nothing is left running outside the module --
     def cleanup(self) -> None:
+        self.exit()
         self.removeObservers()
-        if self._refreshTimer:
-            self._refreshTimer.stop()
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
     def exit(self) -> None:
+        if self._refreshTimer:
+            self._refreshTimer.stop()
+        if self.logic:
+            self.logic.stopObserving()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
+            self._parameterNode = None
 
     def onSceneStartClose(self, caller, event) -> None:
         self._refreshTimer.stop()
@@ -159,6 +169,14 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    def onSceneEndImport(self, caller, event) -> None:
+        """A scene was opened: bring back its study, findings, report edits and comparison."""
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+        p = self._parameterNode
+        if p is not None:
+            self.showResultOf(lambda: self.logic.restore(p.lesionNode, p.boneMap, p.inputVolume))
+
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
 
@@ -168,7 +186,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-        self.observeLesionNode(self._parameterNode.lesionNode if self._parameterNode else None)
+        self.onLesionNodeChanged(self._parameterNode.lesionNode if self._parameterNode else None)
 
     # -- messages --
     def showMessage(self, text: str, error: bool = False, label=None) -> None:
@@ -177,11 +195,27 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         label.setStyleSheet("color: #b00020;" if error else "")
         (logging.error if error else logging.info)(text)
 
-    def showResult(self, message: str, label) -> bool:
+    def showResult(self, message: str, label=None) -> bool:
         """Show a logic status message ("!" first: a problem) on a label; returns True when it is no problem."""
         problem = message.startswith("!")
-        self.showMessage(message[1:] if problem else message, error=problem, label=label)
+        if message:
+            self.showMessage(message[1:] if problem else message, error=problem, label=label)
         return not problem
+
+    def showResultOf(self, action, label=None, busy: str = "") -> bool:
+        """Run a logic action (with a progress dialog when ``busy`` says what takes long), show its message."""
+        with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer: the action failed."), waitCursor=True):
+            dialog = slicer.util.createProgressDialog(labelText=busy, maximum=0) if busy else None
+            try:
+                if dialog:
+                    slicer.app.processEvents()
+                ok = self.showResult(action(), label)
+            finally:
+                if dialog:
+                    dialog.close()
+            self.updateResults()
+            return ok
+        return False
 
     def clearResults(self, message: str = "") -> None:
         self._fillingTable = True
@@ -189,31 +223,20 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._fillingTable = False
         self.ui.distributionTableView.setMRMLTableNode(None)
         self.ui.comparisonTableView.setMRMLTableNode(None)
-        self.ui.reportTextEdit.setPlainText("")
-        self._reportEdited = False
+        self.setReportText("")
         if message:
             self.showMessage(message)
 
     # -- lesion node observation: debounced refresh --
     def onLesionNodeChanged(self, node) -> None:
-        self.observeLesionNode(node)
+        self.logic.observeLesionNode(node, self.onLesionNodeModified)
 
-    def observeLesionNode(self, node) -> None:
-        if self._observedLesionNode is not None:
-            for event in self.logic.lesionNodeEvents(self._observedLesionNode):
-                self.removeObserver(self._observedLesionNode, event, self.onLesionNodeModified)
-        self._observedLesionNode = node
-        if node is not None:
-            for event in self.logic.lesionNodeEvents(node):
-                self.addObserver(node, event, self.onLesionNodeModified)
-
-    def onLesionNodeModified(self, caller=None, event=None) -> None:
-        if self.logic.storing or not self._parameterNode or not self._parameterNode.autoRefresh:
-            return
-        self._refreshTimer.start()  # restarts: one analysis after the edits stop
+    def onLesionNodeModified(self) -> None:
+        if self._parameterNode and self._parameterNode.autoRefresh:
+            self._refreshTimer.start()  # restarts: one analysis after the edits stop
 
     def onRefreshTimeout(self) -> None:
-        if self.logic.study is not None or self._parameterNode.boneMap is not None:
+        if self._parameterNode and (self.logic.study is not None or self._parameterNode.boneMap is not None):
             self.runAnalysis(quiet=True)
 
     def onNodeAboutToBeRemoved(self, caller, event) -> None:
@@ -223,43 +246,46 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def checkNodesStillExist(self) -> None:
         if self.logic.lesionNode is not None and self.logic.lesionNode.GetScene() is None:
-            self.observeLesionNode(None)
+            self.logic.stopObserving()
             self.logic.forget()
             self.clearResults(_("The lesion node was deleted: select another lesion node and press Analyze."))
 
     # -- actions --
     def runAnalysis(self, quiet: bool = False) -> None:
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer could not analyze the lesions."), waitCursor=True):
-            message = self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume,
-                                         report=self.ui.reportTextEdit.toPlainText() if self._reportEdited else True)
-            if message.startswith("!"):
-                self.showMessage(message[1:], error=True)
-                if not quiet:
-                    slicer.util.warningDisplay(message[1:], windowTitle=_("CRMO Analyzer"))
-                return
-            self.showMessage(message)
-            self.updateResults()
+        busy = "" if self.logic.boneMapIsRead(p.boneMap) else _("Reading the bone map and localizing the lesions ...")
+        message = ""
+
+        def analyze():
+            nonlocal message
+            message = self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume)
+            return message
+
+        if not self.showResultOf(analyze, busy=busy) and not quiet and message:
+            slicer.util.warningDisplay(message[1:], windowTitle=_("CRMO Analyzer"))
 
     def onAnalyzeButton(self) -> None:
         self.runAnalysis()
 
     def onAddLesionButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not add a lesion."), waitCursor=False):
-            node = self._parameterNode.lesionNode
-            if node is None:
-                node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("CRMO lesions"))
-                self._parameterNode.lesionNode = node
-            self.showMessage(self.logic.addLesion(node))
+        if self._parameterNode.lesionNode is None:
+            self._parameterNode.lesionNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("CRMO lesions"))
+        self.showResultOf(lambda: self.logic.addLesion(self._parameterNode.lesionNode))
 
     def onTotalSegmentatorButton(self) -> None:
-        volume = self._parameterNode.inputVolume
-        if volume is None:
+        p = self._parameterNode
+        if p.inputVolume is None:
             self.showMessage(_("Select the input volume first: TotalSegmentator segments the bones of that volume."), error=True)
             return
-        with slicer.util.tryWithErrorDisplay(_("TotalSegmentator failed."), waitCursor=True):
-            self._parameterNode.boneMap = self.logic.createBoneMap(volume, self._parameterNode.boneTask)
-            self.showMessage(_("Bone map created with TotalSegmentator."))
+
+        def run():
+            result = self.logic.createBoneMap(p.inputVolume, p.boneTask)
+            if isinstance(result, str):
+                return result
+            p.boneMap = result
+            return _("Bone map created with TotalSegmentator.")
+
+        self.showResultOf(run, busy=_("TotalSegmentator is segmenting the bones (see the log in the status bar) ..."))
 
     def updateResults(self) -> None:
         study = self.logic.study
@@ -275,8 +301,9 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._fillingTable = False
         self.ui.distributionTableView.setMRMLTableNode(self.logic.nodes.get("CRMO distribution"))
         self.ui.comparisonTableView.setMRMLTableNode(self.logic.nodes.get("CRMO comparison"))
-        if not self._reportEdited:
-            self.setReportText(self.logic.nodes["CRMO report"].GetText())
+        self.setReportText(self.logic.reportText())
+        self.ui.regenerateReportButton.text = (_("Regenerate report (discards your edits)") if self.logic.reportEdited()
+                                               else _("Regenerate report"))
 
     def setCell(self, row: int, column: int, kind: str, values: dict) -> None:
         table = self.ui.lesionTable
@@ -313,14 +340,8 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onLesionValueEdited(lesionId, kind, item.text())
 
     def onLesionValueEdited(self, lesionId: str, kind: str, value) -> None:
-        if self._fillingTable:
-            return
-        with slicer.util.tryWithErrorDisplay(_("Could not record the change."), waitCursor=False):
-            self.logic.edit(lesionId, kind, value, report=self.ui.reportTextEdit.toPlainText() if self._reportEdited else True)
-            if kind in ("bone", "side", "sublocation"):
-                self.updateResults()  # the site column follows the override
-            elif not self._reportEdited:
-                self.setReportText(self.logic.nodes["CRMO report"].GetText())
+        if not self._fillingTable:
+            self.showResultOf(lambda: self.logic.edit(lesionId, kind, value) or "")
 
     def onLesionRowClicked(self, row: int, column: int) -> None:
         item = self.ui.lesionTable.item(row, 0)
@@ -333,15 +354,12 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.reportTextEdit.blockSignals(blocked)
 
     def onReportEdited(self) -> None:
-        self._reportEdited = True
+        self.logic.setReportText(self.ui.reportTextEdit.toPlainText())  # in the scene at once
         self.ui.regenerateReportButton.text = _("Regenerate report (discards your edits)")
 
     def onRegenerateReport(self) -> None:
-        self._reportEdited = False
         self.ui.regenerateReportButton.text = _("Regenerate report")
-        if self.logic.study is not None:
-            self.logic.publish(report=True)
-            self.setReportText(self.logic.nodes["CRMO report"].GetText())
+        self.setReportText(self.logic.regenerateReport())
 
     def onCopyReport(self) -> None:
         qt.QApplication.clipboard().setText(self.ui.reportTextEdit.toPlainText())
@@ -353,52 +371,43 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         path = qt.QFileDialog.getSaveFileName(None, _("Save study"), "study.json", "Study (*.json)")
         if path:
-            with slicer.util.tryWithErrorDisplay(_("Could not save the study."), waitCursor=True):
-                self.logic.saveStudy(path)
-                self.showMessage(_("Study saved to {path}").format(path=path))
+            self.showResultOf(lambda: self.logic.saveStudy(path) or _("Study saved to {path}").format(path=path))
 
     def onExportButton(self) -> None:
         ui = self.ui
-        with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer could not export the study."), waitCursor=True):
-            panelFormat = ui.exportFormatComboBox.itemData(ui.exportFormatComboBox.currentIndex)
-            message = self.logic.export(panelFormat, ui.exportFolderPathLineEdit.currentPath,
-                                        dicomDir=ui.dicomFolderPathLineEdit.currentPath,
-                                        keyFile=ui.researchKeyPathLineEdit.currentPath, accession=ui.accessionLineEdit.text,
-                                        reportText=ui.reportTextEdit.toPlainText() or None)  # what the reader sees goes out
-            self.showResult(message, ui.exportStatusLabel)
+        panelFormat = ui.exportFormatComboBox.itemData(ui.exportFormatComboBox.currentIndex)
+        self.showResultOf(lambda: self.logic.export(panelFormat, ui.exportFolderPathLineEdit.currentPath,
+                                                    dicomDir=ui.dicomFolderPathLineEdit.currentPath,
+                                                    keyFile=ui.researchKeyPathLineEdit.currentPath,
+                                                    accession=ui.accessionLineEdit.text),
+                          ui.exportStatusLabel, busy=_("Exporting ..."))
 
     def onCompareButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer could not compare the studies."), waitCursor=True):
-            message = self.logic.compare(self.ui.baselineStudyPathLineEdit.currentPath, self._parameterNode.forceCompare,
-                                         report=self.ui.reportTextEdit.toPlainText() if self._reportEdited else True)
-            if self.showResult(message, self.ui.compareStatusLabel):
-                self.updateResults()
-                if self._reportEdited:
-                    self.setReportText(self.logic.nodes["CRMO report"].GetText())
+        self.showResultOf(lambda: self.logic.compare(self.ui.baselineStudyPathLineEdit.currentPath, self._parameterNode.forceCompare),
+                          self.ui.compareStatusLabel)
 
     def onLoadStudy(self) -> None:
         path = qt.QFileDialog.getOpenFileName(None, _("Load study"), "", "Study (*.json)")
         if path:
-            with slicer.util.tryWithErrorDisplay(_("Could not load the study."), waitCursor=True):
-                p = self._parameterNode
-                self.showMessage(self.logic.loadStudy(path, p.lesionNode, p.boneMap, p.inputVolume))
-                self._reportEdited = False
-                self.updateResults()
+            p = self._parameterNode
+            self.showResultOf(lambda: self.logic.loadStudy(path, p.lesionNode, p.boneMap, p.inputVolume))
 
 
 #
 # CRMOAnalyzerLogic
 #
 
-class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
+class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
     """Scriptable without the widget: analyze scene nodes, record edits, publish tables and report.
 
-    Progress and messages go through ``logCallback`` (the widget sets it). Domain work is done by
-    ``CRMOAnalyzerLib`` (core + MRML adapter), imported only after its dependencies are present.
+    Everything the panel does happens here or in the MRML adapter ``CRMOAnalyzerLib.mrml``, so it is
+    tested headless; the widget only binds Qt signals. Messages go through ``logCallback``. Domain work
+    is done by ``CRMOAnalyzerLib``, imported only after its dependencies are present.
     """
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
+        VTKObservationMixin.__init__(self)
         self.logCallback = None
         self.study = None
         self.lesionNode = None
@@ -407,6 +416,10 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
         self.comparison = None
         self.storing = False
         self._terminologiesLoaded = False
+        self._requirementsMet = False
+        self._installDeclined = False
+        self._observed = None
+        self._onLesionNodeChanged = None
 
     def getParameterNode(self):
         return CRMOAnalyzerParameterNode(super().getParameterNode())
@@ -416,59 +429,122 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
         if self.logCallback:
             self.logCallback(text)
 
-    # -- dependencies, the Slicer way --
+    # -- dependencies: asked once, installed with Slicer's own packages pinned --
+    def requirementsPath(self) -> str:
+        return os.path.join(os.path.dirname(__file__), "Resources", REQUIREMENTS_FILE)
+
     def missingRequirements(self) -> list:
-        path = os.path.join(os.path.dirname(__file__), "Resources", REQUIREMENTS_FILE)
-        with open(path, encoding="utf-8") as stream:
-            lines = [line.split("#")[0].strip() for line in stream]
+        """Requirements of ``Resources/requirements.txt`` that are absent or older than their floor."""
+        from packaging.requirements import Requirement
+
         missing = []
-        for requirement in filter(None, lines):
-            name = requirement.split(";")[0]
-            for sep in "<>=!~[ ":
-                name = name.split(sep)[0]
-            module = {"pynrrd": "nrrd", "pyyaml": "yaml"}.get(name.lower(), name.replace("-", "_"))
-            if importlib.util.find_spec(module) is None:
-                missing.append(requirement)
+        with open(self.requirementsPath(), encoding="utf-8") as stream:
+            lines = [line.split("#")[0].strip() for line in stream]
+        for line in filter(None, lines):
+            requirement = Requirement(line)
+            try:
+                installed = importlib.metadata.version(requirement.name)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(line)
+                continue
+            if not requirement.specifier.contains(installed, prereleases=True):
+                missing.append(line)
         return missing
 
-    def ensureRequirements(self) -> None:
-        """Install missing Python packages after asking the user (pip, in Slicer's Python)."""
-        missing = self.missingRequirements()
-        if not missing:
-            return
-        if not slicer.util.confirmOkCancelDisplay(
-                _("CRMO Analyzer needs these Python packages, which will now be installed:") + "\n" + "\n".join(missing),
-                windowTitle=_("CRMO Analyzer: install dependencies")):
-            raise RuntimeError(_("CRMO Analyzer cannot run without: ") + ", ".join(missing))
-        self.log(_("Installing ") + ", ".join(missing) + " ...")
-        try:
-            import slicer.packaging  # Slicer >= 5.12
+    def bundledConstraints(self) -> str:
+        """Path of a pip constraints file pinning the packages Slicer bundles at the versions it has."""
+        pins = []
+        for name in SLICER_BUNDLED:
+            try:
+                pins.append(f"{name}=={importlib.metadata.version(name)}")
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        path = os.path.join(tempfile.mkdtemp(prefix="CRMOAnalyzer-"), "slicer-constraints.txt")
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write("\n".join(pins) + "\n")
+        return path
 
-            slicer.packaging.pip_ensure(missing, requester="CRMOAnalyzer")
-        except (ImportError, AttributeError):
-            slicer.util.pip_install(missing)
-        self.log(_("Python dependencies installed."))
+    def ensureRequirements(self) -> None:
+        """Install the missing Python packages after asking once, never changing a package Slicer bundles.
+
+        Raises RuntimeError with a one-line message when the reader declined, or when Slicer must restart.
+        """
+        if self._requirementsMet:
+            return
+        missing = self.missingRequirements()
+        if missing and self._installDeclined:
+            raise RuntimeError(_("CRMO Analyzer needs Python packages that were not installed ({packages}). "
+                                 "Reload the module to be asked again.").format(packages=", ".join(missing)))
+        if missing:
+            constraints = self.bundledConstraints()
+            try:
+                packaging = importlib.import_module("slicer.packaging")  # Slicer >= 5.11: asks, shows progress
+            except ImportError:
+                packaging = None
+            try:
+                if packaging is not None:
+                    packaging.pip_ensure(missing, constraints=constraints, requester="CRMO Analyzer")
+                else:
+                    if not slicer.util.confirmOkCancelDisplay(
+                            _("CRMO Analyzer needs these Python packages, which will now be installed:") + "\n" + "\n".join(missing),
+                            windowTitle=_("CRMO Analyzer: install dependencies")):
+                        raise RuntimeError("declined")
+                    slicer.util.pip_install([*missing, "-c", constraints])
+            except RuntimeError as error:
+                self._installDeclined = True
+                raise RuntimeError(_("CRMO Analyzer cannot run without: {packages}").format(packages=", ".join(missing))) from error
+            importlib.invalidate_caches()
+            still = self.missingRequirements()
+            if still:
+                raise RuntimeError(_("Python packages were installed but cannot be used yet ({packages}): restart Slicer.")
+                                   .format(packages=", ".join(still)))
+            self.log(_("Python dependencies installed."))
+        self._requirementsMet = True
 
     def _mrml(self):
         self.ensureRequirements()
         from CRMOAnalyzerLib import mrml
 
-        if not self._terminologiesLoaded and hasattr(slicer.modules, "terminologies"):
+        if not self._terminologiesLoaded and hasattr(getattr(slicer, "modules", None), "terminologies"):
             mrml.load_terminologies()
             self._terminologiesLoaded = True
         return mrml
 
-    # -- analysis and edits --
+    # -- watching the lesion node: paint strokes, points placed or moved --
     def lesionNodeEvents(self, node) -> list:
         if node.IsA("vtkMRMLSegmentationNode"):
+            # painting changes a segment's voxels: SourceRepresentationModified, not SegmentModified
             return [slicer.vtkSegmentation.SegmentAdded, slicer.vtkSegmentation.SegmentRemoved,
-                    slicer.vtkSegmentation.SegmentModified]
+                    slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.SourceRepresentationModified]
         if node.IsA("vtkMRMLMarkupsNode"):
             return [slicer.vtkMRMLMarkupsNode.PointAddedEvent, slicer.vtkMRMLMarkupsNode.PointRemovedEvent,
                     slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent]
         return [slicer.vtkMRMLVolumeNode.ImageDataModifiedEvent]
 
-    def analyze(self, lesionNode, boneMap, volume=None, report=True) -> str:
+    def observeLesionNode(self, node, onChanged) -> None:
+        """Call ``onChanged()`` when the reader changes the lesions of ``node`` (not when the panel stores findings)."""
+        self.stopObserving()
+        self._observed, self._onLesionNodeChanged = node, onChanged
+        if node is not None:
+            for event in self.lesionNodeEvents(node):
+                self.addObserver(node, event, self._lesionNodeModified)
+
+    def stopObserving(self) -> None:
+        self.removeObservers()
+        self._observed, self._onLesionNodeChanged = None, None
+
+    def _lesionNodeModified(self, caller=None, event=None) -> None:
+        if not self.storing and self._onLesionNodeChanged is not None:
+            self._onLesionNodeChanged()
+
+    # -- analysis and edits --
+    def boneMapIsRead(self, boneMap) -> bool:
+        """Whether the bone map is already read (a refresh is quick) or must be read (show progress)."""
+        from CRMOAnalyzerLib import mrml
+
+        return boneMap is not None and mrml.bone_map_is_cached(boneMap)
+
+    def analyze(self, lesionNode, boneMap, volume=None) -> str:
         """Analyze and publish; returns a status message ("!" first when it is a problem for the user)."""
         mrml = self._mrml()
         from CRMOAnalyzerLib.errors import CRMOInputError
@@ -485,27 +561,34 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
             return "!" + str(error)
         study.clinical = dict(info.get("clinical") or {})
         self.study, self.lesionNode = study, lesionNode
-        self.publish(report)
         self._store()
+        self.publish()
         message = _("{count} lesions analysed.").format(count=len(study.lesions))
         if study.warnings:
             message += " " + _("Check: ") + "; ".join(study.warnings[:3]) + (" ..." if len(study.warnings) > 3 else "")
         return message
 
     def _store(self, lesionIds=None) -> None:
+        """Keep what the reader recorded in the scene: in the lesion node, or with the study when it has none."""
+        mrml = self._mrml()
         self.storing = True
         try:
-            self._mrml().store_annotations(self.study, self.lesionNode, lesionIds)
+            if self.lesionNode is not None:
+                mrml.store_annotations(self.study, self.lesionNode, lesionIds)
+                mrml.store_study(None, slicer.mrmlScene)
+            else:
+                mrml.store_study(self.study, slicer.mrmlScene)
         finally:
             self.storing = False
 
-    def publish(self, report=True) -> None:
-        """Publish tables and report; with a baseline, the comparison follows the current study."""
+    def publish(self) -> None:
+        """Publish tables and report (a reader's edited report is kept); with a baseline, the comparison follows."""
         mrml = self._mrml()
         self._updateComparison()
-        self.nodes = mrml.publish(self.study, slicer.mrmlScene, report, comparison=self.comparison)
+        self.nodes = mrml.publish(self.study, slicer.mrmlScene, True, comparison=self.comparison, parent=self.lesionNode)
         if self.comparison is not None:
             self.nodes[mrml.COMPARISON_TABLE] = mrml.publish_comparison(self.comparison, slicer.mrmlScene)
+            mrml.place_beside(self.lesionNode, [self.nodes[mrml.COMPARISON_TABLE]])
 
     def _updateComparison(self) -> None:
         from CRMOAnalyzerLib.compare import compare_studies
@@ -529,7 +612,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
 
         return ["unassigned", *bones()]
 
-    def edit(self, lesionId: str, kind: str, value, report=True) -> None:
+    def edit(self, lesionId: str, kind: str, value) -> None:
         """Record a finding or an override of one lesion, in the study and in the scene, and republish."""
         lesion = self.study.lesion(lesionId)
         if kind in ("bone", "side", "sublocation"):
@@ -539,7 +622,26 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
         else:
             lesion.findings[kind] = value
         self._store([lesionId])
-        self.publish(report)
+        self.publish()
+
+    # -- the report: the reader's edits are stored at once and never overwritten --
+    def reportText(self) -> str:
+        node = self._mrml().report_node(slicer.mrmlScene)
+        return (node.GetText() or "") if node is not None else ""
+
+    def reportEdited(self) -> bool:
+        return self._mrml().report_edited(slicer.mrmlScene)
+
+    def setReportText(self, text: str) -> None:
+        """The reader edited the report: the text node holds the edit now (a scene saved next keeps it)."""
+        self._mrml().set_report_text(slicer.mrmlScene, text)
+
+    def regenerateReport(self) -> str:
+        """Drop the reader's edits and write the generated report; returns it."""
+        self._mrml().set_report_text(slicer.mrmlScene, None)
+        if self.study is not None:
+            self.publish()
+        return self.reportText()
 
     def centreOn(self, lesionId: str) -> None:
         if self.study is not None:
@@ -548,6 +650,28 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
     def forget(self) -> None:
         self.study, self.lesionNode, self.nodes = None, None, {}
         self.baseline, self.comparison = None, None
+        if "CRMOAnalyzerLib.mrml" in sys.modules:
+            sys.modules["CRMOAnalyzerLib.mrml"].forget_bone_map()
+
+    def restore(self, lesionNode=None, boneMap=None, volume=None) -> str:
+        """After a scene is opened: bring back the study it holds (annotations, report edits, comparison).
+
+        With lesion and bone nodes, analysis re-reads the findings and overrides stored in the lesion node;
+        a study loaded from study.json without nodes comes back from the scene as the reader left it.
+        Returns a status message, "" when the scene holds no study.
+        """
+        mrml = self._mrml()
+        if mrml.report_node(slicer.mrmlScene) is None:
+            return ""
+        self.baseline = mrml.stored_baseline(slicer.mrmlScene)
+        stored = mrml.stored_study(slicer.mrmlScene)
+        if stored is not None:
+            self.study, self.lesionNode = stored, None
+            self.publish()
+            return _("Study restored from the scene ({count} lesions, not linked to scene nodes).").format(count=len(stored.lesions))
+        if lesionNode is not None and boneMap is not None:
+            return self.analyze(lesionNode, boneMap, volume)
+        return ""
 
     def addLesion(self, node) -> str:
         """Start placing a point, or add an empty segment to paint, for a new lesion."""
@@ -567,19 +691,44 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
             return _("Paint the new segment in the Segment Editor; come back and the tables update.")
         return "!" + _("Lesions in a label map volume are drawn with the Segment Editor or an external tool.")
 
+    # -- TotalSegmentator (its own extension) --
     def totalSegmentatorAvailable(self) -> bool:
-        return hasattr(slicer.modules, "totalsegmentator")
+        return hasattr(getattr(slicer, "modules", None), "totalsegmentator")
 
-    def createBoneMap(self, volume, task: str = "total"):
-        """Run TotalSegmentator (its own extension) on the volume; returns the new segmentation."""
+    def totalSegmentatorQuality(self, hasGpu: bool) -> str:
+        """"normal" on a GPU; without one, ask, defaulting to "fast" (full resolution takes 5-50 minutes on a CPU)."""
+        if hasGpu:
+            return "normal"
+        fullResolution = slicer.util.confirmYesNoDisplay(
+            _("No GPU was found. TotalSegmentator's fast model takes a few minutes on a CPU; full resolution takes "
+              "5 to 50 minutes, during which Slicer is busy.\n\nCompute full resolution anyway? (No: use the fast model)"),
+            windowTitle=_("CRMO Analyzer: TotalSegmentator"))
+        return "normal" if fullResolution else "fast"
+
+    def createBoneMap(self, volume, task: str = "total", quality: Optional[str] = None):
+        """Run TotalSegmentator on the volume; returns the new segmentation, or a message ("!" first) on a problem."""
         import TotalSegmentator
 
-        logic = TotalSegmentator.TotalSegmentatorLogic()
-        logic.logCallback = self.log
-        if hasattr(logic, "setupPythonRequirements"):
-            logic.setupPythonRequirements()
+        tsLogic = TotalSegmentator.TotalSegmentatorLogic()
+        tsLogic.logCallback = self.log
+        installError = getattr(TotalSegmentator, "InstallError", ())
+        try:
+            tsLogic.setupPythonRequirements()
+        except installError as error:
+            if getattr(error, "restartRequired", False):
+                if slicer.util.confirmOkCancelDisplay(_("TotalSegmentator finished installing; Slicer must restart to use it. "
+                                                        "Restart now? (Save your scene first.)")):
+                    slicer.util.restart()
+                return "!" + _("Restart Slicer to finish installing TotalSegmentator.")
+            return "!" + _("TotalSegmentator could not be set up: {error}").format(error=error)
+        if quality is None:
+            import torch
+
+            hasGpu = bool(torch.cuda.is_available()) or bool(getattr(getattr(torch.backends, "mps", None), "is_available", lambda: False)())
+            quality = self.totalSegmentatorQuality(hasGpu)
         segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{volume.GetName()} bones")
-        logic.process(volume, segmentation, task=task, interactive=True)
+        self.log(_("TotalSegmentator ({quality} model) is segmenting the bones ...").format(quality=quality))
+        tsLogic.process(volume, segmentation, quality=quality, task=task, interactive=False)
         return segmentation
 
     # -- study.json --
@@ -590,38 +739,34 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
 
     def loadStudy(self, path: str, lesionNode=None, boneMap=None, volume=None) -> str:
         """Load ``study.json``; with scene nodes selected, its findings and overrides go onto their lesions."""
+        from CRMOAnalyzerLib.errors import CRMOInputError
         from CRMOAnalyzerLib.model import load_study
 
         mrml = self._mrml()
-        loaded = load_study(path)
+        try:
+            loaded = load_study(path)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        mrml.set_report_text(slicer.mrmlScene, None)  # a new study: its report is generated again
         if lesionNode is None or boneMap is None:
             self.study, self.lesionNode = loaded, None
-            self.publish(True)
+            self._store()
+            self.publish()
             return _("Study loaded (not linked to scene nodes: select them and press Analyze to link).")
-        self.analyze(lesionNode, boneMap, volume)
-        if self.study is None:
-            return "!" + _("Could not analyze the selected nodes.")
-        byKey = {mrml.lesion_key(lesion): lesion for lesion in loaded.lesions}
-        matched = 0
-        for lesion in self.study.lesions:
-            source = byKey.get(mrml.lesion_key(lesion))
-            if source is None:
-                continue
-            matched += 1
-            lesion.findings = dict(source.findings)
-            values = {"bone": source.bone, "side": source.side, "sublocation": source.sublocation, "bone_end": source.bone_end}
-            for name in source.overrides:
-                lesion.override(**{name: values[name]})
+        message = self.analyze(lesionNode, boneMap, volume)
+        if message.startswith("!"):
+            return message
+        matched = mrml.apply_annotations(self.study, loaded)
         self.study.patient, self.study.study, self.study.clinical = loaded.patient, loaded.study, loaded.clinical
         self._store()
-        self.publish(True)
+        self.publish()
         return _("Study loaded: {matched} of {count} lesions matched the scene.").format(matched=matched, count=len(self.study.lesions))
 
     # -- follow-up --
-    def compare(self, baselinePath: str, force: bool = False, report=True) -> str:
+    def compare(self, baselinePath: str, force: bool = False) -> str:
         """Compare the current study with a baseline ``study.json``: publish the "CRMO comparison" table and the
-        report's follow-up paragraph (appended to ``report`` when it is the reader's text). Returns a status
-        message ("!" first when it is a problem for the user)."""
+        report's follow-up paragraph (added to the reader's text when it is edited). Returns a status message
+        ("!" first when it is a problem for the user)."""
         mrml = self._mrml()
         from CRMOAnalyzerLib.compare import same_patient
         from CRMOAnalyzerLib.errors import CRMOInputError
@@ -640,12 +785,13 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
             return "!" + _("Not the same patient: {problem}. Tick 'Compare even if the patient differs' to compare anyway.").format(problem=problem)
         previous = self.comparison.paragraph() if self.comparison is not None else None
         self.baseline = baseline
-        self.publish(report)
+        self.publish()
         if self.comparison is None:
             self.baseline = None
             return "!" + _("Nothing to compare: neither study has a lesion.")
-        if report is not True:
-            self.nodes[mrml.REPORT_TEXT].SetText(self._withFollowUp(str(report), previous))
+        mrml.store_baseline(baseline, slicer.mrmlScene)
+        if self.reportEdited():
+            self.setReportText(self._withFollowUp(self.reportText(), previous))
         counts = self.comparison.summary()
         message = _("{new} new, {resolved} resolved, {persistent} persistent lesions.").format(**counts)
         return " ".join([message, *self.comparison.warnings])
@@ -664,13 +810,10 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
 
         return [(key, chosen.label) for key, chosen in PANEL_FORMATS.items()]
 
-    def export(self, panelFormat: str, outDir: str, dicomDir: str = "", keyFile: str = "", accession: str = "",
-               reportText: Optional[str] = None) -> str:
+    def export(self, panelFormat: str, outDir: str, dicomDir: str = "", keyFile: str = "", accession: str = "") -> str:
         """Write the study in a panel format into ``outDir`` with the CLI's own writers (atomic files).
 
-        ``reportText`` is the report the panel shows (with the reader's edits and any follow-up paragraph): it goes
-        out instead of a newly generated one.
-
+        The report the panel shows (the text node, with the reader's edits and any follow-up paragraph) goes out.
         Returns a status message ("!" first when it is a problem for the user: a missing input, bad data).
         """
         self.ensureRequirements()
@@ -683,8 +826,8 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic):
             with tempfile.TemporaryDirectory() as folder:
                 lesions = self._lesionVoxelsFile(folder) if panelFormat == "sr" else None
                 written = export_study(self.study, panelFormat, outDir, dicom=dicomDir or None, key_file=keyFile or None,
-                                       lesions=lesions, accession=(accession or "").strip() or None, text=reportText,
-                                       baseline=self.baseline)
+                                       lesions=lesions, accession=(accession or "").strip() or None,
+                                       text=self.reportText() or None, baseline=self.baseline)
         except CRMOInputError as error:
             return "!" + str(error)
         return _("Wrote {files}").format(files=", ".join(str(path) for path in written))
@@ -716,6 +859,8 @@ class CRMOAnalyzerTest(ScriptedLoadableModuleTest):
         self.test_CRMOAnalyzer1()
 
     def test_CRMOAnalyzer1(self):
+        import json
+
         import numpy as np
 
         logic = CRMOAnalyzerLogic()
@@ -747,15 +892,31 @@ class CRMOAnalyzerTest(ScriptedLoadableModuleTest):
         logic.analyze(segmentation, bones)  # re-read from the scene: the edits were stored there
         self.assertEqual(logic.study.lesion(first).findings.get("marrow_edema"), True)
         self.assertEqual(logic.study.lesion(first).sublocation, "diaphysis")
-        self.assertEqual(len(slicer.util.getNodes("CRMO lesions*")), 1)
+        tables = [node for node in slicer.util.getNodesByClass("vtkMRMLTableNode") if node.GetAttribute("CRMOAnalyzer.role") == "lesions"]
+        self.assertEqual(len(tables), 1)  # republishing updates the table, never adds one
         self.assertTrue(np.isfinite(logic.study.lesion(first).centroid_ras).all())
 
-        self.delayDisplay("Comparing the study with itself, exporting the tables")
+        self.delayDisplay("Editing the report: the scene holds the edit, analysis keeps it")
+        logic.setReportText("Reader's report.")
+        self.assertEqual(slicer.util.getNode("CRMO report").GetText(), "Reader's report.")
+        logic.analyze(segmentation, bones)
+        self.assertEqual(slicer.util.getNode("CRMO report").GetText(), "Reader's report.")
+        self.assertIn("femur", logic.regenerateReport().lower())
+
+        self.delayDisplay("Comparing with a baseline that lacks one lesion, exporting the tables")
         folder = slicer.util.tempDirectory()
-        logic.saveStudy(os.path.join(folder, "study.json"))
-        message = logic.compare(os.path.join(folder, "study.json"))
+        baselinePath = os.path.join(folder, "baseline.json")
+        logic.saveStudy(baselinePath)
+        with open(baselinePath, encoding="utf-8") as stream:
+            baseline = json.load(stream)
+        baseline["lesions"] = [lesion for lesion in baseline["lesions"] if lesion["id"] != first]
+        baseline["study"]["date"] = "2000-01-01"
+        with open(baselinePath, "w", encoding="utf-8") as stream:
+            json.dump(baseline, stream)
+        message = logic.compare(baselinePath)
         self.assertFalse(message.startswith("!"), message)
-        self.assertGreaterEqual(slicer.util.getNode("CRMO comparison").GetNumberOfRows(), 9)
+        self.assertTrue(message.startswith("1 new,"), message)
+        self.assertEqual(slicer.util.getNode("CRMO comparison").GetNumberOfRows(), 9)
         self.assertIn("FOLLOW-UP", slicer.util.getNode("CRMO report").GetText())
         message = logic.export("csv", folder)
         self.assertFalse(message.startswith("!"), message)

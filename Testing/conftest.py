@@ -73,3 +73,17 @@ def make_lesion(lesion_id: str, bone: str, side: str | None = None, sublocation:
                   finding_site=known.finding_site if known else None,
                   laterality=dict(LATERALITY_CODES[side]) if side else None, sublocation=sublocation, bone_end=bone_end,
                   centroid_ras=[0.0, 0.0, z], volume_mm3=volume_mm3, findings=dict(findings))
+
+
+def need(module_name: str, why: str):
+    """Import a module the tests need. Missing: the run fails under CI (``CI=true``), else the module is skipped
+    with the reason shown, so no check can vanish from CI unnoticed."""
+    import importlib
+    import os
+
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{module_name} is missing under CI ({error}): {why}", pytrace=False)
+        pytest.skip(f"{module_name} is missing ({error}): {why}", allow_module_level=True)

@@ -97,7 +97,7 @@ def test_scores_and_red_flags_parse_back_with_their_values():
     assert observations["BRISTOL"].valueString.startswith("imaging supports criterion 1")
     flags = {c.code.coding[0].code: c for c in observations["REDFLAGS"].component}
     assert flags["solitary_non_clavicular"].valueBoolean is False
-    assert flags["night_pain"].valueBoolean is None and flags["night_pain"].dataAbsentReason.coding[0].code == "unknown"
+    assert flags["ldh_raised"].valueBoolean is None and flags["ldh_raised"].dataAbsentReason.coding[0].code == "unknown"
     report = next(e.resource for e in parsed.entry if e.resource.get_resource_type() == "DiagnosticReport")
     urls = {e.fullUrl: e.resource for e in parsed.entry}
     assert {urls[r.reference].code.coding[0].code for r in report.result} >= set(observations)

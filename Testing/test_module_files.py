@@ -96,7 +96,7 @@ def test_module_has_the_template_classes(tree):
     classes = {node.name: [getattr(b, "id", None) for b in node.bases] for node in tree.body if isinstance(node, ast.ClassDef)}
     assert classes["CRMOAnalyzer"] == ["ScriptedLoadableModule"]
     assert classes["CRMOAnalyzerWidget"] == ["ScriptedLoadableModuleWidget", "VTKObservationMixin"]
-    assert classes["CRMOAnalyzerLogic"] == ["ScriptedLoadableModuleLogic"]
+    assert classes["CRMOAnalyzerLogic"] == ["ScriptedLoadableModuleLogic", "VTKObservationMixin"]
     assert classes["CRMOAnalyzerTest"] == ["ScriptedLoadableModuleTest"]
 
 
@@ -163,3 +163,13 @@ def test_pip_requirements_are_dependencies_of_the_package():
     lines = (MODULE_DIR / "Resources" / "requirements.txt").read_text().splitlines()
     wanted = {re.split(r"[<>=!~\[ ]", line)[0].lower() for line in lines if line.strip() and not line.startswith("#")}
     assert wanted and wanted <= declared, sorted(wanted - declared)
+
+
+def test_every_screenshot_url_names_a_file_of_the_repository():
+    """The extension index shows EXTENSION_SCREENSHOTURLS: each must be a file this repository has (none is fine)."""
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    match = re.search(r'set\(EXTENSION_SCREENSHOTURLS\s+"([^"]*)"\)', text)
+    assert match, "EXTENSION_SCREENSHOTURLS is not set"
+    for url in match.group(1).split():
+        path = re.sub(r"^https://raw\.githubusercontent\.com/[^/]+/[^/]+/[^/]+/", "", url)
+        assert path != url and (ROOT / path).is_file(), f"screenshot URL names no file of the repository: {url}"

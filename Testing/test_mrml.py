@@ -11,16 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-slicer = pytest.importorskip("slicer")
-vtk = pytest.importorskip("vtk")
+from conftest import expected, found, need  # noqa: E402
 
-from conftest import expected, found  # noqa: E402
+slicer = need("slicer", "the MRML adapter is tested against slicer-core's real MRML classes")
+vtk = need("vtk", "slicer-core's VTK")
+
+from mrmlscenes import add_labelmap, add_segmentation, load_scene, new_scene, node_named, read_points_node, save_scene  # noqa: E402
 from studybuilder import lesion, study  # noqa: E402
 
 from CRMOAnalyzerLib import mrml  # noqa: E402
 from CRMOAnalyzerLib.compare import compare_studies  # noqa: E402
 from CRMOAnalyzerLib.errors import CRMOInputError  # noqa: E402
-from CRMOAnalyzerLib.images import LabelMap  # noqa: E402
 from CRMOAnalyzerLib.markups import write_points  # noqa: E402
 from CRMOAnalyzerLib.report import render_report  # noqa: E402
 from CRMOAnalyzerLib.tables import LESION_COLUMNS, distribution_rows, lesion_rows  # noqa: E402
@@ -28,92 +29,9 @@ from CRMOAnalyzerLib.tables import LESION_COLUMNS, distribution_rows, lesion_row
 TERMINOLOGY = Path(mrml.__file__).parent / "resources" / "terminology"
 
 
-# ---- scene builders ------------------------------------------------------------------------------
-
-def new_scene():
-    scene = slicer.vtkMRMLScene()
-    mrml.prepare_scene(scene)
-    return scene
-
-
-def add_labelmap(scene, labelmap: LabelMap, name: str, with_colors: bool = True):
-    """A label map volume node (geometry from the core affine) with a color table naming its values."""
-    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
-    node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(labelmap.affine))
-    slicer.util.updateVolumeFromArray(node, labelmap.array)
-    if with_colors:
-        colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", f"{name} colors")
-        colors.SetTypeToUser()
-        colors.SetNumberOfColors(max(labelmap.names) + 1)
-        for value, label in labelmap.names.items():
-            colors.SetColor(value, label, 0.9, 0.7, 0.5, 1.0)
-        node.CreateDefaultDisplayNodes()
-        node.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
-    return node
-
-
-def add_segmentation(scene, labelmap: LabelMap, name: str):
-    """A segmentation node with one segment per label value, named after the label."""
-    volume = add_labelmap(scene, labelmap, f"{name} source")
-    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(volume, node)
-    segmentation = node.GetSegmentation()
-    for index in range(segmentation.GetNumberOfSegments()):
-        segment = segmentation.GetNthSegment(index)
-        segment.SetName(labelmap.names[segment.GetLabelValue()])
-    scene.RemoveNode(volume)
-    return node
-
-
-def read_points_node(scene, path: Path, name: str = "Lesion points"):
-    """A point list read from ``.mrk.json`` by Slicer's own markups JSON reader."""
-    node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
-    storage = scene.AddNewNodeByClass("vtkMRMLMarkupsJsonStorageNode")
-    storage.SetFileName(str(path))
-    node.SetAndObserveStorageNodeID(storage.GetID())
-    assert storage.ReadData(node)
-    return node
-
-
-def save_scene(scene, folder: Path) -> Path:
-    """Write every node's data with its default storage node, then the scene file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for cls in ("vtkMRMLLabelMapVolumeNode", "vtkMRMLSegmentationNode", "vtkMRMLMarkupsFiducialNode",
-                "vtkMRMLTableNode", "vtkMRMLColorTableNode"):
-        nodes = scene.GetNodesByClass(cls)
-        for index in range(nodes.GetNumberOfItems()):
-            node = nodes.GetItemAsObject(index)
-            storage = node.GetStorageNode()
-            if storage is None:
-                node.AddDefaultStorageNode()
-                storage = node.GetStorageNode()
-            storage.SetUseCompression(False)  # speed; the data are the same
-            storage.SetFileName(str(folder / f"{node.GetID()}.{storage.GetDefaultWriteFileExtension()}"))
-            assert storage.WriteData(node), node.GetName()
-    path = folder / "scene.mrml"
-    scene.SetRootDirectory(str(folder))
-    scene.SetURL(str(path))
-    assert scene.Commit()
-    return path
-
-
-def load_scene(path: Path):
-    scene = new_scene()
-    scene.SetRootDirectory(str(path.parent))
-    scene.SetURL(str(path))
-    assert scene.Connect()
-    return scene
-
-
-def node_named(scene, name: str):
-    node = scene.GetFirstNodeByName(name)
-    assert node is not None, name
-    return node
-
-
 def assert_known_answers(study, phantom):
     assert len(study.lesions) == len(phantom.expected)
-    by_name = {lesion.source["name"]: lesion for lesion in study.lesions}
+    by_name = {analysed.source["name"]: analysed for analysed in study.lesions}
     for spec in phantom.expected:
         assert found(by_name[spec["name"]]) == expected(spec), spec["name"]
 
@@ -157,12 +75,12 @@ def test_segmentation_nodes_give_the_phantom_answers(phantoms):
     study = mrml.analyze_nodes(lesions=lesions, bones=bones)
     assert_known_answers(study, phantom)
     segmentation = lesions.GetSegmentation()
-    for lesion in study.lesions:
-        assert lesion.source["kind"] == "segment"
-        assert segmentation.GetSegment(lesion.source["segment_id"]).GetName() == lesion.source["name"]
+    for analysed in study.lesions:
+        assert analysed.source["kind"] == "segment"
+        assert segmentation.GetSegment(analysed.source["segment_id"]).GetName() == analysed.source["name"]
     counts = np.bincount(phantom.lesions.array.ravel())
     volume = abs(np.linalg.det(phantom.lesions.affine[:3, :3]))
-    by_name = {lesion.source["name"]: lesion for lesion in study.lesions}
+    by_name = {analysed.source["name"]: analysed for analysed in study.lesions}
     for value, spec in enumerate(phantom.expected, start=1):
         assert by_name[spec["name"]].voxel_count == counts[value]
         assert by_name[spec["name"]].volume_mm3 == pytest.approx(counts[value] * volume, abs=0.01)

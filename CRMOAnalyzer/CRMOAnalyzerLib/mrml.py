@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 __all__ = [
     "LESIONS_TABLE", "DISTRIBUTION_TABLE", "REPORT_TEXT", "COMPARISON_TABLE", "DISTRIBUTION_COLUMNS", "COMPARISON_COLUMNS",
     "FINDINGS_TAG", "OVERRIDES_TAG",
-    "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "TERMINOLOGY_FILES",
+    "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "REPORT_EDITED_ATTRIBUTE", "STUDY_DATA_ATTRIBUTE",
+    "TERMINOLOGY_FILES", "report_node", "set_report_text", "report_edited", "store_study", "stored_study", "store_baseline",
+    "stored_baseline", "apply_annotations", "place_beside", "bone_map_is_cached", "forget_bone_map", "BASELINE_ATTRIBUTE",
     "prepare_scene", "analyze_nodes", "publish", "publish_comparison", "lesion_voxels", "store_annotations", "terminology_entry", "terminology_context_names",
     "load_terminologies", "volume_image", "segmentation_labelmap", "lesion_key", "study_info", "centre_views",
 ]
@@ -69,6 +71,12 @@ OVERRIDES_TAG = "CRMOAnalyzer.overrides"
 LESION_DATA_ATTRIBUTE = "CRMOAnalyzer.lesions"
 #: report text node attribute: patient, study and clinical facts of the study (JSON)
 STUDY_INFO_ATTRIBUTE = "CRMOAnalyzer.study"
+#: report text node attribute: "1" while the text is the reader's (edited): analysis never overwrites it
+REPORT_EDITED_ATTRIBUTE = "CRMOAnalyzer.reportEdited"
+#: report text node attribute: the whole study (JSON) while it is linked to no lesion node (loaded from study.json)
+STUDY_DATA_ATTRIBUTE = "CRMOAnalyzer.studyData"
+#: report text node attribute: the baseline study of the follow-up comparison (JSON)
+BASELINE_ATTRIBUTE = "CRMOAnalyzer.baseline"
 
 TERMINOLOGY_FILES = {
     "terminology": "SegmentationCategoryTypeModifier-CRMOAnalyzer.term.json",
@@ -236,7 +244,54 @@ def _is(node: Any, class_name: str) -> bool:
     return node is not None and node.IsA(class_name)
 
 
+def _mtimes(node: Any) -> tuple[int, ...]:
+    """Modification times of everything a bone map node's content depends on (voxels, geometry, names, transforms)."""
+    times = [node.GetMTime()]
+    parent = node.GetParentTransformNode()
+    while parent is not None:
+        times.append(parent.GetMTime())
+        parent = parent.GetParentTransformNode()
+    if _is(node, "vtkMRMLSegmentationNode"):
+        segmentation = node.GetSegmentation()
+        times.append(segmentation.GetMTime())
+        for segment_id, segment in _segments(node):
+            image = node.GetBinaryLabelmapInternalRepresentation(segment_id)
+            times += [segment.GetMTime(), image.GetMTime() if image is not None else 0]
+    else:
+        data = node.GetImageData()
+        display = node.GetDisplayNode()
+        colors = display.GetColorNode() if display is not None else None
+        times += [data.GetMTime() if data is not None else 0, colors.GetMTime() if colors is not None else 0]
+    return tuple(times)
+
+
+#: the last bone map read: {key: (BoneMap, names source, warnings)}; reused until the node changes
+_BONE_MAPS: dict[tuple, tuple[BoneMap, str, list[str]]] = {}
+
+
 def _bone_map(bones: Any, bone_names: dict[int, str] | None) -> tuple[BoneMap, str, list[str]]:
+    """The bone map of a node, read once and reused until the node (voxels, geometry, names) changes."""
+    if bones is None:
+        return _read_bone_map(bones, bone_names)
+    key = (bones.GetID(), id(bones.GetScene()), _mtimes(bones), tuple(sorted((bone_names or {}).items())))
+    if key not in _BONE_MAPS:
+        _BONE_MAPS.clear()  # one at a time: a bone map holds a copy of its voxels
+        _BONE_MAPS[key] = _read_bone_map(bones, bone_names)
+    bonemap, source, warnings = _BONE_MAPS[key]
+    return bonemap, source, list(warnings)
+
+
+def bone_map_is_cached(bones: Any) -> bool:
+    """Whether :func:`analyze_nodes` would reuse the bone map read last (no new read of its voxels)."""
+    return any(key[:3] == (bones.GetID(), id(bones.GetScene()), _mtimes(bones)) for key in _BONE_MAPS)
+
+
+def forget_bone_map() -> None:
+    """Drop the cached bone map (its voxels): when the scene closes."""
+    _BONE_MAPS.clear()
+
+
+def _read_bone_map(bones: Any, bone_names: dict[int, str] | None) -> tuple[BoneMap, str, list[str]]:
     if bones is None:
         raise CRMOInputError("bone map", "no bone map selected: choose a bone segmentation or label map "
                              "(for example from TotalSegmentator)")
@@ -378,9 +433,17 @@ def _stored(lesions: Any) -> dict[str, dict]:
 
 
 def _restore_annotations(study: Study, lesions: Any) -> None:
-    stored = _stored(lesions)
+    _apply(study, _stored(lesions))
+
+
+def _apply(study: Study, stored: dict[str, dict]) -> int:
+    """Put stored findings and overrides (by :func:`lesion_key`) onto the study's lesions; returns how many matched."""
+    matched = 0
     for lesion in study.lesions:
-        data = stored.get(lesion_key(lesion), {})
+        data = stored.get(lesion_key(lesion))
+        if data is None:
+            continue
+        matched += 1
         findings = {k: v for k, v in (data.get("findings") or {}).items() if k in FINDINGS}
         lesion.findings.update(findings)
         overrides = {k: v for k, v in (data.get("overrides") or {}).items() if k in _OVERRIDABLE}
@@ -392,6 +455,17 @@ def _restore_annotations(study: Study, lesions: Any) -> None:
             except ValueError as error:
                 lesion.warnings.append(f"stored override ignored: {error}")
                 study.warnings.append(f"{lesion.id}: stored override ignored: {error}")
+    return matched
+
+
+def apply_annotations(study: Study, source: Study) -> int:
+    """Findings and overrides of ``source`` (e.g. a saved study.json) onto the same lesions of ``study``.
+
+    Lesions are the same when they come from the same segment, point or label value (:func:`lesion_key`).
+    Returns how many lesions matched.
+    """
+    return _apply(study, {lesion_key(lesion): {"findings": lesion.findings, "overrides": _overrides(lesion)}
+                          for lesion in source.lesions})
 
 
 def _overrides(lesion: Lesion) -> dict[str, Any]:
@@ -401,8 +475,11 @@ def _overrides(lesion: Lesion) -> dict[str, Any]:
 def store_annotations(study: Study, lesions: Any, lesion_ids: Iterable[str] | None = None) -> None:
     """Write the findings, overrides (and, for segments, the terminology) of lesions into their node.
 
-    ``lesion_ids`` limits the work to the lesions just edited (default: all).
+    ``lesion_ids`` limits the work to the lesions just edited (default: all). A study with no lesion node
+    (loaded from study.json) is kept with :func:`store_study` instead.
     """
+    if lesions is None:
+        raise CRMOInputError("lesions", "no lesion node to store the findings in: keep the study with store_study")
     wanted = set(lesion_ids) if lesion_ids is not None else None
     chosen = [lesion for lesion in study.lesions if wanted is None or lesion.id in wanted]
     if _is(lesions, "vtkMRMLSegmentationNode"):
@@ -520,7 +597,8 @@ def _fill_table(node: Any, columns: list[str], rows: list[dict[str, Any]]) -> No
     node.EndModify(was)
 
 
-def publish(study: Study, scene: Any, report: bool | str = True, comparison: Comparison | None = None) -> dict[str, Any]:
+def publish(study: Study, scene: Any, report: bool | str = True, comparison: Comparison | None = None,
+            parent: Any = None) -> dict[str, Any]:
     """Create or update (never duplicate) the study's table and text nodes in ``scene``.
 
     Parameters
@@ -530,10 +608,13 @@ def publish(study: Study, scene: Any, report: bool | str = True, comparison: Com
     scene: vtkMRMLScene
         Where the nodes live.
     report: bool | str
-        ``True``: write the generated report; a string: write that text (a reader's edited report);
-        ``False``: leave the report text as it is (the node is still created if missing).
+        ``True``: write the generated report, unless the reader edited the text (:func:`set_report_text`):
+        a reader's text is never overwritten; a string: write that text as the reader's; ``False``: leave
+        the report text as it is (the node is still created if missing).
     comparison: Comparison | None
         A comparison with an earlier exam: the generated report gets its follow-up paragraph.
+    parent: vtkMRMLNode | None
+        A node whose subject-hierarchy parent (the patient's study) the results go under, e.g. the lesion node.
 
     Returns
     -------
@@ -545,11 +626,97 @@ def publish(study: Study, scene: Any, report: bool | str = True, comparison: Com
     distribution = _singleton(scene, "vtkMRMLTableNode", DISTRIBUTION_TABLE, "distribution")
     _fill_table(distribution, DISTRIBUTION_COLUMNS, distribution_rows(study))
     text = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
-    if report is not False:
-        text.SetText(render_report(study, comparison=comparison) if report is True else str(report))
+    if isinstance(report, str):
+        set_report_text(scene, report)
+    elif report and text.GetAttribute(REPORT_EDITED_ATTRIBUTE) != "1":
+        text.SetText(render_report(study, comparison=comparison))
     info = {key: getattr(study, key) for key in ("patient", "study", "clinical", "dicom")}
     text.SetAttribute(STUDY_INFO_ATTRIBUTE, json.dumps(info, sort_keys=True, default=str))
-    return {LESIONS_TABLE: lesions, DISTRIBUTION_TABLE: distribution, REPORT_TEXT: text}
+    nodes = {LESIONS_TABLE: lesions, DISTRIBUTION_TABLE: distribution, REPORT_TEXT: text}
+    place_beside(parent, nodes.values())
+    return nodes
+
+
+def place_beside(reference: Any, nodes: Iterable[Any]) -> None:
+    """Put nodes under the subject-hierarchy parent of ``reference`` (its patient's study), if it has one."""
+    if reference is None or reference.GetScene() is None:
+        return
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(reference.GetScene())
+    if hierarchy is None:
+        return
+    parent = hierarchy.GetItemParent(hierarchy.GetItemByDataNode(reference))
+    if not parent or parent == hierarchy.GetSceneItemID():
+        return
+    for node in nodes:
+        item = hierarchy.GetItemByDataNode(node)
+        if item and hierarchy.GetItemParent(item) != parent:
+            hierarchy.SetItemParent(item, parent)
+
+
+def report_node(scene: Any) -> Any | None:
+    """The "CRMO report" text node of the scene (found by its role), or None."""
+    nodes = scene.GetNodesByClass("vtkMRMLTextNode")
+    for index in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(index)
+        if node.GetAttribute(ROLE_ATTRIBUTE) == "report":
+            return node
+    return None
+
+
+def set_report_text(scene: Any, text: str | None) -> Any:
+    """Store the reader's report text at once (``None``: drop the reader's text, so the next publish regenerates it)."""
+    node = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
+    if text is None:
+        node.RemoveAttribute(REPORT_EDITED_ATTRIBUTE)
+    else:
+        node.SetText(text)
+        node.SetAttribute(REPORT_EDITED_ATTRIBUTE, "1")
+    return node
+
+
+def report_edited(scene: Any) -> bool:
+    """Whether the scene's report text is the reader's (edited) rather than generated."""
+    node = report_node(scene)
+    return node is not None and node.GetAttribute(REPORT_EDITED_ATTRIBUTE) == "1"
+
+
+def store_study(study: Study | None, scene: Any) -> None:
+    """Keep a study that is linked to no lesion node (loaded from study.json) in the scene, edits included.
+
+    ``None`` removes it (the study is linked to scene nodes again, which hold its annotations).
+    """
+    _set_study_attribute(scene, STUDY_DATA_ATTRIBUTE, study)
+
+
+def stored_study(scene: Any) -> Study | None:
+    """The study :func:`store_study` kept in the scene, or None."""
+    return _study_attribute(scene, STUDY_DATA_ATTRIBUTE)
+
+
+def store_baseline(baseline: Study | None, scene: Any) -> None:
+    """Keep the compared baseline study in the scene, so the comparison comes back with a saved scene."""
+    _set_study_attribute(scene, BASELINE_ATTRIBUTE, baseline)
+
+
+def stored_baseline(scene: Any) -> Study | None:
+    """The baseline study :func:`store_baseline` kept in the scene, or None."""
+    return _study_attribute(scene, BASELINE_ATTRIBUTE)
+
+
+def _set_study_attribute(scene: Any, attribute: str, study: Study | None) -> None:
+    node = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
+    if study is None:
+        node.RemoveAttribute(attribute)
+    else:
+        node.SetAttribute(attribute, json.dumps(study.to_dict(), sort_keys=True, default=str))
+
+
+def _study_attribute(scene: Any, attribute: str) -> Study | None:
+    node = report_node(scene)
+    text = node.GetAttribute(attribute) if node is not None else None
+    if not text:
+        return None
+    return Study.from_dict(json.loads(text), f"{REPORT_TEXT} node attribute {attribute}")
 
 
 def publish_comparison(comparison: Comparison, scene: Any) -> Any:
@@ -561,12 +728,8 @@ def publish_comparison(comparison: Comparison, scene: Any) -> Any:
 
 def study_info(scene: Any) -> dict[str, Any]:
     """Patient, study, clinical and DICOM facts :func:`publish` stored in the scene (empty if none)."""
-    nodes = scene.GetNodesByClass("vtkMRMLTextNode")
-    for index in range(nodes.GetNumberOfItems()):
-        node = nodes.GetItemAsObject(index)
-        if node.GetAttribute(ROLE_ATTRIBUTE) == "report":
-            return _loads(node.GetAttribute(STUDY_INFO_ATTRIBUTE))
-    return {}
+    node = report_node(scene)
+    return _loads(node.GetAttribute(STUDY_INFO_ATTRIBUTE)) if node is not None else {}
 
 
 def centre_views(scene: Any, ras: Iterable[float]) -> int:

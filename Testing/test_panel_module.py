@@ -1,0 +1,458 @@
+"""The module file ``CRMOAnalyzer.py`` itself, driven as a reader would, headless.
+
+It is imported with slicer-core's real MRML (Slicer 5.12's classes) and the smallest stand-ins for what the wheel
+lacks (``slicer_standins``). Each test names the defect of the issue "The CRMO Analyzer panel works in 3D Slicer"
+that it covers; each fails on the module as it was before.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import need
+
+slicer = need("slicer", "the panel is tested against slicer-core's real MRML classes")
+
+import slicer_standins  # noqa: E402
+from mrmlscenes import add_labelmap, add_segmentation, new_scene  # noqa: E402
+
+from CRMOAnalyzerLib import mrml  # noqa: E402
+from CRMOAnalyzerLib.phantom import Grid, make_phantom  # noqa: E402
+from vtk.util import numpy_support  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIREMENTS = ROOT / "CRMOAnalyzer" / "Resources" / "requirements.txt"
+SLICER_PINS = ROOT / ".ci" / "slicer-5.12-constraints.txt"
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_phantom(Grid((4.0, 4.0, 4.0)))
+
+
+@pytest.fixture
+def panel(monkeypatch):
+    """(module, logic, scene, dialogs, packaging) with a fresh scene."""
+    scene = new_scene()
+    module, dialogs, packaging = slicer_standins.install(scene, monkeypatch)
+    logic = module.CRMOAnalyzerLogic()
+    yield types.SimpleNamespace(module=module, logic=logic, scene=scene, dialogs=dialogs, packaging=packaging)
+    logic.stopObserving()
+    mrml.forget_bone_map()
+
+
+def scene_inputs(scene, phantom, kind: str):
+    """Bone map (label map named by a color table) and lesions of the phantom as ``kind`` nodes."""
+    bones = add_labelmap(scene, phantom.bones, "Bones")
+    if kind == "segmentation":
+        lesions = add_segmentation(scene, phantom.lesions, "Lesions")
+    elif kind == "labelmap":
+        lesions = add_labelmap(scene, phantom.lesions, "Lesion map", with_colors=False)
+    else:
+        lesions = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Lesion points")
+        for point in phantom.points:
+            lesions.AddControlPoint(*point.position_ras, point.label)
+    return bones, lesions
+
+
+def sites(study) -> list[tuple]:
+    return sorted((lesion.bone, lesion.side or "") for lesion in study.lesions)
+
+
+def wanted(phantom) -> list[tuple]:
+    return sorted((spec["bone"], spec["side"] or "") for spec in phantom.expected)
+
+
+# ---- first use: dependencies (defects 1, 2, 3) -------------------------------------------------------
+
+def fake_distribution(folder: Path, name: str, version: str) -> None:
+    """What pip leaves behind: a ``.dist-info`` folder that importlib.metadata finds."""
+    info = folder / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8")
+
+
+def test_first_use_asks_once_installs_with_slicer_pins_and_goes_on(panel, phantom, tmp_path, monkeypatch):
+    """Defect 1: ``import slicer.packaging`` made ``slicer`` local, so asking raised UnboundLocalError."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(REQUIREMENTS.read_text(encoding="utf-8") + "crmo-test-missing-package>=2.0\n", encoding="utf-8")
+    monkeypatch.setattr(panel.logic, "requirementsPath", lambda: str(requirements))
+    site = tmp_path / "site"
+    monkeypatch.syspath_prepend(str(site))
+    panel.packaging.install = lambda reqs, constraints: fake_distribution(site, "crmo-test-missing-package", "2.1")
+    assert panel.logic.missingRequirements() == ["crmo-test-missing-package>=2.0"]
+
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    message = panel.logic.analyze(lesions, bones)
+    assert not message.startswith("!"), message
+    assert sites(panel.logic.study) == wanted(phantom)
+    assert len(panel.dialogs.asked) == 1 and len(panel.packaging.calls) == 1
+    call = panel.packaging.calls[0]
+    assert call["requirements"] == ["crmo-test-missing-package>=2.0"]
+    pins = Path(call["constraints"]).read_text(encoding="utf-8").split()
+    for name in ("numpy", "scipy", "SimpleITK", "pydicom", "highdicom"):  # Slicer's own, never replaced
+        assert f"{name}=={importlib.metadata.version(name)}" in pins
+    panel.logic.analyze(lesions, bones)
+    assert len(panel.dialogs.asked) == 1, "asked again although everything is installed"
+
+
+def test_declining_the_install_is_asked_once_and_says_what_is_missing(panel, tmp_path, monkeypatch):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("crmo-test-missing-package>=2.0\n", encoding="utf-8")
+    monkeypatch.setattr(panel.logic, "requirementsPath", lambda: str(requirements))
+    panel.dialogs.answers = [False]
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="crmo-test-missing-package"):
+            panel.logic.ensureRequirements()
+    assert len(panel.dialogs.asked) == 1
+
+
+def test_an_install_that_needs_a_restart_says_so(panel, tmp_path, monkeypatch):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("crmo-test-missing-package>=2.0\n", encoding="utf-8")
+    monkeypatch.setattr(panel.logic, "requirementsPath", lambda: str(requirements))
+    with pytest.raises(RuntimeError, match="restart Slicer"):
+        panel.logic.ensureRequirements()  # pip "succeeded" but the package is still not importable
+
+
+def third_party_imports(folder: Path) -> set[str]:
+    """Top-level names of every absolute import in the package's modules (the panel's features)."""
+    names = set()
+    for path in folder.rglob("*.py"):
+        if {"cohort", "cli"} & set(path.relative_to(folder).parts):
+            continue  # command line and cohorts are not features of the panel
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"CRMOAnalyzerLib", "slicer", "vtk", "__future__"}
+
+
+def requirement_closure(names: list[str]) -> set[str]:
+    """The distributions ``names`` need, with what they need in turn (as installed here)."""
+    from packaging.requirements import Requirement
+
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop().lower().replace("_", "-").replace(".", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in importlib.metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def read_requirements(path: Path) -> list[str]:
+    from packaging.requirements import Requirement
+
+    lines = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [Requirement(line).name for line in lines if line]
+
+
+def test_requirements_cover_every_package_the_panel_imports(panel):
+    """Defect 2: the exports imported hl7apy, fhir.resources, matplotlib, which requirements.txt lacked."""
+    listed = read_requirements(REQUIREMENTS)
+    covered = requirement_closure([*listed, *panel.module.SLICER_BUNDLED])
+    distributions = importlib.metadata.packages_distributions()
+    imported = third_party_imports(ROOT / "CRMOAnalyzer" / "CRMOAnalyzerLib")
+    assert {"hl7apy", "fhir", "matplotlib", "jinja2", "highdicom"} <= imported  # the walk sees the exports
+    uncovered = {name: distributions.get(name) for name in imported
+                 if not {d.lower().replace("_", "-").replace(".", "-") for d in distributions.get(name, [name])} & covered}
+    assert not uncovered, f"imported by the panel's code but neither in requirements.txt nor bundled by Slicer: {uncovered}"
+
+
+def test_every_floor_admits_the_packages_slicer_5_12_bundles():
+    """Defect 3: pyproject asked for highdicom>=0.28; Slicer 5.12.3 bundles 0.27.0 (and installing ours would replace it)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pins = dict(line.split("==") for line in SLICER_PINS.read_text(encoding="utf-8").split() if "==" in line)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lines = [*project["dependencies"], *(line for extra in project["optional-dependencies"].values() for line in extra)]
+    lines += [line.split("#")[0].strip() for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines() if line.split("#")[0].strip()]
+    checked = 0
+    for line in lines:
+        requirement = Requirement(line)
+        pinned = next((v for k, v in pins.items() if k.lower() == requirement.name.lower()), None)
+        if pinned is not None:
+            checked += 1
+            assert requirement.specifier.contains(pinned, prereleases=True), f"{line} refuses Slicer 5.12's {requirement.name} {pinned}"
+    assert checked >= 6
+
+
+# ---- analysis, observation, report (defects 4, 5, 8, 9) -------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["segmentation", "labelmap", "points"])
+def test_analyze_gives_the_phantom_answers_for_every_kind_of_lesion_node(panel, phantom, kind):
+    bones, lesions = scene_inputs(panel.scene, phantom, kind)
+    message = panel.logic.analyze(lesions, bones)
+    assert not message.startswith("!"), message
+    assert sites(panel.logic.study) == wanted(phantom)
+    table = panel.scene.GetFirstNodeByName(mrml.LESIONS_TABLE)
+    assert table.GetNumberOfRows() == len(phantom.expected)
+
+
+def paint(segmentation, segment_index: int, grow: int = 1) -> int:
+    """A paint stroke: voxels of the segment's binary labelmap change in place (what the Segment Editor's effects
+    end with), so the segmentation raises SourceRepresentationModified and no SegmentModified. Returns voxels added."""
+    segment_id = segmentation.GetSegmentation().GetNthSegmentID(segment_index)
+    layer = segmentation.GetBinaryLabelmapInternalRepresentation(segment_id)
+    voxels = numpy_support.vtk_to_numpy(layer.GetPointData().GetScalars())
+    label = segmentation.GetSegmentation().GetNthSegment(segment_index).GetLabelValue()
+    before = int(np.count_nonzero(voxels == label))
+    shaped = voxels.reshape(layer.GetDimensions()[::-1])
+    k, j, i = (int(np.median(axis)) for axis in np.nonzero(shaped == label))
+    stroke = shaped[k - grow:k + grow + 1, j - grow:j + grow + 1, i - grow - 3:i + grow + 4]
+    stroke[stroke == 0] = label  # paint over background only, as the editor's default masking does
+    layer.Modified()
+    return int(np.count_nonzero(voxels == label)) - before
+
+
+def test_painting_into_a_segment_refreshes_the_tables(panel, phantom):
+    """Defect 4: paint strokes raise SourceRepresentationModified, which the panel did not observe."""
+    bones, lesions = scene_inputs(panel.scene, phantom, "segmentation")
+    panel.logic.analyze(lesions, bones)
+    before = panel.logic.study.lesions[0].volume_mm3
+    changed = []
+    panel.logic.observeLesionNode(lesions, lambda: changed.append(1))
+    panel.logic.edit(panel.logic.study.lesions[0].id, "marrow_edema", True)
+    assert not changed, "storing the reader's finding must not trigger a refresh"
+    added = paint(lesions, 0)
+    assert added > 0 and changed, "a paint stroke did not reach the panel"
+    panel.logic.analyze(lesions, bones)  # what the debounced refresh runs
+    voxel = abs(np.linalg.det(phantom.lesions.affine[:3, :3]))
+    assert panel.logic.study.lesions[0].volume_mm3 == pytest.approx(before + added * voxel)
+    assert panel.logic.study.lesions[0].findings.get("marrow_edema") is True
+
+
+def test_leaving_the_module_leaves_no_observer_behind(panel, phantom):
+    """Defect 9: exit() left observers (and the timer) running."""
+    bones, lesions = scene_inputs(panel.scene, phantom, "segmentation")
+    changed = []
+    panel.logic.observeLesionNode(lesions, lambda: changed.append(1))
+    panel.logic.stopObserving()
+    paint(lesions, 1)
+    assert not changed
+    assert not lesions.HasObserver(slicer.vtkSegmentation.SourceRepresentationModified)
+
+
+def method(tree: ast.Module, class_name: str, name: str) -> ast.FunctionDef:
+    cls = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == class_name)
+    return next(node for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == name)
+
+
+def calls(function: ast.FunctionDef) -> set[str]:
+    return {ast.unparse(node.func) for node in ast.walk(function) if isinstance(node, ast.Call)}
+
+
+def test_the_widget_stops_its_timer_and_observers_when_the_reader_leaves():
+    """Defect 9, the widget's half: exit() and cleanup() stop everything the panel started."""
+    tree = ast.parse(slicer_standins.MODULE_FILE.read_text(encoding="utf-8"))
+    assert {"self._refreshTimer.stop", "self.logic.stopObserving"} <= calls(method(tree, "CRMOAnalyzerWidget", "exit"))
+    assert "self.exit" in calls(method(tree, "CRMOAnalyzerWidget", "cleanup"))
+
+
+def test_a_report_edit_is_in_the_scene_at_once_and_survives_analysis(panel, phantom):
+    """Defect 5: the edit only set a flag; the text node got the generated text at the next analysis."""
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    panel.logic.analyze(lesions, bones)
+    generated = panel.logic.reportText()
+    panel.logic.setReportText("Findings as the reader wrote them.")
+    node = panel.scene.GetFirstNodeByName(mrml.REPORT_TEXT)
+    assert node.GetText() == "Findings as the reader wrote them."
+    panel.logic.analyze(lesions, bones)
+    panel.logic.edit(panel.logic.study.lesions[0].id, "periosteal_reaction", True)
+    assert node.GetText() == "Findings as the reader wrote them."
+    assert panel.logic.regenerateReport() != "Findings as the reader wrote them."
+    assert panel.logic.reportText().splitlines()[0] == generated.splitlines()[0]
+
+
+def test_the_bone_map_is_read_once_and_again_only_when_it_changes(panel, phantom, monkeypatch):
+    """Defect 8: every auto-refresh re-read the bone map (0.6-1.7 s per point placed on a 48-Mvoxel map)."""
+    reads = []
+    read = mrml._read_bone_map
+    monkeypatch.setattr(mrml, "_read_bone_map", lambda *args: reads.append(1) or read(*args))
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    assert not panel.logic.boneMapIsRead(bones)
+    panel.logic.analyze(lesions, bones)
+    assert panel.logic.boneMapIsRead(bones)
+    lesions.AddControlPoint(*phantom.points[0].position_ras, "again")
+    panel.logic.analyze(lesions, bones)
+    assert len(reads) == 1 and len(panel.logic.study.lesions) == len(phantom.expected) + 1
+    array = slicer.util.arrayFromVolume(bones)
+    array[array == array.max()] = 0  # the reader erases a bone
+    slicer.util.arrayFromVolumeModified(bones)
+    assert not panel.logic.boneMapIsRead(bones)
+    panel.logic.analyze(lesions, bones)
+    assert len(reads) == 2
+
+
+# ---- the scene keeps everything (defects 5, 6) ---------------------------------------------------------
+
+def save_and_reopen(scene, folder: Path):
+    """Save the scene as a Slicer data bundle (.mrb) and read it into a new scene, as File > Open does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(index)
+        if node.IsA("vtkMRMLStorableNode") and node.GetStorageNode() is None and not node.GetHideFromEditors():
+            node.AddDefaultStorageNode()
+    path = folder / "scene.mrb"
+    assert scene.WriteToMRB(str(path))
+    reopened = new_scene()
+    cache = slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(str(folder / "cache"))
+    io = slicer.vtkDataIOManager()
+    io.SetCacheManager(cache)
+    reopened.SetDataIOManager(io)
+    reopened.SetCacheManager(cache)
+    assert reopened.ReadFromMRB(str(path))
+    return reopened
+
+
+def test_a_saved_scene_brings_back_findings_overrides_report_edits_and_comparison(panel, phantom, tmp_path, monkeypatch):
+    bones, lesions = scene_inputs(panel.scene, phantom, "segmentation")
+    logic = panel.logic
+    params = logic.getParameterNode()
+    params.boneMap, params.lesionNode = bones, lesions
+    logic.analyze(lesions, bones)
+    first, second = (lesion.id for lesion in logic.study.lesions[:2])
+    logic.edit(first, "marrow_edema", True)
+    logic.edit(second, "sublocation", "diaphysis")
+    baseline = tmp_path / "baseline.json"
+    logic.saveStudy(str(baseline))
+    data = json.loads(baseline.read_text(encoding="utf-8"))
+    data["lesions"] = [lesion for lesion in data["lesions"] if lesion["id"] != first]
+    data["study"]["date"] = "2000-01-01"
+    baseline.write_text(json.dumps(data), encoding="utf-8")
+    assert logic.compare(str(baseline)).startswith("1 new,")
+    logic.setReportText("Edited after the comparison.")
+
+    reopened = save_and_reopen(panel.scene, tmp_path / "bundle")
+    monkeypatch.setattr(slicer, "mrmlScene", reopened)
+    mrml.forget_bone_map()
+    again = panel.module.CRMOAnalyzerLogic()
+    params = again.getParameterNode()
+    assert params.lesionNode is not None and params.boneMap is not None
+    message = again.restore(params.lesionNode, params.boneMap)
+    assert not message.startswith("!"), message
+    assert again.study.lesion(first).findings.get("marrow_edema") is True
+    assert again.study.lesion(second).sublocation == "diaphysis"
+    assert again.reportText() == "Edited after the comparison."
+    assert again.comparison is not None and again.comparison.summary()["new"] == 1
+    assert reopened.GetFirstNodeByName(mrml.COMPARISON_TABLE).GetNumberOfRows() == len(phantom.expected)
+
+
+def test_a_study_loaded_without_scene_nodes_can_be_edited_and_is_kept_with_the_scene(panel, phantom, tmp_path, monkeypatch):
+    """Defect 6: editing a study loaded from study.json without scene nodes called GetAttribute on None."""
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    panel.logic.analyze(lesions, bones)
+    path = tmp_path / "study.json"
+    panel.logic.saveStudy(str(path))
+    panel.logic.forget()
+
+    message = panel.logic.loadStudy(str(path))
+    assert not message.startswith("!"), message
+    lesion_id = panel.logic.study.lesions[2].id
+    panel.logic.edit(lesion_id, "bony_expansion", True)
+    panel.logic.edit(lesion_id, "side", "left")
+
+    reopened = save_and_reopen(panel.scene, tmp_path / "bundle")
+    monkeypatch.setattr(slicer, "mrmlScene", reopened)
+    again = panel.module.CRMOAnalyzerLogic()
+    assert "restored" in again.restore()
+    assert again.study.lesion(lesion_id).findings.get("bony_expansion") is True
+    assert again.study.lesion(lesion_id).side == "left"
+
+
+# ---- TotalSegmentator (defect 7) -------------------------------------------------------------------------
+
+class FakeTotalSegmentator:
+    """SlicerTotalSegmentator's logic as the panel calls it (process(volume, segmentation, quality=..., task=...))."""
+
+    def __init__(self, restart: bool = False) -> None:
+        self.processed: list[dict] = []
+        outer = self
+
+        class InstallError(Exception):
+            def __init__(self, message, restartRequired=False):
+                super().__init__(message)
+                self.restartRequired = restartRequired
+
+        class TotalSegmentatorLogic:
+            logCallback = None
+
+            def setupPythonRequirements(self):
+                if restart:
+                    raise InstallError("installed", restartRequired=True)
+
+            def process(self, volume, segmentation, quality=None, cpu=False, task=None, subset=None, interactive=False):
+                outer.processed.append({"quality": quality, "task": task, "interactive": interactive})
+
+        self.module = types.ModuleType("TotalSegmentator")
+        self.module.TotalSegmentatorLogic, self.module.InstallError = TotalSegmentatorLogic, InstallError
+
+
+def fake_torch(gpu: bool) -> types.ModuleType:
+    torch = types.ModuleType("torch")
+    torch.cuda = types.SimpleNamespace(is_available=lambda: gpu)
+    torch.backends = types.SimpleNamespace(mps=types.SimpleNamespace(is_available=lambda: False))
+    return torch
+
+
+@pytest.mark.parametrize("gpu, answer, quality", [(False, False, "fast"), (False, True, "normal"), (True, None, "normal")])
+def test_totalsegmentator_asks_without_a_gpu_and_defaults_to_the_fast_model(panel, monkeypatch, gpu, answer, quality):
+    """Defect 7: started without ``quality``, TotalSegmentator ran full resolution on a CPU without asking."""
+    fake = FakeTotalSegmentator()
+    monkeypatch.setitem(sys.modules, "TotalSegmentator", fake.module)
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(gpu))
+    panel.dialogs.answers = [answer] if answer is not None else []
+    volume = panel.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "STIR")
+    result = panel.logic.createBoneMap(volume, "total_mr")
+    assert result.IsA("vtkMRMLSegmentationNode")
+    assert fake.processed == [{"quality": quality, "task": "total_mr", "interactive": False}]
+    assert len(panel.dialogs.asked) == (0 if gpu else 1)
+
+
+def test_totalsegmentator_install_that_needs_a_restart_is_handled(panel, monkeypatch):
+    fake = FakeTotalSegmentator(restart=True)
+    monkeypatch.setitem(sys.modules, "TotalSegmentator", fake.module)
+    restarted = []
+    monkeypatch.setattr(slicer.util, "restart", lambda: restarted.append(1))
+    panel.dialogs.answers = [False]  # not now
+    volume = panel.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "STIR")
+    result = panel.logic.createBoneMap(volume)
+    assert isinstance(result, str) and result.startswith("!") and "Restart" in result
+    assert not restarted and not fake.processed
+
+
+# ---- the self-test (defect 10) ---------------------------------------------------------------------------
+
+def test_the_modules_self_test_passes_headless(panel):
+    panel.module.CRMOAnalyzerTest().runTest()
+
+
+def test_the_self_test_can_fail(panel, monkeypatch):
+    """Defect 10: its duplicate-table check could not fail (getNodes is keyed by name)."""
+    publish = mrml.publish
+
+    def duplicating(study, scene, *args, **kwargs):
+        nodes = publish(study, scene, *args, **kwargs)
+        extra = scene.AddNewNodeByClass("vtkMRMLTableNode", mrml.LESIONS_TABLE)
+        extra.SetAttribute(mrml.ROLE_ATTRIBUTE, "lesions")
+        return nodes
+
+    monkeypatch.setattr(mrml, "publish", duplicating)
+    with pytest.raises(AssertionError):
+        panel.module.CRMOAnalyzerTest().runTest()
