@@ -456,3 +456,15 @@ def test_the_self_test_can_fail(panel, monkeypatch):
     monkeypatch.setattr(mrml, "publish", duplicating)
     with pytest.raises(AssertionError):
         panel.module.CRMOAnalyzerTest().runTest()
+
+
+def test_results_go_under_the_patient_and_study_of_the_lesion_node(panel, phantom):
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(panel.scene)
+    patient = hierarchy.CreateSubjectItem(hierarchy.GetSceneItemID(), "Patient")
+    study = hierarchy.CreateStudyItem(patient, "Whole-body MRI")
+    hierarchy.CreateItem(study, lesions)  # as Slicer's DICOM or data module files a loaded node
+    panel.logic.analyze(lesions, bones)
+    for name in (mrml.LESIONS_TABLE, mrml.DISTRIBUTION_TABLE, mrml.REPORT_TEXT):
+        item = hierarchy.GetItemByDataNode(panel.scene.GetFirstNodeByName(name))
+        assert hierarchy.GetItemParent(item) == study, name

@@ -33,11 +33,8 @@ PAIRED = ["femur", "humerus", "clavicula", "scapula", "hip"] + [f"rib_{{side}}_{
 MIDLINE = [f"vertebrae_T{n}" for n in range(1, 13)] + [f"vertebrae_L{n}" for n in range(1, 6)] + ["sacrum", "sternum"]
 
 
-def make_inputs(folder: Path, shape: tuple[int, int, int], n_lesions: int, seed: int = 1) -> dict:
-    """A dense bone map (columns of bones filling most of the volume) and sparse spherical lesions."""
-    import SimpleITK as sitk
-
-    rng = np.random.default_rng(seed)
+def bone_blocks(shape: tuple[int, int, int]) -> tuple[np.ndarray, dict[int, str]]:
+    """A dense bone map: blocks of named bones filling most of the volume (right | midline | left along i)."""
     nk, nj, ni = shape
     bones = np.zeros(shape, np.uint8)
     names: dict[int, str] = {}
@@ -62,6 +59,16 @@ def make_inputs(folder: Path, shape: tuple[int, int, int], n_lesions: int, seed:
         edges = np.linspace(0, nk, len(group) + 1).astype(int)
         for (v, _), k0, k1 in zip(group, edges[:-1], edges[1:]):
             bones[k0:k1, 2:nj - 2, i0 + 1:i1 - 1] = v
+    return bones, names
+
+
+def make_inputs(folder: Path, shape: tuple[int, int, int], n_lesions: int, seed: int = 1) -> dict:
+    """A dense bone map (columns of bones filling most of the volume) and sparse spherical lesions."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(seed)
+    nk, nj, ni = shape
+    bones, names = bone_blocks(shape)
     lesions = np.zeros(shape, np.uint16)
     kk, jj, ii = np.ogrid[:nk, :nj, :ni]
     for n in range(1, n_lesions + 1):

@@ -644,12 +644,15 @@ def place_beside(reference: Any, nodes: Iterable[Any]) -> None:
     hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(reference.GetScene())
     if hierarchy is None:
         return
-    parent = hierarchy.GetItemParent(hierarchy.GetItemByDataNode(reference))
+    item = hierarchy.GetItemByDataNode(reference)
+    parent = hierarchy.GetItemParent(item) if item else 0
     if not parent or parent == hierarchy.GetSceneItemID():
         return
     for node in nodes:
         item = hierarchy.GetItemByDataNode(node)
-        if item and hierarchy.GetItemParent(item) != parent:
+        if not item:  # Slicer's subject hierarchy plugins add an item for each new node; a bare scene does not
+            hierarchy.CreateItem(parent, node)
+        elif hierarchy.GetItemParent(item) != parent:
             hierarchy.SetItemParent(item, parent)
 
 
