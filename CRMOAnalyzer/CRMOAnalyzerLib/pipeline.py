@@ -17,6 +17,7 @@ from .images import LabelMap, read_image, read_labelmap
 from .localize import analyze
 from .markups import read_points
 from .model import Study
+from .plausibility import swapped_bones, swapped_lesions
 from .report import render_report
 
 __all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "read_info"]
@@ -39,6 +40,7 @@ class AnalysisInputs:
     patient: dict | None = None
     study: dict | None = None
     dicom: dict | None = None
+    force: bool = False  # analyze even when the bone and lesion maps look swapped
 
 
 def read_info(path: str | os.PathLike) -> tuple[dict, dict]:
@@ -77,7 +79,13 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
         names = totalsegmentator_ids(inputs.task)
         names_source = f"TotalSegmentator task '{inputs.task or 'total'}' label ids"
         logger.warning("%s: no label names given (--bone-labels); assuming the %s", inputs.bones, names_source)
-    bonemap = BoneMap(bones, names, names_source)
+    try:
+        bonemap = BoneMap(bones, names, names_source)
+    except CRMOInputError as error:
+        if inputs.bone_labels is None and not bones.names and error.problem.startswith(("no name", "no bone")):
+            raise CRMOInputError(error.path, f"{error.problem}; give the bone names with --bone-labels") from error
+        raise
+    _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force)
     record = {"bones": os.fspath(inputs.bones), "bone_names": names_source}
     image = read_image(inputs.image, "image") if inputs.image else None
     if inputs.image:
@@ -88,6 +96,7 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
         record["lesions"] = os.fspath(inputs.lesions)
         if lesions.array.any():
             study = analyze(bonemap, lesions, image, kind, inputs.patient, inputs.study, record)
+            _refuse_swapped(swapped_lesions(study, bonemap, lesions), inputs.lesions, inputs.force, study)
         else:
             _check_overlap(lesions, bonemap)
             what = f"the segmentation has {_count(len(lesions.names), 'segment')}, all empty" if lesions.names else (
@@ -102,6 +111,18 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
             study = no_lesion_study(bonemap, inputs, record, f"{inputs.points}: no point: no lesion annotated")
     study.dicom = inputs.dicom
     return study
+
+
+def _refuse_swapped(why: str | None, path, force: bool, study: Study | None = None) -> None:
+    """Refuse a map that looks swapped (one line naming it), or with ``force`` go on with a warning."""
+    if why is None:
+        return
+    if not force:
+        raise CRMOInputError(path, why)
+    warning = f"{path}: analyzed although it looks swapped (--force): {why}"
+    logger.warning(warning)
+    if study is not None:
+        study.warnings.append(warning)
 
 
 def _count(n: int, noun: str) -> str:

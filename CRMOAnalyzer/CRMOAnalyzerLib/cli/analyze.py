@@ -21,6 +21,8 @@ def add_subparser(subparsers) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
+    parser.add_argument("--force", action="store_true", help="analyze even when the bone map and the lesion map look "
+                                                             "swapped (a warning says so)")
     parser.set_defaults(func=run)
 
 
@@ -64,7 +66,8 @@ def inputs_from_args(args: argparse.Namespace):
     study.setdefault("modality", "MR")
     check_facts(patient, study, "command line")
     return AnalysisInputs(bones=args.bones, lesions=args.lesions, points=args.points, bone_labels=args.bone_labels,
-                          image=args.image, task=args.task, patient=patient, study=study)
+                          image=args.image, task=args.task, patient=patient, study=study,
+                          force=getattr(args, "force", False))
 
 
 def run(args: argparse.Namespace) -> int:
