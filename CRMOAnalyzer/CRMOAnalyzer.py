@@ -29,6 +29,8 @@ REQUIREMENTS_FILE = "requirements.txt"
 #: packages Slicer bundles (SuperBuild/External_python-*.cmake): pinned at Slicer's versions whenever we install
 SLICER_BUNDLED = ("numpy", "scipy", "SimpleITK", "pydicom", "highdicom", "dicomweb-client", "requests", "packaging")
 README_URL = "https://github.com/crmo-analyzer/SlicerCRMOAnalyzer#readme"
+#: the bundled synthetic sample study (beside the module folder in a source checkout)
+SAMPLE_STUDY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Resources", "SampleStudy")
 BOOLEAN_FINDINGS = ("marrow_edema", "periosteal_reaction", "soft_tissue_inflammation", "bony_expansion",
                     "vertebral_collapse", "symptomatic")
 SIDES = ("", "left", "right")
@@ -66,6 +68,19 @@ class CRMOAnalyzer(ScriptedLoadableModule):
             "Bone names and codes follow TotalSegmentator (Wasserthal et al., Radiol Artif Intell 2023;5:e230024) and "
             "SlicerTotalSegmentator; distribution rules follow Khanna et al., RadioGraphics 2009;29:1159-77. "
             "Built on 3D Slicer, SimpleITK, highdicom, pydicom, hl7apy and fhir.resources.")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """One click in Sample Data loads the bundled sample study (image, bone map, lesions) and analyses it."""
+    import SampleData
+
+    if not os.path.isdir(SAMPLE_STUDY):
+        return  # an install without the sample
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category="CRMO Analyzer", sampleName="CRMOAnalyzerSample",
+        thumbnailFileName=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "CRMOAnalyzer.png"),
+        customDownloader=lambda source: CRMOAnalyzerLogic().loadSampleStudy())
 
 
 #
@@ -138,6 +153,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.loadStudyButton.connect("clicked(bool)", self.onLoadStudy)
         self.ui.lesionSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onLesionNodeChanged)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.exportToDicomDatabaseButton.connect("clicked(bool)", self.onExportToDicomDatabase)
         self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
         self.initializeParameterNode()
 
@@ -340,8 +356,11 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onLesionValueEdited(lesionId, kind, item.text())
 
     def onLesionValueEdited(self, lesionId: str, kind: str, value) -> None:
-        if not self._fillingTable:
-            self.showResultOf(lambda: self.logic.edit(lesionId, kind, value) or "")
+        if self._fillingTable:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not record the change."), waitCursor=False):
+            self.logic.edit(lesionId, kind, value)
+        qt.QTimer.singleShot(0, self.updateResults)  # the edited cell's widget sent this signal: rebuild after it returns
 
     def onLesionRowClicked(self, row: int, column: int) -> None:
         item = self.ui.lesionTable.item(row, 0)
@@ -381,6 +400,10 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                                     keyFile=ui.researchKeyPathLineEdit.currentPath,
                                                     accession=ui.accessionLineEdit.text),
                           ui.exportStatusLabel, busy=_("Exporting ..."))
+
+    def onExportToDicomDatabase(self) -> None:
+        self.showResultOf(lambda: self.logic.exportToDicomDatabase(self.ui.dicomFolderPathLineEdit.currentPath),
+                          self.ui.exportStatusLabel, busy=_("Writing the SR and adding it to the DICOM database ..."))
 
     def onCompareButton(self) -> None:
         self.showResultOf(lambda: self.logic.compare(self.ui.baselineStudyPathLineEdit.currentPath, self._parameterNode.forceCompare),
@@ -673,6 +696,13 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             return self.analyze(lesionNode, boneMap, volume)
         return ""
 
+    def loadSampleStudy(self, folder: str = SAMPLE_STUDY) -> str:
+        """Load the bundled synthetic sample study, select it in the panel's inputs and analyse it."""
+        nodes = self._mrml().load_sample_study(slicer.mrmlScene, folder)
+        parameters = self.getParameterNode()
+        parameters.inputVolume, parameters.boneMap, parameters.lesionNode = nodes["image"], nodes["bones"], nodes["lesions"]
+        return self.analyze(nodes["lesions"], nodes["bones"], nodes["image"])
+
     def addLesion(self, node) -> str:
         """Start placing a point, or add an empty segment to paint, for a new lesion."""
         if node.IsA("vtkMRMLMarkupsFiducialNode"):
@@ -831,6 +861,22 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         except CRMOInputError as error:
             return "!" + str(error)
         return _("Wrote {files}").format(files=", ".join(str(path) for path in written))
+
+    def exportToDicomDatabase(self, dicomDir: str = "") -> str:
+        """Write the SR (and SEG) and add them to Slicer's DICOM database, so the DICOM browser lists them with the
+        images (as QuantitativeReporting does). Returns a status message ("!" first on a problem)."""
+        database = getattr(slicer, "dicomDatabase", None)
+        if database is None or not database.isOpen:
+            return "!" + _("Slicer's DICOM database is not open: open the DICOM module once, then export again.")
+        folder = tempfile.mkdtemp(prefix="CRMOAnalyzer-DICOM-")
+        message = self.export("sr", folder, dicomDir=dicomDir)
+        if message.startswith("!"):
+            return message
+        from DICOMLib import DICOMUtils
+
+        DICOMUtils.importDicom(folder, database, copyFiles=True)
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".dcm"))
+        return _("Added to the DICOM database: {files}").format(files=", ".join(names))
 
     def _lesionVoxelsFile(self, folder: str) -> Optional[str]:
         """The scene's lesion voxels as a label map file for the DICOM SEG (None for points or no node)."""

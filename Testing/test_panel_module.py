@@ -468,3 +468,38 @@ def test_results_go_under_the_patient_and_study_of_the_lesion_node(panel, phanto
     for name in (mrml.LESIONS_TABLE, mrml.DISTRIBUTION_TABLE, mrml.REPORT_TEXT):
         item = hierarchy.GetItemByDataNode(panel.scene.GetFirstNodeByName(name))
         assert hierarchy.GetItemParent(item) == study, name
+
+
+def test_the_sample_study_loads_and_analyses_with_the_answers_it_was_built_for(panel):
+    """Sample Data's "CRMOAnalyzerSample" calls this: image, named bone map and lesion segments, analysed."""
+    message = panel.logic.loadSampleStudy()
+    assert not message.startswith("!"), message
+    expected = json.loads((Path(panel.module.SAMPLE_STUDY) / "expected.json").read_text(encoding="utf-8"))["lesions"]
+    found = sorted((lesion.source["name"], lesion.bone, lesion.side, lesion.sublocation) for lesion in panel.logic.study.lesions)
+    assert found == sorted((spec["name"], spec["bone"], spec["side"], spec["sublocation"]) for spec in expected)
+    params = panel.logic.getParameterNode()
+    assert params.inputVolume.GetName() == "CRMO sample STIR" and params.lesionNode.GetName() == "CRMO sample lesions"
+    assert panel.logic.study.patient["id"] == "CRMO-DEMO-001"
+
+
+def test_export_to_the_dicom_database_adds_the_sr_and_seg_as_quantitative_reporting_does(panel, monkeypatch):
+    import pydicom
+
+    imported = []
+    dicomlib = types.ModuleType("DICOMLib")
+    dicomlib.DICOMUtils = types.SimpleNamespace(
+        importDicom=lambda folder, database=None, copyFiles=False: imported.append(
+            (sorted(Path(folder).glob("*.dcm")), database, copyFiles)))
+    monkeypatch.setitem(sys.modules, "DICOMLib", dicomlib)
+    monkeypatch.setattr(slicer, "dicomDatabase", None, raising=False)
+    panel.logic.loadSampleStudy()
+    dicom = str(Path(panel.module.SAMPLE_STUDY) / "dicom")
+    assert "DICOM database is not open" in panel.logic.exportToDicomDatabase(dicom)
+    database = types.SimpleNamespace(isOpen=True)
+    monkeypatch.setattr(slicer, "dicomDatabase", database)
+    message = panel.logic.exportToDicomDatabase(dicom)
+    assert not message.startswith("!"), message
+    (files, used, copied), = imported
+    assert used is database and copied
+    modalities = sorted(pydicom.dcmread(path).Modality for path in files)
+    assert modalities == ["SEG", "SR"]

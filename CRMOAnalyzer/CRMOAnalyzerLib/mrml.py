@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,7 +48,7 @@ __all__ = [
     "FINDINGS_TAG", "OVERRIDES_TAG",
     "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "REPORT_EDITED_ATTRIBUTE", "STUDY_DATA_ATTRIBUTE",
     "TERMINOLOGY_FILES", "report_node", "set_report_text", "report_edited", "store_study", "stored_study", "store_baseline",
-    "stored_baseline", "apply_annotations", "place_beside", "bone_map_is_cached", "forget_bone_map", "BASELINE_ATTRIBUTE",
+    "stored_baseline", "apply_annotations", "load_sample_study", "place_beside", "bone_map_is_cached", "forget_bone_map", "BASELINE_ATTRIBUTE",
     "prepare_scene", "analyze_nodes", "publish", "publish_comparison", "lesion_voxels", "store_annotations", "terminology_entry", "terminology_context_names",
     "load_terminologies", "volume_image", "segmentation_labelmap", "lesion_key", "study_info", "centre_views",
 ]
@@ -733,6 +734,44 @@ def study_info(scene: Any) -> dict[str, Any]:
     """Patient, study, clinical and DICOM facts :func:`publish` stored in the scene (empty if none)."""
     node = report_node(scene)
     return _loads(node.GetAttribute(STUDY_INFO_ATTRIBUTE)) if node is not None else {}
+
+
+def _read_node(scene: Any, class_name: str, name: str, path: Path, storage_class: str) -> Any:
+    node = scene.AddNewNodeByClass(class_name, name)
+    storage = scene.AddNewNodeByClass(storage_class)
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    if not storage.ReadData(node):
+        raise CRMOInputError(str(path), "Slicer could not read this file")
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def load_sample_study(scene: Any, folder: str | Path) -> dict[str, Any]:
+    """Load the bundled sample study into ``scene``: STIR image, bone map named by its labels file, lesion segments.
+
+    Returns ``{"image": ..., "bones": ..., "lesions": ...}``; the patient and study facts go where
+    :func:`study_info` finds them, so the analysis records them.
+    """
+    folder = Path(folder)
+    image = _read_node(scene, "vtkMRMLScalarVolumeNode", "CRMO sample STIR", folder / "stir.nii.gz",
+                       "vtkMRMLVolumeArchetypeStorageNode")
+    bones = _read_node(scene, "vtkMRMLLabelMapVolumeNode", "CRMO sample bones", folder / "bones.nii.gz",
+                       "vtkMRMLVolumeArchetypeStorageNode")
+    names = {int(value): name for value, name in json.loads((folder / "bones.labels.json").read_text(encoding="utf-8")).items()}
+    colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "CRMO sample bone names")
+    colors.SetTypeToUser()
+    colors.SetNumberOfColors(max(names) + 1)
+    colors.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
+    for value, name in names.items():
+        colors.SetColor(value, name, 0.95, 0.85, 0.6, 1.0)
+    bones.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
+    lesions = _read_node(scene, "vtkMRMLSegmentationNode", "CRMO sample lesions", folder / "lesions.seg.nrrd",
+                         "vtkMRMLSegmentationStorageNode")
+    info = json.loads((folder / "study-info.json").read_text(encoding="utf-8"))
+    report = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
+    report.SetAttribute(STUDY_INFO_ATTRIBUTE, json.dumps({key: info.get(key) or {} for key in ("patient", "study")}))
+    return {"image": image, "bones": bones, "lesions": lesions}
 
 
 def centre_views(scene: Any, ras: Iterable[float]) -> int:
