@@ -281,3 +281,19 @@ def test_report_sends_the_readers_edited_text(tmp_path, capsys):
     assert code == 1 and "carries no report text" in err
     code, _, err = run(capsys, "report", follow, "--text", tmp_path / "missing.txt")
     assert code == 1 and "missing.txt" in err and "not found" in err
+
+
+def test_sample_without_bone_labels_says_to_give_them(tmp_path, capsys):
+    """The sample's side-less limb bones and mandible (119-129, 140) are no ids of TotalSegmentator's 'total' task
+    (they come from its appendicular_bones and craniofacial tasks): without --bone-labels, one line says so."""
+    code, _, err = run(capsys, "analyze", "--bones", SAMPLE / "bones.nii.gz", "--lesions", SAMPLE / "lesions.seg.nrrd",
+                       "--out", tmp_path / "o")
+    errors = [line for line in err.splitlines() if line.startswith("crmo-analyzer: error:")]
+    assert code == 1 and len(errors) == 1 and "Traceback" not in err
+    assert "no name for label value(s) 119, 120, 121" in errors[0] and errors[0].endswith(
+        "give the bone names with --bone-labels")
+    assert not (tmp_path / "o").exists()
+    names = json.loads((SAMPLE / "bones.labels.json").read_text())
+    assert {names[str(v)] for v in range(119, 130)} == {"patella", "tibia", "fibula", "tarsal", "metatarsal",
+                                                        "phalanges_feet", "ulna", "radius", "carpal", "metacarpal",
+                                                        "phalanges_hand"} and names["140"] == "mandible"
