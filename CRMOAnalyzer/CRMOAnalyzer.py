@@ -293,15 +293,20 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if p.inputVolume is None:
             self.showMessage(_("Select the input volume first: TotalSegmentator segments the bones of that volume."), error=True)
             return
-
-        def run():
-            result = self.logic.createBoneMap(p.inputVolume, p.boneTask)
-            if isinstance(result, str):
-                return result
-            p.boneMap = result
-            return _("Bone map created with TotalSegmentator.")
-
-        self.showResultOf(run, busy=_("TotalSegmentator is segmenting the bones (see the log in the status bar) ..."))
+        dialog = slicer.util.createProgressDialog(labelText=_("TotalSegmentator is segmenting the bones ..."), maximum=0)
+        dialog.connect("canceled()", self.logic.cancelBoneMap)
+        self.logic.processEvents = slicer.app.processEvents
+        try:
+            with slicer.util.tryWithErrorDisplay(_("TotalSegmentator failed."), waitCursor=False):
+                result = self.logic.createBoneMap(p.inputVolume, p.boneTask)
+                if isinstance(result, str):
+                    self.showResult(result)
+                else:
+                    p.boneMap = result
+                    self.showMessage(_("Bone map created with TotalSegmentator."))
+        finally:
+            self.logic.processEvents = None
+            dialog.close()
 
     def updateResults(self) -> None:
         study = self.logic.study
@@ -443,6 +448,9 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         self._installDeclined = False
         self._observed = None
         self._onLesionNodeChanged = None
+        self.processEvents = None  # the widget sets Slicer's, so long runs keep the panel live
+        self._boneMapProcess = None
+        self._boneMapCancelled = False
 
     def getParameterNode(self):
         return CRMOAnalyzerParameterNode(super().getParameterNode())
@@ -736,11 +744,15 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         return "normal" if fullResolution else "fast"
 
     def createBoneMap(self, volume, task: str = "total", quality: Optional[str] = None):
-        """Run TotalSegmentator on the volume; returns the new segmentation, or a message ("!" first) on a problem."""
+        """Run TotalSegmentator on the volume; returns the new segmentation, or a message ("!" first) on a problem.
+
+        TotalSegmentator runs as its own process; each line it prints goes to ``log`` and ``processEvents`` (the widget
+        passes Slicer's, so the panel stays live), and :meth:`cancelBoneMap` stops it.
+        """
         import TotalSegmentator
 
         tsLogic = TotalSegmentator.TotalSegmentatorLogic()
-        tsLogic.logCallback = self.log
+        tsLogic.logCallback = self._boneMapProgress
         installError = getattr(TotalSegmentator, "InstallError", ())
         try:
             tsLogic.setupPythonRequirements()
@@ -756,10 +768,37 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
             hasGpu = bool(torch.cuda.is_available()) or bool(getattr(getattr(torch.backends, "mps", None), "is_available", lambda: False)())
             quality = self.totalSegmentatorQuality(hasGpu)
+        follow = tsLogic.logProcessOutput
+
+        def followCancellable(process, *args, **kwargs):
+            self._boneMapProcess = process
+            return follow(process, *args, **kwargs)
+
+        tsLogic.logProcessOutput = followCancellable
+        self._boneMapCancelled, self._boneMapProcess = False, None
         segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{volume.GetName()} bones")
         self.log(_("TotalSegmentator ({quality} model) is segmenting the bones ...").format(quality=quality))
-        tsLogic.process(volume, segmentation, quality=quality, task=task, interactive=False)
+        try:
+            tsLogic.process(volume, segmentation, quality=quality, task=task, interactive=False)
+        except Exception:
+            slicer.mrmlScene.RemoveNode(segmentation)
+            if self._boneMapCancelled:
+                return "!" + _("TotalSegmentator was cancelled: no bone map was made.")
+            raise
+        finally:
+            self._boneMapProcess = None
         return segmentation
+
+    def _boneMapProgress(self, line: str) -> None:
+        self.log(line)
+        if self.processEvents:
+            self.processEvents()  # the reader may press Cancel
+
+    def cancelBoneMap(self) -> None:
+        """Stop a running TotalSegmentator (its process is killed; nothing is added to the scene)."""
+        self._boneMapCancelled = True
+        if self._boneMapProcess is not None:
+            self._boneMapProcess.kill()
 
     # -- study.json --
     def saveStudy(self, path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -381,8 +382,9 @@ def test_a_study_loaded_without_scene_nodes_can_be_edited_and_is_kept_with_the_s
 class FakeTotalSegmentator:
     """SlicerTotalSegmentator's logic as the panel calls it (process(volume, segmentation, quality=..., task=...))."""
 
-    def __init__(self, restart: bool = False) -> None:
+    def __init__(self, restart: bool = False, command: list[str] | None = None) -> None:
         self.processed: list[dict] = []
+        self.command, self.proc = command, None
         outer = self
 
         class InstallError(Exception):
@@ -399,6 +401,21 @@ class FakeTotalSegmentator:
 
             def process(self, volume, segmentation, quality=None, cpu=False, task=None, subset=None, interactive=False):
                 outer.processed.append({"quality": quality, "task": task, "interactive": interactive})
+                if outer.command:  # TotalSegmentator's own process, followed by its logProcessOutput
+                    outer.proc = subprocess.Popen(outer.command, stdout=subprocess.PIPE, text=True)
+                    self.logProcessOutput(outer.proc)
+
+            def log(self, text):
+                if self.logCallback:
+                    self.logCallback(text)
+
+            def logProcessOutput(self, proc):
+                """SlicerTotalSegmentator's loop: a line at a time to the log, then CalledProcessError on failure."""
+                while line := proc.stdout.readline():
+                    self.log(line.rstrip())
+                proc.wait()
+                if proc.returncode != 0:
+                    raise subprocess.CalledProcessError(proc.returncode, proc.args)
 
         self.module = types.ModuleType("TotalSegmentator")
         self.module.TotalSegmentatorLogic, self.module.InstallError = TotalSegmentatorLogic, InstallError
@@ -435,6 +452,22 @@ def test_totalsegmentator_install_that_needs_a_restart_is_handled(panel, monkeyp
     result = panel.logic.createBoneMap(volume)
     assert isinstance(result, str) and result.startswith("!") and "Restart" in result
     assert not restarted and not fake.processed
+
+
+def test_totalsegmentator_runs_with_progress_and_the_reader_can_cancel_it(panel, monkeypatch):
+    """Its process prints a line per step; each reaches the panel's log with events processed; Cancel kills it."""
+    script = "import time\nfor step in range(600):\n    print(f'step {step}', flush=True)\n    time.sleep(0.05)\n"
+    fake = FakeTotalSegmentator(command=[sys.executable, "-c", script])
+    monkeypatch.setitem(sys.modules, "TotalSegmentator", fake.module)
+    lines = []
+    panel.logic.logCallback = lines.append
+    panel.logic.processEvents = lambda: panel.logic.cancelBoneMap() if len(lines) == 3 else None
+    volume = panel.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "STIR")
+    result = panel.logic.createBoneMap(volume, quality="fast")
+    assert isinstance(result, str) and result.startswith("!") and "cancelled" in result
+    assert fake.proc.returncode != 0 and fake.proc.poll() is not None  # killed, not left running
+    assert lines[1:3] == ["step 0", "step 1"] and len(lines) < 20
+    assert panel.scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
 
 
 # ---- the self-test (defect 10) ---------------------------------------------------------------------------
