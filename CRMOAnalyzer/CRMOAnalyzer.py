@@ -164,6 +164,8 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        if self.logic.study is None and self.logic.sceneHasStudy():  # a scene opened before the panel was
+            self.onSceneEndImport(None, None)
 
     def exit(self) -> None:
         if self._refreshTimer:
@@ -684,6 +686,11 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         if "CRMOAnalyzerLib.mrml" in sys.modules:
             sys.modules["CRMOAnalyzerLib.mrml"].forget_bone_map()
 
+    def sceneHasStudy(self) -> bool:
+        """Whether the scene holds a study the panel published (cheap: no package is imported or installed)."""
+        nodes = slicer.mrmlScene.GetNodesByClass("vtkMRMLTextNode")
+        return any(nodes.GetItemAsObject(i).GetAttribute("CRMOAnalyzer.role") == "report" for i in range(nodes.GetNumberOfItems()))
+
     def restore(self, lesionNode=None, boneMap=None, volume=None) -> str:
         """After a scene is opened: bring back the study it holds (annotations, report edits, comparison).
 
@@ -691,9 +698,9 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         a study loaded from study.json without nodes comes back from the scene as the reader left it.
         Returns a status message, "" when the scene holds no study.
         """
-        mrml = self._mrml()
-        if mrml.report_node(slicer.mrmlScene) is None:
+        if not self.sceneHasStudy():
             return ""
+        mrml = self._mrml()
         self.baseline = mrml.stored_baseline(slicer.mrmlScene)
         stored = mrml.stored_study(slicer.mrmlScene)
         if stored is not None:

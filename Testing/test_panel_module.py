@@ -344,6 +344,7 @@ def test_a_saved_scene_brings_back_findings_overrides_report_edits_and_compariso
     monkeypatch.setattr(slicer, "mrmlScene", reopened)
     mrml.forget_bone_map()
     again = panel.module.CRMOAnalyzerLogic()
+    assert again.sceneHasStudy() and again.study is None
     params = again.getParameterNode()
     assert params.lesionNode is not None and params.boneMap is not None
     message = again.restore(params.lesionNode, params.boneMap)
@@ -357,6 +358,7 @@ def test_a_saved_scene_brings_back_findings_overrides_report_edits_and_compariso
 
 def test_a_study_loaded_without_scene_nodes_can_be_edited_and_is_kept_with_the_scene(panel, phantom, tmp_path, monkeypatch):
     """Defect 6: editing a study loaded from study.json without scene nodes called GetAttribute on None."""
+    assert not panel.logic.sceneHasStudy() and panel.logic.restore() == ""
     bones, lesions = scene_inputs(panel.scene, phantom, "points")
     panel.logic.analyze(lesions, bones)
     path = tmp_path / "study.json"
