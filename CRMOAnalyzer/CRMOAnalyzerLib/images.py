@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,11 +95,57 @@ def _read_sitk(path: Path, what: str) -> sitk.Image:
     if _suffix(path) not in IMAGE_SUFFIXES + (".seg.nrrd",):
         raise CRMOInputError(path, f"unsupported {what} format {path.suffix!r}: use NIfTI, NRRD or MHA")
     try:
-        return sitk.ReadImage(os.fspath(path))
+        image = sitk.ReadImage(os.fspath(path))
     except RuntimeError as error:
         first = next((line for line in str(error).splitlines() if "ERROR" in line or "rror" in line), "")
         detail = first.split(":")[-1].strip() if first else "not a readable image"
         raise CRMOInputError(path, f"cannot read {what}: {detail or 'not a readable image'}") from error
+    if path.name.lower().endswith(".gz") and not _gzip_whole(path, image):
+        raise CRMOInputError(path, f"cannot read {what}: the file is cut short or damaged (incomplete gzip data)")
+    return image
+
+
+#: room for a NIfTI header and its extensions before the voxels of a .nii.gz
+_MAX_HEADER_BYTES = 2**20
+
+
+def _gzip_whole(path: Path, image: sitk.Image) -> bool:
+    """Whether a gzip file is complete (ITK reads a cut-short .nii.gz as zeros, without an error).
+
+    Cheap first: gzip's last 4 bytes hold the uncompressed size, which is the voxels plus the header;
+    only when that does not fit (several gzip members, scaled voxels) is the whole stream decompressed.
+    """
+    voxels = image.GetNumberOfPixels() * image.GetSizeOfPixelComponent() * image.GetNumberOfComponentsPerPixel()
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() < 18:
+            return False
+        handle.seek(-4, os.SEEK_END)
+        size = int.from_bytes(handle.read(4), "little")
+    if 0 < (size - voxels) % 2**32 <= _MAX_HEADER_BYTES:
+        return True
+    return _gzip_stream_ends(path)
+
+
+def _gzip_stream_ends(path: Path) -> bool:
+    """Decompress every gzip member (in bounded steps): True when the last one ends with the file."""
+    def fresh():
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    stream, inside, members = fresh(), False, 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(2**20):
+            while chunk:
+                inside = True
+                try:
+                    stream.decompress(chunk, 2**24)
+                except zlib.error:
+                    return members > 0  # bytes after the last member: ignored, as gzip does
+                if stream.eof:
+                    chunk, stream, inside, members = stream.unused_data, fresh(), False, members + 1
+                else:
+                    chunk = stream.unconsumed_tail
+    return members > 0 and not inside
 
 
 def _as_3d(image: sitk.Image, source: str, what: str) -> sitk.Image:
@@ -122,12 +169,26 @@ def image_from_sitk(image: sitk.Image, source: str = "", what: str = "image") ->
     return Image(sitk.GetArrayFromImage(image), affine, source)
 
 
+class _ImageBuffer:
+    """The voxels of a SimpleITK image for numpy, keeping the image alive as long as any array on them."""
+
+    def __init__(self, image: sitk.Image) -> None:
+        self.image = image
+        self.__array_interface__ = sitk.GetArrayViewFromImage(image).__array_interface__
+
+
+def _view(image: sitk.Image) -> np.ndarray:
+    """A read-only array on the image's voxels (no copy) that owns a reference to the image:
+    ``read_labelmap(path).array`` stays valid after the LabelMap is gone."""
+    return np.asarray(_ImageBuffer(image))
+
+
 def labelmap_from_sitk(image: sitk.Image, source: str = "", what: str = "label map",
                        names: dict[int, str] | None = None) -> LabelMap:
     """A :class:`LabelMap` from a SimpleITK image; float images must hold whole numbers."""
     image = _as_3d(image, source, what)
     affine = checked_affine(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
-    array = sitk.GetArrayViewFromImage(image)  # no copy
+    array = _view(image)  # no copy
     keep = image
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)):
