@@ -57,16 +57,20 @@ def stow(data: bytes, destination: Destination, timeout: float) -> str:
         client = DICOMwebClient(url=destination.base_url, timeout=timeout)
     except TypeError:  # dicomweb-client before 0.60 has no timeout argument
         client = DICOMwebClient(url=destination.base_url)
+    client.set_http_retry_params(retry=False)  # one attempt within --timeout: the outbox is the retry
     try:
         with _quiet("dicomweb_client"):
             response = client.store_instances(datasets=[ds])
     except requests.exceptions.HTTPError as error:
         status = getattr(error.response, "status_code", "?")
-        raise SendFailed(where, f"the archive refused instance {uid} (HTTP {status})") from error
+        hint = ": is the DICOMweb root right?" if status == 404 else ""
+        raise SendFailed(where, f"the archive refused instance {uid} (HTTP {status}){hint}") from error
     except requests.exceptions.Timeout as error:
         raise SendFailed(where, f"no answer within {timeout:g} s") from error
     except requests.exceptions.ConnectionError as error:
-        raise SendFailed(where, "cannot connect (is the archive running, and the DICOMweb root right?)") from error
+        refused = "refused" in str(error).lower()
+        raise SendFailed(where, "cannot connect: connection refused (is the archive running?)" if refused
+                         else f"cannot connect (is the archive running, the address right?): {type(error).__name__}") from error
     except requests.exceptions.RequestException as error:
         raise SendFailed(where, f"{type(error).__name__}: {error}") from error
     except (ValueError, TypeError) as error:  # a response that is not a DICOM JSON dataset
@@ -95,8 +99,9 @@ def c_store(data: bytes, destination: Destination, calling_aet: str, timeout: fl
     with _quiet("pynetdicom"):
         assoc = ae.associate(destination.host, destination.port, ae_title=destination.aet)
         if not assoc.is_established:
-            why = "rejected the association" if assoc.is_rejected else "did not answer the association request" \
-                if not assoc.is_aborted else "aborted the association"
+            if not assoc.is_rejected:
+                _check_reachable(destination, timeout)
+            why = "rejected the association" if assoc.is_rejected else "aborted the association"
             raise SendFailed(where, f"the archive {why} (called AE {destination.aet}, calling AE {calling_aet}; "
                                     "is it running, and does it know this AE title?)")
         try:
@@ -113,6 +118,19 @@ def c_store(data: bytes, destination: Destination, calling_aet: str, timeout: fl
     if code in C_STORE_WARNINGS:
         return f"stored with warning 0x{code:04X}"
     raise SendFailed(where, f"the archive refused instance {uid} (C-STORE status 0x{code:04X})")
+
+
+def _check_reachable(destination: Destination, timeout: float) -> None:
+    """SendFailed naming the connection problem when the archive's port does not take a connection."""
+    import socket  # noqa: PLC0415
+
+    try:
+        with socket.create_connection((destination.host, destination.port), timeout=min(timeout, 10)):
+            pass
+    except ConnectionRefusedError as error:
+        raise SendFailed(destination.url, "cannot connect: connection refused (is the archive running?)") from error
+    except OSError as error:
+        raise SendFailed(destination.url, f"cannot connect: {error.strerror or error}") from error
 
 
 def store(data: bytes, destination: Destination, calling_aet: str, timeout: float) -> str:
