@@ -19,9 +19,10 @@ from CRMOAnalyzerLib.phantom import _limb_axis, _limbs, skeleton_shapes
 BONE_NAMES = {name for name, _ in skeleton_shapes()[0]}
 
 
-def anatomical(phantom) -> np.ndarray:
-    """The phantom's anatomical position (x right, y anterior, z superior, mm) of every voxel, shaped like the array."""
-    bones = phantom.bones
+def anatomical(phantom, bones: LabelMap | None = None) -> np.ndarray:
+    """The anatomical position (x right, y anterior, z superior, mm) of every voxel of ``bones`` (default: the
+    phantom's bone map), shaped like its array."""
+    bones = bones if bones is not None else phantom.bones
     k, j, i = np.indices(bones.array.shape)
     ras = to_ras(bones.affine, np.column_stack([i.ravel(), j.ravel(), k.ravel()]))
     return phantom.pose.to_anatomical(ras).reshape(*bones.array.shape, 3)
@@ -79,10 +80,15 @@ def test_side_named_tarsal_bones_are_recognised(phantoms):
     assert lesion.laterality["code"] == "7771000"
 
 
-def crop(phantom, low, high, drop=()) -> BoneMap:
+def crop(phantom, low, high, drop=(), segmented_only=False) -> BoneMap:
     """The bone map as an exam with a smaller field of view: the grid cut to the index box around the anatomical box
-    ``low``..``high`` (so the bones it cuts touch the image's edge), without the bones named in ``drop``."""
+    ``low``..``high`` (so the bones it cuts touch the image's edge), without the bones named in ``drop``;
+    ``segmented_only``: bones segmented only inside the anatomical box (one leg of two)."""
     bones = phantom.bones
+    if segmented_only:
+        x = anatomical(phantom)
+        inside = np.all((x >= np.asarray(low)) & (x <= np.asarray(high)), axis=-1)
+        bones = LabelMap(np.where(inside, bones.array, 0), bones.affine, bones.source, bones.names)
     corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
     ijk = to_index(bones.affine, phantom.pose.to_ras(corners))
     start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, bones.shape_ijk)
@@ -201,3 +207,95 @@ def test_the_skull_and_mandible_are_not_the_trunk(phantoms):
     assert bonemap.trunk_centre is None
     lesion = analyze(bonemap, points(phantom, FEMUR[:1])).lesions[0]
     assert lesion.bone_end is None and any(w.startswith("end unknown") for w in lesion.warnings)
+
+
+ONE_KNEE = [
+    ("R femur distal metaphysis", ("femur", "right", 32, "distal"), "femur_right", "right", "metaphysis", "distal"),
+    ("R tibia proximal metaphysis", ("tibia", "right", 30, "proximal"), "tibia", "right", "metaphysis", "proximal"),
+    ("R tibia proximal epiphysis", ("tibia", "right", 6, "proximal"), "tibia", "right", "epiphysis", "proximal"),
+    ("R fibula proximal metaphysis", ("fibula", "right", 16, "proximal"), "fibula", "right", "metaphysis", "proximal"),
+]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_one_knee_takes_the_side_of_the_named_femur(phantoms, case):
+    """The right knee alone: no midline; tibia, fibula and patella articulate with the right femur only."""
+    phantom = phantoms(case)
+    bonemap = crop(phantom, (30, -30, -660), (115, 60, -410))
+    assert set(bonemap.names.values()) <= {"femur_right", "tibia", "fibula", "patella"}
+    assert bonemap.midline is None
+    patella = PointLesion("patella", phantom.pose.to_ras(np.array([[66.0, 38.0, -528.0]]))[0])
+    study = analyze(bonemap, points(phantom, ONE_KNEE) + [patella])
+    for lesion, spec in zip(study.lesions, ONE_KNEE):
+        assert found(lesion) == tuple(spec[2:]), spec[0]
+        if lesion.bone != "femur_right":
+            assert lesion.localization["side_basis"] == "articulates with the right Femur" or "right" in lesion.localization["side_basis"]
+    assert (study.lesions[-1].bone, study.lesions[-1].side) == ("patella", "right")
+
+
+ONE_LEG = [
+    ("R femur proximal metaphysis", ("femur", "right", 45, "proximal"), "femur_right", "right", "metaphysis", "proximal"),
+    ("R tibia distal metaphysis", ("tibia", "right", 40, "distal"), "tibia", "right", "metaphysis", "distal"),
+    ("R fibula distal epiphysis", ("fibula", "right", 5, "distal"), "fibula", "right", "epiphysis", "distal"),
+]
+
+
+@pytest.mark.parametrize("case", ["identity", "oblique", "off_centre", "rotated_patient"])
+def test_one_leg_pelvis_to_foot(phantoms, case):
+    phantom = phantoms(case)
+    bonemap = crop(phantom, (38, -60, -950), (130, 140, -40), segmented_only=True)
+    assert bonemap.midline is None and not any(b.midline for b in bonemap.bones.values())
+    tarsus = PointLesion("tarsus", phantom.pose.to_ras(np.array([[60.0, 10.0, -862.0]]))[0])
+    study = analyze(bonemap, points(phantom, ONE_LEG) + [tarsus])
+    for lesion, spec in zip(study.lesions, ONE_LEG):
+        assert found(lesion) == tuple(spec[2:]), spec[0]
+    assert (study.lesions[-1].bone, study.lesions[-1].side) == ("tarsal", "right")  # through the tibia
+
+
+def partial(phantom, bonemap: BoneMap, name: str, keep) -> BoneMap:
+    """``bonemap`` with the bone ``name`` kept only where ``keep(anatomical xyz)`` holds (partly segmented)."""
+    value = next(v for v, n in bonemap.names.items() if n == name)
+    array = bonemap.labelmap.array.copy()
+    array[(array == value) & ~keep(anatomical(phantom, bonemap.labelmap))] = 0
+    return BoneMap(LabelMap(array, bonemap.labelmap.affine, "partly segmented", bonemap.names), bonemap.names)
+
+
+TIBIAE = [("R tibia proximal metaphysis", ("tibia", "right", 35, "proximal"), "tibia", "right", "metaphysis", "proximal"),
+          ("L tibia proximal metaphysis", ("tibia", "left", 35, "proximal"), "tibia", "left", "metaphysis", "proximal"),
+          ("L tibia distal metaphysis", ("tibia", "left", 35, "distal"), "tibia", "left", "metaphysis", "distal")]
+
+
+@pytest.mark.parametrize("case", ["identity", "oblique", "rotated_patient", "off_centre"])
+def test_a_partly_segmented_femur_is_left_out_of_the_midline(phantoms, case):
+    """Lower limbs, the left femur segmented in its lower third only: its pair would tilt the midline."""
+    phantom = phantoms(case)
+    lower = only(BoneMap(phantom.bones, phantom.bones.names), {"hip_left", "hip_right", "femur_left", "femur_right", "tibia", "fibula"})
+    bonemap = partial(phantom, lower, "femur_left", lambda x: x[..., 2] < -400)
+    assert "1 left/right bone pairs" in bonemap.midline.basis
+    assert bonemap.midline.normal @ phantom.pose.rotation[:, 0] > 0.99
+    study = analyze(bonemap, points(phantom, TIBIAE))
+    assert [found(l) for l in study.lesions] == [tuple(s[2:]) for s in TIBIAE]
+    assert any("femur pair is left out" in w and "left one has" in w for w in study.warnings)
+    assert study.midline["left_out"]
+
+
+def test_a_mislabelled_pair_is_left_out_of_the_midline(phantoms):
+    phantom = phantoms("rotated_patient")
+    names = dict(phantom.bones.names)
+    left, right = (next(v for v, n in names.items() if n == f"humerus_{s}") for s in ("left", "right"))
+    names[left], names[right] = "humerus_right", "humerus_left"
+    bonemap = BoneMap(phantom.bones, names)
+    assert any("humerus pair is left out" in w and "degrees" in w for w in bonemap.midline.warnings)
+    assert bonemap.midline.normal @ phantom.pose.rotation[:, 0] > 0.99
+
+
+def test_a_side_less_bone_near_both_sides_stays_unknown(phantoms):
+    """Both knees, the left femur partly segmented (its pair left out, so no midline): the one tibia label
+    touches femora of both sides, so its side is unknown, with a warning, never a guess."""
+    phantom = phantoms("identity")
+    knees = crop(phantom, (-115, -30, -660), (115, 60, -410))
+    bonemap = partial(phantom, knees, "femur_left", lambda x: x[..., 2] < -500)
+    assert bonemap.midline is None
+    study = analyze(bonemap, points(phantom, KNEE[3:5]))
+    assert [(l.bone, l.side) for l in study.lesions] == [("tibia", None), ("tibia", None)]
+    assert all(any(w.startswith("side unknown") for w in l.warnings) for l in study.lesions)

@@ -16,9 +16,14 @@ from .measure import sample_nearest
 from .runs import LabelRuns, NotALabelMap, Runs, label_runs
 
 
-__all__ = ["BoneMap", "Midline", "distance_to"]
+__all__ = ["BoneMap", "Midline", "distance_to", "PAIR_VOLUME_RATIO", "PAIR_ANGLE_DEGREES"]
 
 logger = logging.getLogger(__name__)
+
+#: a left/right pair whose smaller bone has less than this fraction of the larger one's volume is left out of the midline
+PAIR_VOLUME_RATIO = 0.7
+#: a pair whose right-minus-left direction lies more than this from the other pairs' is left out of the midline
+PAIR_ANGLE_DEGREES = 20.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class Midline:
     normal: np.ndarray
     offset: float
     basis: str  # what it was estimated from, for the study's record
+    warnings: tuple[str, ...] = ()  # left/right pairs left out, and why
 
     def signed_distance(self, ras: np.ndarray) -> np.ndarray | float:
         """mm to the patient's right of the midline (negative: left)."""
@@ -115,43 +121,65 @@ class BoneMap:
     def midline(self) -> Midline | None:
         """The mid-sagittal plane from the anatomy, or ``None`` when the map holds no reference.
 
-        Its direction comes from left/right pairs of named bones (right centroid minus left),
-        else the RAS x axis; its position from midline bones (spine, sternum, sacrum, skull,
-        mandible), else the midpoints of the pairs. A patient lying off-centre or rotated about
-        the long axis therefore still gets the right sides.
+        Its direction comes from left/right pairs of named bones (right centroid minus left), else the
+        RAS x axis; its position from midline bones (spine, sternum, sacrum, skull, mandible), else the
+        midpoints of the pairs. A patient lying off-centre or rotated about the long axis therefore still
+        gets the right sides. Every pair is checked: a pair whose two bones differ in volume by more than
+        ``PAIR_VOLUME_RATIO`` (a partly segmented or cut bone), or whose direction lies more than
+        ``PAIR_ANGLE_DEGREES`` from the other pairs' (mislabelled or disagreeing), is left out and named.
         """
-        centroids: dict[str, list[np.ndarray]] = {}
+        sides: dict[str, dict[str, list[int]]] = {}
         midline_points = []
         for value, bone in self.bones.items():
-            if self.voxel_count(value) == 0:
-                continue
             if bone.midline:
                 midline_points.append(self.centroid(value))
             elif bone.side is not None:
-                centroids.setdefault(f"{bone.base}|{bone.side.value}", []).append(self.centroid(value))
-        vectors, midpoints = [], []
-        for key, points in centroids.items():
-            base, side = key.split("|")
-            if side == "right" and f"{base}|left" in centroids:
-                right = np.mean(points, axis=0)
-                left = np.mean(centroids[f"{base}|left"], axis=0)
-                vectors.append(right - left)
-                midpoints.append((right + left) / 2)
-        if vectors:
-            normal = np.sum([v / np.linalg.norm(v) for v in vectors if np.linalg.norm(v) > 0], axis=0)
+                sides.setdefault(bone.base, {}).setdefault(bone.side.value, []).append(value)
+        pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        warnings: list[str] = []
+        for base, by_side in sides.items():
+            if set(by_side) != {"left", "right"}:
+                continue
+            count = {side: sum(self.voxel_count(v) for v in values) for side, values in by_side.items()}
+            centre = {side: sum(self.centroid(v) * self.voxel_count(v) for v in values) / count[side]
+                      for side, values in by_side.items()}
+            ratio = min(count.values()) / max(count.values())
+            if ratio < PAIR_VOLUME_RATIO:
+                smaller = min(count, key=count.get)
+                warnings.append(f"midline: the {base.replace('_', ' ')} pair is left out: the {smaller} one has "
+                                f"{100 * ratio:.0f}% of the other's volume (partly segmented or cut by the image?)")
+                continue
+            pairs[base] = (centre["right"] - centre["left"], (centre["right"] + centre["left"]) / 2)
+        pairs = {base: pair for base, pair in pairs.items() if np.linalg.norm(pair[0]) > 0}
+        while len(pairs) >= 2:
+            units = {base: v / np.linalg.norm(v) for base, (v, _) in pairs.items()}
+            total = np.sum(list(units.values()), axis=0)
+            angle = {}
+            for base, unit in units.items():
+                rest = total - unit
+                cosine = float(unit @ rest / max(np.linalg.norm(rest), 1e-9))
+                angle[base] = float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
+            worst = max(angle, key=angle.get)
+            if angle[worst] <= PAIR_ANGLE_DEGREES:
+                break
+            warnings.append(f"midline: the {worst.replace('_', ' ')} pair is left out: its left-to-right direction lies "
+                            f"{angle[worst]:.0f} degrees from the other pairs' (mislabelled side or partly segmented bone?)")
+            del pairs[worst]
+        if pairs:
+            normal = np.sum([v / np.linalg.norm(v) for v, _ in pairs.values()], axis=0)
             normal = normal / np.linalg.norm(normal)
-            basis = f"{len(vectors)} left/right bone pairs"
+            basis = f"{len(pairs)} left/right bone pairs"
         else:
             normal = np.array([1.0, 0.0, 0.0])
             basis = "the RAS left-right axis"
         if midline_points:
             offset = float(np.median(np.asarray(midline_points) @ normal))
             basis += f" and {len(midline_points)} midline bones"
-        elif midpoints:
-            offset = float(np.median(np.asarray(midpoints) @ normal))
+        elif pairs:
+            offset = float(np.median(np.asarray([m for _, m in pairs.values()]) @ normal))
         else:
             return None
-        return Midline(normal=normal, offset=offset, basis=basis)
+        return Midline(normal=normal, offset=offset, basis=basis, warnings=tuple(warnings))
 
     @cached_property
     def trunk_centre(self) -> np.ndarray | None:
@@ -167,6 +195,38 @@ class BoneMap:
         points = np.array([self.centroid(v) for v in trunk])
         return (points * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
 
+    @cached_property
+    def inherited_sides(self) -> dict[int, tuple[str, str]]:
+        """Side-less paired bones (``tibia``) that articulate with named bones of one side only: value -> (side,
+        the named bone). For maps with no midline (one knee): a bone whose ends lie within ``articulation_max_mm``
+        of bones of one side takes that side, repeatedly (the tarsus through the tibia); near both sides, none."""
+        from .sublocation import end_slabs, rules  # noqa: PLC0415
+
+        reach = rules()["long_bone_ends"]["articulation_max_mm"]
+        known = {v: (b.side.value, b.display) for v, b in self.bones.items() if b.side is not None}
+        tips = {v: [part.moments()[0] for part in end_slabs(self._runs.of(v)).values() if part.count]
+                for v in self.bones if self.voxel_count(v) >= 10}
+
+        def touching(a: int, b: int) -> bool:  # an end of either lies within reach of the other (one label may hold both legs)
+            return (min((distance_to(self._runs.of(b), p) for p in tips.get(a, [])), default=np.inf) <= reach
+                    or min((distance_to(self._runs.of(a), p) for p in tips.get(b, [])), default=np.inf) <= reach)
+
+        sideless = [v for v, b in self.bones.items() if b.paired and b.side is None and v in tips]
+        inherited: dict[int, tuple[str, str]] = {}
+        changed = True
+        while changed:
+            changed = False
+            for value in sideless:
+                if value in inherited:
+                    continue
+                near = {v: how for v, how in {**known, **inherited}.items() if touching(value, v)}
+                if len({side for side, _ in near.values()}) == 1:
+                    side = next(iter(near.values()))[0]
+                    names = sorted(self.bones[v].display for v in near)
+                    inherited[value] = (side, f"articulates with the {side} {', '.join(names)}")
+                    changed = True
+        return inherited
+
     def touches_edge(self, runs: Runs) -> bool:
         """Whether any of the voxels lies on the outermost layer of the image (a bone there is cut, not ended)."""
         size_i, size_j, size_k = self.labelmap.shape_ijk
@@ -175,7 +235,8 @@ class BoneMap:
 
     def partners(self, base: str, side: str | None) -> list[Runs]:
         """The voxels of the bones named ``base`` (``"tibia"``) on ``side``: a side-less paired bone split at
-        the midline; with no side, only bones that have none (so never the other leg's)."""
+        the midline, or whole if it took that side from the bones it articulates with (no midline); with no
+        side, only bones that have none (so never the other leg's)."""
         found = []
         for value, bone in self.bones.items():
             if bone.base != base:
@@ -185,6 +246,8 @@ class BoneMap:
                     found.append(self._runs.of(value))
             elif self.midline is not None:
                 found.append(self.bone_runs(value, side))
+            elif self.inherited_sides.get(value, (None,))[0] == side:
+                found.append(self._runs.of(value))
         return [runs for runs in found if runs.count]
 
     def bone_runs(self, value: int, side: str | None = None) -> Runs:

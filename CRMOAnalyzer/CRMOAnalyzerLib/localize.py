@@ -54,7 +54,8 @@ class _Localizer:
         self.bonemap = bonemap
         self._frames: dict[tuple[int, str | None], sublocation.BoneFrame] = {}
 
-    def side_of(self, bone: Bone, point: np.ndarray, warnings: list[str]) -> str | None:
+    def side_of(self, value: int, bone: Bone, point: np.ndarray, warnings: list[str]) -> str | None:
+        """The side: from the bone's name, else the midline, else the named bones it articulates with; else unknown."""
         midline = self.bonemap.midline
         if bone.midline:
             return None
@@ -67,7 +68,10 @@ class _Localizer:
                                     f"{bone.side.value} {bone.display} named in the bone map: check the bone map")
             return bone.side.value
         if midline is None:
-            warnings.append(f"side unknown: the bone map has no midline reference for the side-less {bone.display}")
+            if value in self.bonemap.inherited_sides:
+                return self.bonemap.inherited_sides[value][0]
+            warnings.append(f"side unknown: the bone map has no midline reference for the side-less {bone.display}, "
+                            "and it articulates with no bone named by side (or with both sides)")
             return None
         return midline.side(point)
 
@@ -136,12 +140,14 @@ class _Localizer:
                           sublocation=None, centroid_ras=_r(point), volume_mm3=None,
                           localization=localization, warnings=warnings)
         bone = self.bonemap.bones[value]
-        side = self.side_of(bone, point, warnings)
+        side = self.side_of(value, bone, point, warnings)
         frame = self.frame(value, bone, side)
         where = frame.locate(point)
         if where.warning:
             warnings.append(where.warning)
         localization = {**localization, "bone_label_value": int(value)}
+        if side and bone.side is None and self.bonemap.midline is None:
+            localization["side_basis"] = self.bonemap.inherited_sides[value][1]
         if isinstance(frame, sublocation.LongBone):
             localization["bone_end_basis"] = frame.basis
             localization["cut_by_image_edge"] = sorted(frame.named(end) or end for end, cut in frame.cut.items() if cut)
@@ -296,9 +302,11 @@ def analyze(bonemap: BoneMap, lesions: LabelMap | Sequence[PointLesion], image: 
     warnings = map_warnings + [f"{lesion.id}: {w}" for lesion in found for w in lesion.warnings]
     if midline is None:
         warnings.append("no midline reference (spine, sternum, sacrum or left/right bone pairs) in the bone map")
+    else:
+        warnings += list(midline.warnings)
     for warning in warnings:
         logger.warning(warning)
     return Study(patient=dict(patient or {}), study=dict(study or {}), lesions=found,
                  midline=None if midline is None else {"normal_ras": _r(midline.normal, 4), "offset_mm": round(midline.offset, 2),
-                                                        "basis": midline.basis},
+                                                        "basis": midline.basis, "left_out": list(midline.warnings)},
                  inputs=dict(inputs or {}), warnings=warnings)

@@ -13,7 +13,7 @@ import numpy as np
 from .files import read_json
 from .runs import Runs
 
-__all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "LongBone", "Clavicle", "Vertebra", "rules"]
+__all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "LongBone", "Clavicle", "Vertebra", "rules", "end_slabs"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -110,9 +110,7 @@ class LongBone:
         low, high = bone.extent(axes[:, 0], centre)
         axis = _Axis(centre, axes, low, high)
         length = high - low
-        probe = rule["end_slab_mm"]
-        ends = {"low": bone.clip(axes[:, 0], low, low + probe, centre, closed="both"),
-                "high": bone.clip(axes[:, 0], high - probe, high, centre, closed="both")}
+        ends = end_slabs(bone, axes[:, 0], centre)
         cut = {end: touches_edge(part) for end, part in ends.items()}
         tips = {end: part.moments()[0] for end, part in ends.items()}
         proximal, basis = orient(tips["low"], tips["high"])
@@ -157,6 +155,17 @@ class LongBone:
         cut = " and ".join(self.named(e) or "one" for e in ("low", "high") if self.cut[e])
         return SubLocation(None, None, position, f"sub-location unknown: the bone is cut by the edge of the image at its "
                                                  f"{cut} end, and the lesion lies beyond the metaphysis of the end the image shows")
+
+
+def end_slabs(bone: Runs, direction: np.ndarray | None = None, centre: np.ndarray | None = None) -> dict[str, Runs]:
+    """The bone's last ``end_slab_mm`` at each end of ``direction`` (default: its long axis): ``{"low", "high"}``."""
+    if direction is None:
+        centre, covariance = bone.moments()
+        direction = np.linalg.eigh(covariance)[1][:, -1]
+    low, high = bone.extent(direction, centre)
+    probe = rules()["long_bone"]["end_slab_mm"]
+    return {"low": bone.clip(direction, low, low + probe, centre, closed="both"),
+            "high": bone.clip(direction, high - probe, high, centre, closed="both")}
 
 
 def _width(bone: Runs, axis: _Axis, start: float, stop: float) -> float:
