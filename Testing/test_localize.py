@@ -154,3 +154,14 @@ def test_posterior_elements_and_clavicle_thirds(phantoms, case):
     study = analyze(BoneMap(phantom.bones, phantom.bones.names), points)
     for lesion, (name, _, bone, side, where) in zip(study.lesions, MORE):
         assert (lesion.bone, lesion.side, lesion.sublocation) == (bone, side, where), name
+
+
+@pytest.mark.parametrize("case", ["identity", "ras_flipped", "oblique", "off_centre", "rotated_patient"])
+def test_mandible_lesions_are_reported_by_side(phantoms, case):
+    """The phantom's mandible runs from (-42, 25, 470) through the symphysis (0, 68, 462) to (42, 25, 470)."""
+    phantom = phantoms(case)
+    where = {"left body": (-30.0, 40.0, 467.0), "right body": (32.0, 38.0, 467.0), "symphysis": (2.0, 68.0, 462.0)}
+    points = [PointLesion(name, phantom.pose.to_ras(np.array([xyz]))[0]) for name, xyz in where.items()]
+    study = analyze(BoneMap(phantom.bones, phantom.bones.names), points)
+    assert [(l.bone, l.side) for l in study.lesions] == [("mandible", "left"), ("mandible", "right"), ("mandible", None)]
+    assert study.lesions[0].laterality["code"] == "7771000"

@@ -57,6 +57,15 @@ class _Localizer:
     def side_of(self, value: int, bone: Bone, point: np.ndarray, warnings: list[str]) -> str | None:
         """The side: from the bone's name, else the midline, else the named bones it articulates with; else unknown."""
         midline = self.bonemap.midline
+        sided = sublocation.rules()["sided_midline_bones"].get(bone.name)
+        if bone.midline and sided is not None:  # the mandible: left, right, or the symphysis (no side)
+            if midline is None:
+                warnings.append(f"side unknown: the bone map has no midline reference for the {bone.display}")
+                return None
+            distance = float(midline.signed_distance(point))
+            if abs(distance) <= sided["midline_half_width_mm"]:
+                return None
+            return "right" if distance > 0 else "left"
         if bone.midline:
             return None
         if bone.side is not None:
