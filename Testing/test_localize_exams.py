@@ -103,9 +103,9 @@ def crop(phantom, low, high, drop=(), segmented_only=False) -> BoneMap:
     return BoneMap(LabelMap(array, affine, "cropped phantom", names), names)
 
 
-def along(name: str, side: str, from_tip_mm: float, end: str) -> np.ndarray:
+def along(name: str, side: str, from_tip_mm: float, end: str, arms: str = "down") -> np.ndarray:
     """A point on the axis of a phantom long bone, ``from_tip_mm`` in from the tip of its ``end``."""
-    p0, p1 = _limb_axis(name, side)
+    p0, p1 = _limb_axis(name, side, arms)
     radius = next(r for n, _, _, r in _limbs(1.0) if n == name)
     u = (p1 - p0) / np.linalg.norm(p1 - p0)
     return p0 - u * (radius - from_tip_mm) if end == "proximal" else p1 + u * (radius - from_tip_mm)
@@ -299,3 +299,22 @@ def test_a_side_less_bone_near_both_sides_stays_unknown(phantoms):
     study = analyze(bonemap, points(phantom, KNEE[3:5]))
     assert [(l.bone, l.side) for l in study.lesions] == [("tibia", None), ("tibia", None)]
     assert all(any(w.startswith("side unknown") for w in l.warnings) for l in study.lesions)
+
+
+FOREARMS = [("R radius distal metaphysis", ("radius", "right", 25, "distal", "on_chest"), "radius", "right", "metaphysis", "distal"),
+            ("L ulna proximal epiphysis", ("ulna", "left", 6, "proximal", "on_chest"), "ulna", "left", "epiphysis", "proximal"),
+            ("R ulna distal epiphysis", ("ulna", "right", 5, "distal", "on_chest"), "ulna", "right", "epiphysis", "distal")]
+
+
+@pytest.mark.parametrize("case", ["identity", "oblique", "rotated_patient"])
+def test_forearms_resting_on_the_chest(phantoms, case):
+    """The wrists lie nearer the trunk than the elbows: the elbow joint, not the trunk, tells the proximal end."""
+    phantom = phantoms(case, arms="on_chest")
+    bonemap = BoneMap(phantom.bones, phantom.bones.names)
+    trunk = phantom.pose.to_anatomical(bonemap.trunk_centre[None])[0]
+    p0, p1 = _limb_axis("radius", "right", "on_chest")
+    assert np.linalg.norm(p1 - trunk) < np.linalg.norm(p0 - trunk) - 20  # the trunk rule alone would swap the ends
+    study = analyze(bonemap, points(phantom, FOREARMS))
+    for lesion, spec in zip(study.lesions, FOREARMS):
+        assert found(lesion) == tuple(spec[2:]), spec[0]
+        assert "humerus" in lesion.localization["bone_end_basis"] and "articulation" in lesion.localization["bone_end_basis"]

@@ -18,7 +18,7 @@ from .geometry import LPS_TO_RAS, grid_affine, to_index, to_ras
 from .images import Image, LabelMap
 from .markups import PointLesion
 
-__all__ = ["Pose", "Grid", "Phantom", "make_phantom", "skeleton_shapes", "LESIONS", "rotation"]
+__all__ = ["Pose", "Grid", "Phantom", "make_phantom", "skeleton_shapes", "LESIONS", "ARMS", "rotation"]
 
 
 def rotation(axis, degrees: float) -> np.ndarray:
@@ -115,27 +115,34 @@ def _body_radius(level: str) -> float:
     return {"C": 9.0, "T": 12.0, "L": 16.0}[level[0]]
 
 
+#: arm poses: "down" beside the trunk, or "on_chest" (elbows bent, the hands resting on the lower chest and
+#: abdomen: the wrists then lie nearer the trunk's centre than the elbows)
+ARMS = ("down", "on_chest")
+
+
 # long bones of the limbs: (name, proximal end, distal end, radius); x is the patient's right side
-def _limbs(s: float) -> list[tuple[str, tuple, tuple, float]]:
+def _limbs(s: float, arms: str = "down") -> list[tuple[str, tuple, tuple, float]]:
+    forearm = [("radius", (s * 163, 8, 132), (s * 172, 22, -60), 6), ("ulna", (s * 147, 2, 135), (s * 156, 16, -58), 6)]
+    if arms == "on_chest":
+        forearm = [("radius", (s * 160, 12, 140), (s * 40, 110, 80), 6), ("ulna", (s * 145, 0, 140), (s * 32, 100, 70), 6)]
     return [
         ("humerus", (s * 135, -5, 400), (s * 150, -5, 150), 11),
-        ("radius", (s * 163, 8, 132), (s * 172, 22, -60), 6),
-        ("ulna", (s * 147, 2, 135), (s * 156, 16, -58), 6),
+        *forearm,
         ("femur", (s * 75, 5, -165), (s * 65, 10, -525), 12),
         ("tibia", (s * 62, 8, -552), (s * 58, 5, -835), 11),
         ("fibula", (s * 92, -2, -562), (s * 94, -2, -828), 6),
     ]
 
 
-def _limb_axis(name: str, side: str) -> tuple[np.ndarray, np.ndarray]:
+def _limb_axis(name: str, side: str, arms: str = "down") -> tuple[np.ndarray, np.ndarray]:
     s = 1.0 if side == "right" else -1.0
-    row = next(r for r in _limbs(s) if r[0] == name)
+    row = next(r for r in _limbs(s, arms) if r[0] == name)
     return np.array(row[1], float), np.array(row[2], float)
 
 
-def skeleton_shapes() -> tuple[list[tuple[str, object]], dict[str, int]]:
+def skeleton_shapes(arms: str = "down") -> tuple[list[tuple[str, object]], dict[str, int]]:
     """(name, solid) for every bone, and the label value of each name (TotalSegmentator ``total`` ids
-    where that task has the class, 118 + the ``appendicular_bones`` id for side-less limb bones)."""
+    where that task has the class, 118 + the ``appendicular_bones`` id for side-less limb bones); ``arms``: one of ARMS."""
     total = {name: value for value, name in totalsegmentator_ids("total").items()}
     appendicular = {name: 118 + value for value, name in totalsegmentator_ids("appendicular_bones").items()}
     values = {**total, **appendicular, "mandible": 140}
@@ -162,13 +169,17 @@ def skeleton_shapes() -> tuple[list[tuple[str, object]], dict[str, int]]:
         shapes.append((f"clavicula_{side}", _Capsule((s * 18, 60, 402), (s * 125, 5, 418), 7)))
         shapes.append((f"scapula_{side}", _Ellipsoid((s * 88, -62, 345), (38, 8, 60))))
         shapes.append((f"hip_{side}", _Ellipsoid((s * 68, -8, -105), (32, 22, 62))))
-        for name, p0, p1, r in _limbs(s):
+        for name, p0, p1, r in _limbs(s, arms):
             label = f"{name}_{side}" if name in ("humerus", "femur") else name
             shapes += [(label, solid) for solid in _long_bone(p0, p1, r)]
         shapes.append(("patella", _Ellipsoid((s * 66, 38, -528), (14, 7, 16))))
-        shapes.append(("carpal", _Ellipsoid((s * 168, 22, -80), (18, 10, 14))))
-        shapes += [("metacarpal", _Capsule((s * (160 + 6 * f), 24, -96), (s * (160 + 6 * f), 26, -140), 3)) for f in range(4)]
-        shapes += [("phalanges_hand", _Capsule((s * (160 + 6 * f), 26, -146), (s * (160 + 6 * f), 28, -190), 2.5)) for f in range(4)]
+        if arms == "on_chest":  # the carpus beyond the wrist, on the chest; the fingers left out
+            shapes.append(("carpal", _Ellipsoid((s * 24, 116, 68), (14, 8, 12))))
+        else:
+            shapes.append(("carpal", _Ellipsoid((s * 168, 22, -80), (18, 10, 14))))
+            shapes += [("metacarpal", _Capsule((s * (160 + 6 * f), 24, -96), (s * (160 + 6 * f), 26, -140), 3)) for f in range(4)]
+            shapes += [("phalanges_hand", _Capsule((s * (160 + 6 * f), 26, -146), (s * (160 + 6 * f), 28, -190), 2.5))
+                       for f in range(4)]
         shapes.append(("tarsal", _Ellipsoid((s * 60, 10, -862), (22, 35, 18))))
         shapes += [("metatarsal", _Capsule((s * (48 + 7 * f), 48, -866), (s * (48 + 7 * f), 100, -870), 3)) for f in range(4)]
         shapes += [("phalanges_feet", _Capsule((s * (48 + 7 * f), 106, -870), (s * (48 + 7 * f), 130, -871), 2.5)) for f in range(4)]
@@ -253,11 +264,11 @@ def _rasterize(shapes, values: dict[str, int], affine: np.ndarray, size_ijk, pos
 
 
 def make_phantom(bone_grid: Grid = Grid(), lesion_grid: Grid | None = None, pose: Pose = Pose(),
-                 with_image: bool = False, lesions: list[dict] | None = None, seed: int = 0) -> Phantom:
-    """Rasterize the skeleton on ``bone_grid`` and the lesions (and a STIR-like image) on ``lesion_grid``."""
+                 with_image: bool = False, lesions: list[dict] | None = None, seed: int = 0, arms: str = "down") -> Phantom:
+    """Rasterize the skeleton (``arms``: one of ARMS) on ``bone_grid`` and the lesions (and a STIR-like image) on ``lesion_grid``."""
     lesion_grid = lesion_grid or bone_grid
     lesions = LESIONS if lesions is None else lesions
-    shapes, values = skeleton_shapes()
+    shapes, values = skeleton_shapes(arms)
     low = np.array([-200.0, -110.0, -900.0])
     high = np.array([200.0, 140.0, 650.0])
     affine, size = _fit_grid(bone_grid, pose, low, high)
