@@ -262,18 +262,18 @@ def compare_studies(baseline: Study, followup: Study, force: bool = False,
     from .scores import evaluate_score  # noqa: PLC0415
 
     warnings: list[str] = []
-    twice = same_exam(baseline, followup, sources)
-    if twice and not force:
-        raise CRMOInputError(sources[1], f"the same exam as {sources[0]}: {twice}; refusing to compare an exam with "
-                                         "itself (use --force to compare anyway)")
-    if twice:
-        warnings.append(f"compared although both are the same exam: {twice}")
     problem = same_patient(baseline, followup)
     if problem and not force:
         raise CRMOInputError(sources[1], f"not the same patient as {sources[0]}: {problem}; refusing to compare "
                                          "(use --force to compare anyway)")
     if problem:
         warnings.append(f"compared although the patient facts differ: {problem}")
+    twice = same_exam(baseline, followup, sources)
+    if twice and not force:
+        raise CRMOInputError(sources[1], f"the same exam as {sources[0]}: {twice}; refusing to compare an exam with "
+                                         "itself (use --force to compare anyway)")
+    if twice:
+        warnings.append(f"compared although both are the same exam: {twice}")
     for study, name in ((baseline, sources[0]), (followup, sources[1])):
         if not study.lesions:
             warnings.append(f"{name} has no lesion")
