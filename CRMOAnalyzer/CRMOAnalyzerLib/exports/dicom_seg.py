@@ -30,7 +30,7 @@ from ..report import site_phrase
 from .common import export_config
 from .dicom_series import _uid, series_image
 
-__all__ = ["lesion_labelmap", "lesion_segmentation", "segment_numbers", "same_grid", "plane_geometry"]
+__all__ = ["lesion_labelmap", "lesion_segmentation", "segment_numbers", "same_grid", "plane_geometry", "tracking_uids"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,40 @@ def segment_numbers(study: Study) -> dict[str, int]:
     """Lesion id -> SEG segment number (1, 2, ... in study order) for lesions drawn as voxels."""
     return {lesion.id: n for n, lesion in enumerate(
         (lesion for lesion in study.lesions if lesion.source.get("kind") in LABEL_KINDS), start=1)}
+
+
+def _exam_uid(patient_id: str, exam: dict, lesion_id: str) -> str | None:
+    """The tracking UID of lesion ``lesion_id`` first seen in ``exam`` (date, modality, description) of the patient;
+    ``None`` when the patient id or the exam date is missing (too little to tell exams apart)."""
+    date = str(exam.get("date") or "")
+    if not patient_id or not date:
+        return None
+    return _uid("lesion-tracking", patient_id, date, str(exam.get("modality") or ""), str(exam.get("description") or ""),
+                lesion_id)
+
+
+def tracking_uids(study: Study, seed: str = "", comparison=None, baseline_tracking: dict[str, str] | None = None) -> dict[str, str]:
+    """Lesion id -> Tracking Unique Identifier, shared by the SR and the SEG, and kept across exams.
+
+    A lesion's UID derives from the patient, the exam it was first seen in (date, modality, description) and its id
+    there, so the baseline's SR and a follow-up's SR give a matched (persistent) lesion the same UID without either
+    file being read; ``baseline_tracking`` (baseline lesion id -> UID, e.g. read from the baseline's SR with
+    :func:`~CRMOAnalyzerLib.exports.dicom_sr.tracking_uids_from_sr`) takes precedence, so a chain of follow-ups keeps
+    the first exam's UID. Without a patient id or exam date the UIDs derive from ``seed`` (new for each export).
+    """
+    patient_id = str((study.patient or {}).get("id") or "")
+    matched = {}
+    if comparison is not None:
+        matched = {row.followup_id: row.baseline_id for row in comparison.lesions
+                   if row.status == "persistent" and row.followup_id and row.baseline_id}
+    uids = {}
+    for lesion in study.lesions:
+        baseline_id = matched.get(lesion.id)
+        uid = None
+        if baseline_id is not None:
+            uid = (baseline_tracking or {}).get(baseline_id) or _exam_uid(patient_id, comparison.baseline, baseline_id)
+        uids[lesion.id] = uid or _exam_uid(patient_id, study.study or {}, lesion.id) or _uid(seed, "tracking", lesion.id)
+    return uids
 
 
 def lesion_labelmap(study: Study, path: str | os.PathLike | None = None) -> LabelMap | None:
@@ -90,11 +124,13 @@ def plane_geometry(grid: Image):
     return positions, orientation, measures
 
 
-def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, seed: str = "", series_number: int = 901):
+def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, seed: str = "", series_number: int = 901,
+                        tracking: dict[str, str] | None = None):
     """A ``highdicom.seg.Segmentation`` (BINARY) of the study's voxel lesions on the label map's grid.
 
     The referenced series ``datasets`` give the patient, study and frame of reference; the frames lie on the
-    series' slices when the label map shares the series grid, else on the label map's own planes.
+    series' slices when the label map shares the series grid, else on the label map's own planes. ``tracking``:
+    lesion id -> tracking UID (default :func:`tracking_uids` of the study alone).
     """
     import highdicom as hd  # noqa: PLC0415
     from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
@@ -119,6 +155,7 @@ def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, se
             mask[k, j, i] = True
         pixels[mask & (pixels == 0)] = numbers[lesion.id]
     _check_inside(pixels, grid, series)
+    tracking = tracking or tracking_uids(study, seed)
     geometry: dict = {}
     if not same_grid(grid, series):
         positions, orientation, measures = plane_geometry(grid)
@@ -131,7 +168,7 @@ def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, se
             segment_number=numbers[lesion.id], segment_label=label[:64],
             segmented_property_category=_code(codes["lesion_category"]), segmented_property_type=dcm.SCT.Lesion,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL, tracking_id=lesion.id[:64],
-            tracking_uid=_uid(seed, "tracking", lesion.id),
+            tracking_uid=tracking[lesion.id],
             anatomic_regions=[_code(lesion.finding_site)] if lesion.assigned and lesion.finding_site else None))
     reader = _reader(study)
     seg = hd.seg.Segmentation(

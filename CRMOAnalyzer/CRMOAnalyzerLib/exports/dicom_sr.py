@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, structured_results
-from .dicom_seg import lesion_segmentation, segment_numbers
+from .dicom_seg import lesion_segmentation, segment_numbers, tracking_uids
 from .dicom_series import _uid
 
 __all__ = ["DicomExport", "measurement_report", "dicom_exports"]
@@ -96,7 +96,7 @@ def _finding_sites(lesion: Lesion) -> list | None:
     return _sites(lesion.finding_site, lesion.laterality, lesion.bone_end) if lesion.assigned else None
 
 
-def _group(lesion: Lesion, seed: str, seg, numbers: dict[str, int], datasets: Sequence):
+def _group(lesion: Lesion, tracking_uid: str, seg, numbers: dict[str, int], datasets: Sequence):
     import highdicom as hd  # noqa: PLC0415
 
     codes = export_config("codes")
@@ -116,7 +116,7 @@ def _group(lesion: Lesion, seed: str, seg, numbers: dict[str, int], datasets: Se
     from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
 
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(seed, "tracking", lesion.id), identifier=lesion.id[:64]),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=lesion.id[:64]),
         finding_type=dcm.SCT.Lesion, finding_sites=_finding_sites(lesion), measurements=measurements or None,
         qualitative_evaluations=_evaluations(lesion) or None, **kwargs)
 
@@ -229,11 +229,14 @@ def _followup_group(comparison, seed: str):
 
 
 def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | None = None,
-                       series_number: int = 902, final: bool = False, comparison=None):
+                       series_number: int = 902, final: bool = False, comparison=None,
+                       baseline_tracking: dict[str, str] | None = None):
     """The ``highdicom.sr.Comprehensive3DSR`` of ``study`` with ``datasets`` (and ``seg``) as evidence.
 
     ``comparison`` (:class:`~CRMOAnalyzerLib.compare.Comparison` of ``study`` with a baseline) adds a group per
-    lesion change and one for the comparison as a whole.
+    lesion change and one for the comparison as a whole, and a lesion matched to a baseline lesion keeps the
+    baseline's Tracking Unique Identifier (:func:`~.dicom_seg.tracking_uids`; ``baseline_tracking`` as read from the
+    baseline's SR by :func:`tracking_uids_from_sr` takes precedence).
     """
     import highdicom as hd  # noqa: PLC0415
     from pydicom.dataset import Dataset  # noqa: PLC0415
@@ -251,7 +254,8 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=_uid(seed, "device"), name="CRMO Analyzer", model_name=f"crmo-analyzer {__version__}"))
     procedure = codes["procedure"].get(str(getattr(datasets[0], "Modality", "")), codes["procedure"]["default"])
-    groups = [_group(lesion, seed, seg, numbers, datasets) for lesion in study.lesions]
+    tracking = tracking_uids(study, seed, comparison, baseline_tracking)
+    groups = [_group(lesion, tracking[lesion.id], seg, numbers, datasets) for lesion in study.lesions]
     groups += [_result_group(result, seed) for result in structured_results(study)]
     if comparison is not None:
         groups += [_change_group(change, study, comparison, seed) for change in comparison.lesions]
@@ -274,11 +278,27 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
 
 
 def dicom_exports(study: Study, datasets: Sequence, labelmap=None, seed: str | None = None,
-                  comparison=None) -> DicomExport:
+                  comparison=None, baseline_tracking: dict[str, str] | None = None) -> DicomExport:
     """SR (and SEG when the lesions are voxels and ``labelmap`` is given) sharing tracking UIDs; ``comparison`` adds
-    the follow-up groups to the SR."""
+    the follow-up groups to the SR and keeps the baseline's tracking UIDs of matched lesions."""
     seed = seed or f"{datasets[0].SeriesInstanceUID}/{uuid.uuid4()}" if datasets else ""
     seg = None
     if labelmap is not None and segment_numbers(study):
-        seg = lesion_segmentation(study, datasets, labelmap, seed)
-    return DicomExport(measurement_report(study, datasets, seg, seed, comparison=comparison), seg)
+        seg = lesion_segmentation(study, datasets, labelmap, seed,
+                                  tracking=tracking_uids(study, seed, comparison, baseline_tracking))
+    return DicomExport(measurement_report(study, datasets, seg, seed, comparison=comparison,
+                                          baseline_tracking=baseline_tracking), seg)
+
+
+def tracking_uids_from_sr(path) -> dict[str, str]:
+    """Tracking Identifier -> Tracking Unique Identifier of the lesion groups of an SR this module wrote (the
+    baseline's), for :func:`dicom_exports` ``baseline_tracking``. CRMOInputError when the file is not such an SR."""
+    import highdicom as hd  # noqa: PLC0415
+    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+
+    try:
+        sr = hd.sr.srread(path)
+        groups = sr.content.get_volumetric_roi_measurement_groups()
+    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, AttributeError, TypeError) as error:
+        raise CRMOInputError(path, f"not a readable DICOM SR measurement report: {type(error).__name__}") from error
+    return {str(group.tracking_identifier): str(group.tracking_uid) for group in groups if group.tracking_uid}
