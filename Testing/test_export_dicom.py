@@ -134,20 +134,20 @@ def test_sr_reads_back_one_group_per_lesion(exported):
     assert study.lesions[0].sublocation == "metaphysis" and first["Sub-location"] == "Metaphysis"
 
 
-def test_seg_has_one_non_empty_segment_per_lesion_near_its_centroid(exported):
+def test_seg_has_one_segment_per_lesion_with_its_centroid_and_volume(exported):
+    """The SEG lies on the lesion map's own grid (highdicom plane positions): each segment's centre and volume are
+    the lesion's, read back through highdicom's volume of the SEG (LPS)."""
     study, out = exported
     seg = hd.seg.segread(out / "sr_seg.dcm")
     assert seg.number_of_segments == len(study.lesions)
-    datasets = read_series(SAMPLE / "dicom")
-    grid = series_image(datasets)
-    labels = seg.get_pixels_by_source_instance(
-        [ds.SOPInstanceUID for ds in datasets], combine_segments=True, skip_overlap_checks=True)
+    volume = seg.get_volume(combine_segments=True)
+    voxel_mm3 = abs(np.linalg.det(volume.affine[:3, :3]))
     for number, lesion in enumerate(study.lesions, start=1):
-        kji = np.argwhere(labels == number)
+        kji = np.argwhere(volume.array == number)
         assert len(kji), lesion.id
-        centre = grid.affine[:3, :3] @ kji[:, ::-1].mean(0) + grid.affine[:3, 3]
-        spacing = np.linalg.norm(grid.affine[:3, :3], axis=0).max()
-        assert np.linalg.norm(centre - lesion.centroid_ras) < spacing, lesion.id
+        centre_ras = (volume.affine[:3, :3] @ kji.mean(0) + volume.affine[:3, 3]) * [-1, -1, 1]
+        assert np.linalg.norm(centre_ras - lesion.centroid_ras) < 0.1, lesion.id
+        assert len(kji) * voxel_mm3 == pytest.approx(lesion.volume_mm3, rel=1e-6), lesion.id
         assert seg.get_segment_description(number).tracking_id == lesion.id
 
 
