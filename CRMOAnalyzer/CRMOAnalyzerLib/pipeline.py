@@ -21,7 +21,8 @@ from .markups import read_points
 from .model import Study
 from .report import render_report
 
-__all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "read_info", "swapped_lesions", "swapped_bones"]
+__all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "read_info", "no_lesion_study", "swapped_lesions",
+           "swapped_bones"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,14 +103,16 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
             _check_overlap(lesions, bonemap)
             what = f"the segmentation has {_count(len(lesions.names), 'segment')}, all empty" if lesions.names else (
                 "the segmentation has no segment" if kind == "segment" else "the lesion map has no non-zero voxel")
-            study = no_lesion_study(bonemap, inputs, record, f"{inputs.lesions}: {what}: no lesion annotated")
+            study = no_lesion_study(bonemap, inputs.patient, inputs.study, record,
+                                    f"{inputs.lesions}: {what}: no lesion annotated")
     else:
         points = read_points(inputs.points)
         record["lesions"] = os.fspath(inputs.points)
         if points:
             study = analyze(bonemap, points, None, "point", inputs.patient, inputs.study, record)
         else:
-            study = no_lesion_study(bonemap, inputs, record, f"{inputs.points}: no point: no lesion annotated")
+            study = no_lesion_study(bonemap, inputs.patient, inputs.study, record,
+                                    f"{inputs.points}: no point: no lesion annotated")
     study.dicom = inputs.dicom
     return study
 
@@ -144,15 +147,19 @@ def _check_overlap(lesions: LabelMap, bonemap: BoneMap) -> None:
         raise CRMOInputError(lesions.source, f"the lesion map and the bone map {bonemap.labelmap.source} do not overlap in space")
 
 
-def no_lesion_study(bonemap: BoneMap, inputs: AnalysisInputs, record: dict, why: str) -> Study:
-    """A study with no lesion (a normal exam, or every lesion resolved at follow-up): valid, and says why."""
+def no_lesion_study(bonemap: BoneMap, patient: dict | None, study: dict | None, record: dict, why: str) -> Study:
+    """A study with no lesion (a normal exam, or every lesion resolved at follow-up): valid, and says why.
+
+    ``why`` (e.g. "lesions.nrrd: the lesion map has no non-zero voxel: no lesion annotated") is logged and kept
+    as the study's warning; the bone map still gives the midline.
+    """
     midline = bonemap.midline
     warnings = [why]
     if midline is None:
         warnings.append("no midline reference (spine, sternum, sacrum or left/right bone pairs) in the bone map")
     for warning in warnings:
         logger.warning(warning)
-    return Study(patient=dict(inputs.patient or {}), study=dict(inputs.study or {}), lesions=[], inputs=record,
+    return Study(patient=dict(patient or {}), study=dict(study or {}), lesions=[], inputs=record,
                  midline=None if midline is None else {"normal_ras": [round(float(x), 4) for x in midline.normal],
                                                         "offset_mm": round(midline.offset, 2), "basis": midline.basis},
                  warnings=warnings)
