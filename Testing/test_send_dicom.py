@@ -242,3 +242,36 @@ def test_archive_down_then_up_outbox_retry_stores_the_same_instances(cli, sample
         check_read_back(archive, study, ids["SR"], ids["SEG"])  # the very instances that waited in the outbox
     finally:
         archive.stop()
+
+
+def test_followup_keeps_the_tracking_uids_of_the_baseline_sr_in_the_archive(cli, orthanc, sample, tmp_path):
+    """Baseline sent, its SR fetched back from the archive; the follow-up sent with --compare --baseline-sr: each
+    matched lesion's group (and segment) in the archive has the baseline's Tracking UID."""
+    study, path = sample
+    baseline = json.loads(path.read_text())
+    baseline["study"]["date"] = "2025-11-20"
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+
+    def send_and_fetch(*argv) -> dict[str, pydicom.Dataset]:
+        before = set(orthanc.get("/instances"))
+        code, _, err = cli("send", *argv, "--to", orthanc.dicomweb, "--outbox", tmp_path / "box")
+        assert code == 0, err
+        new = [orthanc.get(f"/instances/{i}")["MainDicomTags"]["SOPInstanceUID"]
+               for i in set(orthanc.get("/instances")) - before]
+        fetched = {uid: orthanc.instance(uid) for uid in new}
+        return {("SR" if ds.Modality == "SR" else "SEG"): ds for ds in fetched.values()}
+
+    first = send_and_fetch(tmp_path / "baseline.json")
+    first["SR"].save_as(tmp_path / "baseline_sr.dcm", enforce_file_format=True)
+    second = send_and_fetch(path, "--compare", tmp_path / "baseline.json", "--baseline-sr", tmp_path / "baseline_sr.dcm")
+
+    def uids(ds) -> dict[str, str]:
+        if ds.Modality == "SEG":
+            return {str(s.TrackingID): str(s.TrackingUID) for s in ds.SegmentSequence}
+        groups = hd.sr.Comprehensive3DSR.from_dataset(ds).content.get_volumetric_roi_measurement_groups()
+        return {str(g.tracking_identifier): str(g.tracking_uid) for g in groups}
+
+    assert uids(first["SR"]) == uids(first["SEG"])
+    assert uids(second["SR"]) == uids(second["SEG"]) == uids(first["SR"])  # every sample lesion is matched
+    assert second["SR"].SOPInstanceUID != first["SR"].SOPInstanceUID
+    assert len(uids(second["SR"])) == len(study.lesions)

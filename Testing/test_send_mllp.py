@@ -246,6 +246,10 @@ def test_sender_killed_mid_send_leaves_its_message_in_the_outbox(cli, study_file
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert receiver.arrived.wait(60), process.stderr.read() if process.poll() is not None else "no message arrived"
+        # a retry meanwhile leaves the message to the process sending it: not sent twice
+        code, _, err = cli("outbox", "--outbox", receiver.outbox, "--retry", "--timeout", "2")
+        assert code == 1 and "being sent by another process" in one_error_line(err)
+        assert len(receiver.received) == 1
         process.send_signal(signal.SIGKILL)
         assert process.wait(10) == -signal.SIGKILL
     finally:
@@ -260,3 +264,28 @@ def test_sender_killed_mid_send_leaves_its_message_in_the_outbox(cli, study_file
     assert code == 0, err
     assert receiver.received[-1] == killed and msh10(receiver.received[-1]) == item["id"]
     assert pending(receiver.outbox) == []
+
+
+def test_followup_and_edited_text_are_the_ones_report_writes(cli, study_file, receiver, tmp_path):
+    baseline = study(*femur_pair(), date="2025-11-20")
+    baseline.patient["name"] = "Doe^Jane"
+    save_study(baseline, tmp_path / "baseline.json")
+    now = re.compile(r"\|\d{14}\|")
+    for extra in (("--compare", tmp_path / "baseline.json"), ("--text", tmp_path / "edited.txt")):
+        (tmp_path / "edited.txt").write_text("FINDINGS\nEdited by the reader: two lesions.\n\nIMPRESSION\nFits CRMO.\n")
+        code, _, err = send(cli, study_file, receiver, *extra)
+        assert code == 0, err
+        code, out, _ = cli("report", study_file, "--format", "hl7", "--accession", "A123", *extra)
+        assert code == 0
+        sent = now.sub("|T|", receiver.received[-1]).split("\r")[1:]
+        assert sent == now.sub("|T|", out).split("\r")[1:]
+    assert any("Edited by the reader" in segment for segment in receiver.received[-1].split("\r"))
+    assert not any("Edited by the reader" in segment for segment in receiver.received[0].split("\r"))
+    assert "Compared with 2025-11-20" in receiver.received[0]  # the follow-up paragraph
+    assert receiver.received[0] != receiver.received[-1]
+
+
+def test_baseline_sr_needs_compare_and_a_dicom_destination(cli, study_file, receiver, tmp_path):
+    code, _, err = send(cli, study_file, receiver, "--baseline-sr", tmp_path / "x.dcm")
+    assert code == 1 and "give --compare" in one_error_line(err)
+    assert receiver.received == [] and pending(receiver.outbox) == []

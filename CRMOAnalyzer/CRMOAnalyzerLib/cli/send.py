@@ -61,10 +61,33 @@ def add_subparser(subparsers) -> None:
     dicom.add_argument("--lesions", type=Path, metavar="FILE", help="lesion label map for the SEG "
                                                                     "(default: the file the study was analysed from)")
     dicom.add_argument("--no-seg", action="store_true", help="send the SR only")
+    followup = parser.add_argument_group("follow-up")
+    followup.add_argument("--compare", type=Path, metavar="BASELINE.json",
+                          help="a follow-up: the HL7 report text gets the follow-up paragraph, the SR the comparison "
+                               "groups, and matched lesions keep the baseline's tracking UIDs")
+    followup.add_argument("--force", action="store_true", help="compare even when the patient facts differ")
+    followup.add_argument("--baseline-sr", type=Path, metavar="SR.dcm",
+                          help="the baseline's SR (as sent): its lesions' tracking UIDs carry on (needs --compare)")
     parser.set_defaults(func=run)
 
 
-def _hl7_message(study, args) -> str:
+def _comparison(study, args):
+    """The comparison with ``--compare`` (None without it), its warnings printed."""
+    if args.compare is None:
+        if args.baseline_sr is not None:
+            raise CRMOInputError("--baseline-sr", "the baseline's SR is for a follow-up: give --compare BASELINE.json too")
+        return None
+    from ..compare import compare_studies  # noqa: PLC0415
+    from ..model import load_study  # noqa: PLC0415
+
+    comparison = compare_studies(load_study(args.compare), study, force=args.force,
+                                 sources=(str(args.compare), str(args.study)))
+    for warning in comparison.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return comparison
+
+
+def _hl7_message(study, args, comparison) -> str:
     from ..exports.hl7v2 import HL7Options, oru_r01  # noqa: PLC0415
     from ..report import render_report  # noqa: PLC0415
 
@@ -73,17 +96,17 @@ def _hl7_message(study, args) -> str:
 
         text = read_text(args.text, "report text")
     else:
-        text = render_report(study)
+        text = render_report(study, comparison)
     return oru_r01(study, text=text, options=HL7Options(accession=args.accession, result_status=args.result_status))
 
 
-def _dicom_instances(study, args) -> list[tuple[str, bytes, str]]:
+def _dicom_instances(study, args, comparison) -> list[tuple[str, bytes, str]]:
     """(SOP Instance UID, file bytes, description) of the SR and the SEG (SEG first: the SR refers to it)."""
     import io  # noqa: PLC0415
 
     from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
     from ..exports.dicom_series import read_series  # noqa: PLC0415
-    from ..exports.dicom_sr import dicom_exports  # noqa: PLC0415
+    from ..exports.dicom_sr import dicom_exports, tracking_uids_from_sr  # noqa: PLC0415
 
     folder = args.dicom or (study.dicom or {}).get("series_dir")
     if not folder:
@@ -91,7 +114,8 @@ def _dicom_instances(study, args) -> list[tuple[str, bytes, str]]:
                                          "read on; give --dicom DIR (or record dicom.series_dir in the study)")
     datasets = read_series(folder)
     labelmap = None if args.no_seg else lesion_labelmap(study, args.lesions)
-    result = dicom_exports(study, datasets, labelmap)
+    baseline_tracking = tracking_uids_from_sr(args.baseline_sr) if args.baseline_sr is not None else None
+    result = dicom_exports(study, datasets, labelmap, comparison=comparison, baseline_tracking=baseline_tracking)
     instances = []
     for ds, what in ((result.seg, "SEG"), (result.sr, "SR")):
         if ds is None:
@@ -133,11 +157,14 @@ def run(args: argparse.Namespace) -> int:
         raise CRMOInputError("--aet", "the calling AE title is for dicom://AET@HOST:PORT destinations")
     calling = check_aet(args.aet) if args.aet is not None else DEFAULT_CALLING_AET
     study = load_study(args.study)
+    comparison = _comparison(study, args)
     if destination.kind == "mllp":
-        message = _hl7_message(study, args)
+        if args.baseline_sr is not None:
+            raise CRMOInputError("--baseline-sr", "the baseline's SR is for DICOM destinations (tracking UIDs)")
+        message = _hl7_message(study, args, comparison)
         pending = [("hl7", control_id(message), message.encode("utf-8"), f"ORU^R01 of {args.study}")]
     else:
-        pending = [("dicom", uid, data, what) for uid, data, what in _dicom_instances(study, args)]
+        pending = [("dicom", uid, data, what) for uid, data, what in _dicom_instances(study, args, comparison)]
     outbox = Outbox(args.outbox or default_outbox())
     items = [outbox.add(kind, args.to.strip(), uid, data, what, calling if destination.kind == "dicom" else "")
              for kind, uid, data, what in pending]  # every item on disk before the first byte is sent

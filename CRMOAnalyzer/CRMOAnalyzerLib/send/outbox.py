@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as _dt
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,11 +151,49 @@ class Outbox:
 
     def deliver(self, item: OutboxItem, send: Callable[[OutboxItem], str]) -> tuple[bool, str]:
         """``send(item)`` (returns what the receiver answered; raises CRMOInputError on failure); removes the
-        item on success, records the failure otherwise. Returns (accepted, the answer or the one-line problem)."""
+        item on success, records the failure otherwise. Returns (accepted, the answer or the one-line problem).
+
+        While it is sent the item's file is locked (POSIX ``flock``), so a concurrent ``outbox --retry`` skips it
+        instead of sending it twice; a killed sender's lock goes with its process."""
+        with _locked(item.path) as state:
+            if state == "busy":
+                return False, f"{item.path}: being sent by another process (left for it)"
+            if state == "gone":
+                return True, "already sent by another process"
+            try:
+                answer = send(item)
+            except CRMOInputError as error:
+                self.failed(item, str(error))
+                return False, str(error)
+            self.done(item)
+            return True, answer
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[str]:
+    """Lock ``path`` for the block: yields ``"locked"`` (or locks are not available), ``"busy"`` when another process
+    holds it or has just rewritten it, ``"gone"`` when the file is no longer there (another process sent it)."""
+    try:
+        import fcntl  # noqa: PLC0415
+    except ImportError:  # Windows: no advisory locks; a concurrent retry may send an item twice (same MSH-10)
+        yield "locked" if path.exists() else "gone"
+        return
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed below, after the block)
+    except FileNotFoundError:
+        yield "gone"
+        return
+    try:
         try:
-            answer = send(item)
-        except CRMOInputError as error:
-            self.failed(item, str(error))
-            return False, str(error)
-        self.done(item)
-        return True, answer
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield "busy"
+            return
+        try:
+            same = os.path.samestat(os.fstat(handle.fileno()), path.stat())
+        except FileNotFoundError:
+            yield "gone"
+            return
+        yield "locked" if same else "busy"
+    finally:
+        handle.close()
