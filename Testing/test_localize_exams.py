@@ -14,7 +14,7 @@ from CRMOAnalyzerLib.geometry import to_index, to_ras
 from CRMOAnalyzerLib.images import LabelMap
 from CRMOAnalyzerLib.localize import analyze
 from CRMOAnalyzerLib.markups import PointLesion
-from CRMOAnalyzerLib.phantom import _limb_axis, _limbs, skeleton_shapes
+from CRMOAnalyzerLib.phantom import _limb_axis, _limbs, make_phantom, skeleton_shapes
 
 BONE_NAMES = {name for name, _ in skeleton_shapes()[0]}
 
@@ -318,3 +318,16 @@ def test_forearms_resting_on_the_chest(phantoms, case):
     for lesion, spec in zip(study.lesions, FOREARMS):
         assert found(lesion) == tuple(spec[2:]), spec[0]
         assert "humerus" in lesion.localization["bone_end_basis"] and "articulation" in lesion.localization["bone_end_basis"]
+
+
+@pytest.mark.parametrize("case", ["identity", "oblique"])
+def test_knee_field_of_view_with_label_lesions(case):
+    """The same knee lesions as spheres on the lesion grid: overlap, then the same ends and sub-locations."""
+    specs = [{"name": name, "centre": (lambda where=where: along(*where)), "radius": 4, "bone": bone, "side": side,
+              "sublocation": sub, "bone_end": end} for name, where, bone, side, sub, end in KNEE]
+    phantom = make_phantom(*CASES[case], lesions=specs)
+    bonemap = crop(phantom, (-115, -30, -660), (115, 60, -410))
+    study = analyze(bonemap, phantom.lesions)
+    for lesion, spec in zip(study.lesions, KNEE):
+        assert found(lesion) == tuple(spec[2:]), spec[0]
+        assert lesion.localization["method"] == "overlap"

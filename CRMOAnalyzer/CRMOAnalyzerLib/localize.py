@@ -5,9 +5,12 @@ Rules (see the README):
   at the lesion's centroid, else nearest to it, never to a label value, with a warning) or the bone
   containing the point; else the nearest bone within ``NEAREST_MM``; else ``unassigned`` with a warning.
   A lesion with more than ``SECOND_BONE_FRACTION`` of it in another bone is reported with both.
-- side: from the bone's name when it has one, else from the lesion's side of the patient midline
-  estimated from the anatomy; midline bones have none.
-- sub-location: from the lesion's position in its own bone (``sublocation.py``).
+- side: from the bone's name when it has one ("Left tibia" too), else from the lesion's side of the
+  patient midline estimated from the anatomy (``BoneMap.midline``, checked against every left/right
+  pair), else from the named bones the side-less bone articulates with (one knee); else unknown with a
+  warning. Midline bones have none, except the mandible (left, right, or none at the symphysis).
+- sub-location: from the lesion's position in its own bone (``sublocation.py``); a long bone's proximal
+  end from the bones it articulates with, the bone beside it, then the trunk, else "end unknown".
 """
 
 from __future__ import annotations
