@@ -1,6 +1,6 @@
 """Cohort figures (matplotlib, Agg): a body-map heat map of site frequency and bar charts; PNG and SVG.
 
-The body map draws the phantom skeleton (``phantom.skeleton_shapes``) seen from the front, the
+The body map draws the schematic skeleton of ``body_atlas`` (its own cited data) seen from the front, the
 patient's right on the viewer's left (as when facing the patient), each bone coloured by the share
 of patients with a lesion at its site on that side.
 """
@@ -61,40 +61,28 @@ def _side_values(tables: CohortTables) -> dict[tuple[str, str | None], float]:
 
 def _body_map(plt, tables: CohortTables, folder: Path) -> dict[str, Path]:
     import numpy as np  # noqa: PLC0415
-    from matplotlib import patches  # noqa: PLC0415
 
-    from ..phantom import skeleton_shapes  # noqa: PLC0415
+    from ..body_atlas import draw, shapes, view_x  # noqa: PLC0415
 
     values = _side_values(tables)
     vmax = max(10.0, max(values.values(), default=0.0))
     cmap = plt.get_cmap("YlOrRd")
     fig, ax = plt.subplots(figsize=(5.2, 9.0))
-    centres: dict[tuple[str, str | None], list[tuple[float, float]]] = {}
     vocabulary = bones()
-    for name, solid in skeleton_shapes()[0]:
-        bone = vocabulary[name]
-        low, high = (np.asarray(v, float) for v in solid.bounds())
-        x_mid = (low[0] + high[0]) / 2
-        side = None if not bone.paired else ("right" if x_mid > 0 else "left")
-        site = site_of_bone(bone.base)
-        value = values.get((site, side), 0.0)
-        style = {"facecolor": cmap(value / vmax) if value > 0 else "#e8e8e8", "edgecolor": "#555555", "linewidth": 0.4}
-        kind = type(solid).__name__
-        if kind == "_Capsule":
-            p0, p1, r = solid.p0, solid.p1, solid.radius
-            d = np.array([-(p1[0] - p0[0]), p1[2] - p0[2]])
-            length = np.hypot(*d) or 1.0
-            normal = np.array([-d[1], d[0]]) / length * r
-            a, b = np.array([-p0[0], p0[2]]), np.array([-p1[0], p1[2]])
-            ax.add_patch(patches.Polygon([a + normal, b + normal, b - normal, a - normal], closed=True, **style))
-            if r >= 6.0:  # round ends where they show (ribs, hands and feet stay simple)
-                ax.add_patch(patches.Circle(a, r, **style))
-                ax.add_patch(patches.Circle(b, r, **style))
-        elif kind == "_Ellipsoid":
-            ax.add_patch(patches.Ellipse((-solid.centre[0], solid.centre[2]), 2 * solid.radii[0], 2 * solid.radii[2], **style))
-        else:
-            ax.add_patch(patches.Rectangle((-high[0], low[2]), high[0] - low[0], high[2] - low[2], **style))
-        centres.setdefault((site, side), []).append((-x_mid, (low[2] + high[2]) / 2))
+
+    def site_side(shape) -> tuple[str, str | None]:
+        bone = next((b for b in vocabulary.values() if b.base == shape.base), None)
+        return site_of_bone(bone.base if bone else shape.base), shape.side
+
+    def style(shape) -> dict[str, Any]:
+        value = values.get(site_side(shape), 0.0)
+        return {"facecolor": cmap(value / vmax) if value > 0 else "#e8e8e8", "edgecolor": "#555555", "linewidth": 0.4}
+
+    draw(ax, style)
+    centres: dict[tuple[str, str | None], list[tuple[float, float]]] = {}
+    for shape in shapes():
+        x, z = shape.centre
+        centres.setdefault(site_side(shape), []).append((float(view_x(x)), float(z)))
     for (site, side), points in centres.items():
         value = values.get((site, side), 0.0)
         if value >= 5.0 and site not in ("ribs",):
@@ -103,11 +91,11 @@ def _body_map(plt, tables: CohortTables, folder: Path) -> dict[str, Path]:
             ax.text(x, z, f"{value:.0f}%", fontsize=6.5, ha="center", va="center",
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
     ax.set_xlim(-230, 230)
-    ax.set_ylim(-920, 670)
+    ax.set_ylim(-20, 1420)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.text(-215, 620, "R", fontsize=12, weight="bold")
-    ax.text(200, 620, "L", fontsize=12, weight="bold")
+    ax.text(-215, 1370, "R", fontsize=12, weight="bold")
+    ax.text(200, 1370, "L", fontsize=12, weight="bold")
     mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, vmax))
     fig.colorbar(mappable, ax=ax, fraction=0.04, pad=0.01, label="% of patients (per side; midline bones: any)")
     ax.set_title(f"Site frequency, {tables.summary.get('patients', 0)} patients (baseline exams)", fontsize=10)

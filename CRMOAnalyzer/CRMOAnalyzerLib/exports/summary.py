@@ -1,8 +1,11 @@
-"""One-page summary for referring clinicians (PDF and PNG): a body map beside the report text.
+"""Summary for referring clinicians (PDF, and a PNG per page): a body map beside the signed report, never cut.
 
-The body map is the phantom skeleton (:func:`~CRMOAnalyzerLib.phantom.skeleton_shapes`) seen from the
-front in radiological convention (patient's right on the viewer's left); each lesion is a dot on its
-bone, at its end or third, coloured by side. Lesions outside the bone map are listed, not drawn.
+Page 1 holds the body map (:mod:`~CRMOAnalyzerLib.body_atlas`, seen from the front in radiological convention:
+the patient's right on the viewer's left) and the signed report; text that does not fit continues on the next
+pages, and the DECISION SUPPORT section follows on pages of its own. Text is set at 8 pt on A4, readable at
+100%. Each lesion is a dot on its bone, at its end or third, coloured by side and numbered as in the report's
+findings; with a follow-up comparison, new, resolved, grown and shrunk lesions are marked and a legend says how.
+Lesions the map cannot place (unassigned, or a paired bone of unknown side) are listed under the map.
 Made with matplotlib's Agg backend (no display needed).
 """
 
@@ -13,15 +16,22 @@ import os
 import textwrap
 from pathlib import Path
 
-import numpy as np
-
+from ..body_atlas import draw, lesion_position, view_x
 from ..files import write_bytes
-from ..model import Lesion, Study
+from ..model import Study
 
-__all__ = ["SIDE_COLORS", "lesion_map_positions", "map_numbers", "summary_figure", "write_summary"]
+__all__ = ["SIDE_COLORS", "CHANGE_MARKERS", "lesion_map_positions", "map_numbers", "summary_pages", "write_summary"]
 
 SIDE_COLORS = {"right": "#d62728", "left": "#1f77b4", None: "#555555"}
-_TEXT_WIDTH, _MAX_LINES = 78, 92
+#: follow-up change -> (matplotlib marker, filled, legend text)
+CHANGE_MARKERS = {"new": ("*", True, "new"), "increased": ("^", True, "grown"), "decreased": ("v", True, "shrunk"),
+                  "stable": ("o", True, "persistent"), "persistent": ("o", True, "persistent"),
+                  "resolved": ("o", False, "resolved (baseline site)")}
+_A4 = (8.27, 11.69)
+_FONT = 8.0
+#: characters per line and lines per page: beside the map (page 1) and on a full-width page
+_NARROW, _WIDE, _LINES = 66, 110, 86
+_DECISION_SUPPORT = "DECISION SUPPORT"
 
 
 def map_numbers(study: Study) -> dict[str, str]:
@@ -31,123 +41,141 @@ def map_numbers(study: Study) -> dict[str, str]:
     return {lesion.id: str(number) for number, lesion in enumerate(ordered_lesions(study.lesions), start=1)}
 
 
-def _solids_of(lesion: Lesion, shapes) -> list:
-    from ..anatomy import bones  # noqa: PLC0415
-
-    bone = bones().get(lesion.bone)
-    if bone is None:
-        return []
-    side = lesion.side
-    names = {bone.name, bone.base}
-    found = []
-    for name, solid in shapes:
-        if name not in names:
-            continue
-        centre = np.mean(np.asarray(solid.bounds()), axis=0)
-        if side and abs(centre[0]) > 5 and (centre[0] > 0) != (side == "right"):
-            continue
-        found.append(solid)
-    return found
-
-
 def lesion_map_positions(study: Study) -> dict[str, tuple[float, float]]:
-    """Lesion id -> (x, z) on the body map (x: patient right positive; z: superior), for lesions in a bone."""
-    from ..phantom import skeleton_shapes  # noqa: PLC0415
-
-    shapes, _ = skeleton_shapes()
+    """Lesion id -> (x, z) on the body map (x: patient right positive; z: superior), for lesions the map can place."""
     positions = {}
     for lesion in study.lesions:
-        solids = _solids_of(lesion, shapes)
-        if not solids:
-            continue
-        bounds = np.array([np.asarray(s.bounds()) for s in solids])
-        low, high = bounds[:, 0].min(0), bounds[:, 1].max(0)
-        centre = (low + high) / 2
-        x, z = centre[0], centre[2]
-        if lesion.bone_end in ("proximal", "distal") and (high[2] - low[2]) > (high[0] - low[0]):
-            fraction = 0.12 if lesion.bone_end == "proximal" else 0.88
-            z = high[2] - fraction * (high[2] - low[2])
-        elif lesion.sublocation in ("medial", "middle", "lateral") and (high[0] - low[0]) > 20:
-            near, far = (low[0], high[0]) if abs(low[0]) < abs(high[0]) else (high[0], low[0])
-            x = near + {"medial": 0.17, "middle": 0.5, "lateral": 0.83}[lesion.sublocation] * (far - near)
-        positions[lesion.id] = (float(x), float(z))
+        position = lesion_position(lesion.bone, lesion.side, lesion.sublocation, lesion.bone_end)
+        if position is not None:
+            positions[lesion.id] = position
     return positions
 
 
-def _draw_skeleton(ax) -> None:
-    from matplotlib.patches import Ellipse, Rectangle  # noqa: PLC0415
-
-    from ..phantom import skeleton_shapes  # noqa: PLC0415
-
-    shapes, _ = skeleton_shapes()
-    style = {"facecolor": "#e8e8e8", "edgecolor": "#9a9a9a", "linewidth": 0.5}
-    for _, solid in shapes:
-        kind = type(solid).__name__
-        if kind == "_Capsule":
-            ax.plot([-solid.p0[0], -solid.p1[0]], [solid.p0[2], solid.p1[2]], color="#c8c8c8",
-                    linewidth=max(0.8, solid.radius * 0.35), solid_capstyle="round", zorder=1)
-        elif kind == "_Ellipsoid":
-            ax.add_patch(Ellipse((-solid.centre[0], solid.centre[2]), 2 * solid.radii[0], 2 * solid.radii[2], zorder=1, **style))
-        else:
-            low, high = np.asarray(solid.bounds())
-            ax.add_patch(Rectangle((-high[0], low[2]), high[0] - low[0], high[2] - low[2], zorder=1, **style))
+def _wrap(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    for line in text.splitlines():
+        lines += textwrap.wrap(line, width, break_long_words=True, replace_whitespace=False) or [""]
+    return lines
 
 
-def summary_figure(study: Study, text: str | None = None):
-    """The matplotlib Figure (A4 portrait): body map left, report text right."""
+def _split(text: str) -> tuple[str, str]:
+    """The signed report and the DECISION SUPPORT section of a report text (the second may be empty)."""
+    lines = text.splitlines()
+    at = next((n for n, line in enumerate(lines) if line.startswith(_DECISION_SUPPORT)), len(lines))
+    return "\n".join(lines[:at]).rstrip(), "\n".join(lines[at:]).strip()
+
+
+def _pages(text: str) -> list[list[str]]:
+    """Lines of each page: the report beside the map on page 1, then full-width pages; nothing is dropped."""
+    report, support = _split(text)
+    narrow = _wrap(report, _NARROW)
+    pages = [narrow[:_LINES]]
+    rest = _wrap("\n".join(narrow[_LINES:]), _WIDE) if len(narrow) > _LINES else []
+    pages += [rest[n:n + _LINES] for n in range(0, len(rest), _LINES)]
+    wide = _wrap(support, _WIDE) if support else []
+    pages += [wide[n:n + _LINES] for n in range(0, len(wide), _LINES)]
+    return pages
+
+
+def _changes(study: Study, comparison) -> list[tuple[str, tuple[float, float], str | None, str]]:
+    """(marker key, position, side, number) of each lesion change that the map can place."""
+    numbers = map_numbers(study)
+    out = []
+    for row in comparison.lesions:
+        position = lesion_position(row.bone, row.side, row.sublocation, row.bone_end)
+        if position is None:
+            continue
+        key = "new" if row.status == "new" else "resolved" if row.status == "resolved" else (row.volume_change or "persistent")
+        label = numbers.get(row.followup_id, "") if row.followup_id else f"({row.baseline_id})"
+        out.append((key, position, row.side, label))
+    return out
+
+
+def _body_map(figure, study: Study, comparison) -> None:
+    from ..report import site_phrase  # noqa: PLC0415
+
+    ax = figure.add_axes([0.02, 0.06, 0.34, 0.88])
+    draw(ax, lambda shape: {"facecolor": "#e8e8e8", "edgecolor": "#9a9a9a", "linewidth": 0.5})
+    positions = lesion_map_positions(study)
+    numbers = map_numbers(study)
+    if comparison is None:
+        marks = [("persistent", positions[lesion.id], lesion.side, numbers[lesion.id])
+                 for lesion in study.lesions if lesion.id in positions]
+    else:
+        marks = _changes(study, comparison)
+    for key, (x, z), side, label in marks:
+        marker, filled, _ = CHANGE_MARKERS[key]
+        colour = SIDE_COLORS.get(side, SIDE_COLORS[None])
+        ax.scatter([view_x(x)], [z], s=90 if marker == "*" else 60, marker=marker, linewidth=0.8, zorder=3,
+                   color=colour if filled else "white", edgecolor="black" if filled else colour)
+        ax.annotate(label, (view_x(x), z), xytext=(4, 3), textcoords="offset points", fontsize=7, zorder=4)
+    ax.set_aspect("equal")
+    ax.set_xlim(-260, 260)
+    ax.set_ylim(-120, 1420)
+    ax.axis("off")
+    ax.text(-250, 1380, "R", fontsize=11, weight="bold")
+    ax.text(230, 1380, "L", fontsize=11, weight="bold")
+    legend = [(SIDE_COLORS[side], "o", True, name) for name, side in (("right", "right"), ("left", "left"), ("midline", None))]
+    if comparison is not None:
+        keys = dict.fromkeys(key for key, *_ in marks)
+        legend += [("#777777", CHANGE_MARKERS[key][0], CHANGE_MARKERS[key][1], CHANGE_MARKERS[key][2]) for key in keys]
+    for n, (colour, marker, filled, name) in enumerate(legend):
+        x, z = -245 + (n % 3) * 170, -40 - (n // 3) * 30
+        ax.scatter([x], [z], s=35, marker=marker, color=colour if filled else "white", edgecolor="black" if filled else colour)
+        ax.text(x + 14, z - 9, name, fontsize=7)
+    missing = [f"{numbers[lesion.id]}: {site_phrase(lesion)}" for lesion in study.lesions if lesion.id not in positions]
+    if missing:
+        ax.text(-250, -110, "Not on the map (unassigned or side unknown):\n" + "\n".join(missing[:8]), fontsize=6.5, va="top")
+
+
+def summary_pages(study: Study, text: str | None = None, comparison=None) -> list:
+    """The matplotlib Figures (A4 portrait) of the summary: page 1 with the body map, then text pages."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    from ..report import render_report, site_phrase  # noqa: PLC0415
+    from ..report import render_report  # noqa: PLC0415
 
-    text = render_report(study) if text is None else text
-    figure = Figure(figsize=(8.27, 11.69))
-    ax = figure.add_axes([0.02, 0.06, 0.36, 0.88])
-    _draw_skeleton(ax)
-    positions = lesion_map_positions(study)
-    numbers = map_numbers(study)
-    for lesion in study.lesions:
-        if lesion.id not in positions:
-            continue
-        x, z = positions[lesion.id]
-        ax.scatter([-x], [z], s=70, color=SIDE_COLORS.get(lesion.side, SIDE_COLORS[None]), edgecolor="black",
-                   linewidth=0.6, zorder=3)
-        ax.annotate(numbers[lesion.id], (-x, z), xytext=(4, 3), textcoords="offset points", fontsize=6.5, zorder=4)
-    ax.set_aspect("equal")
-    ax.set_xlim(-260, 260)
-    ax.set_ylim(-920, 660)
-    ax.axis("off")
-    ax.text(-250, 640, "R", fontsize=11, weight="bold")
-    ax.text(230, 640, "L", fontsize=11, weight="bold")
-    for n, (label, side) in enumerate((("right", "right"), ("left", "left"), ("midline", None))):
-        ax.scatter([-240 + n * 160], [-900], s=40, color=SIDE_COLORS[side], edgecolor="black", linewidth=0.5)
-        ax.text(-228 + n * 160, -910, label, fontsize=7)
-    missing = [f"{numbers[lesion.id]}: {site_phrase(lesion)}" for lesion in study.lesions if lesion.id not in positions]
-    if missing:
-        ax.text(-250, -870, "Not on the map:\n" + "\n".join(missing[:6]), fontsize=6, va="top")
-    lines: list[str] = []
-    for line in text.splitlines():
-        lines += textwrap.wrap(line, _TEXT_WIDTH, break_long_words=True, replace_whitespace=False) or [""]
-    if len(lines) > _MAX_LINES:
-        lines = lines[:_MAX_LINES - 1] + ["[... continued in the full report]"]
-    figure.text(0.40, 0.96, "\n".join(lines), fontsize=6.4, family="monospace", va="top", ha="left")
-    figure.text(0.02, 0.02, "CRMO Analyzer - decision support, not a diagnosis. Body map is schematic.", fontsize=6.5,
-                color="#555555")
-    return figure
+    text = render_report(study, comparison) if text is None else text
+    pages = _pages(text)
+    figures = []
+    for number, lines in enumerate(pages, start=1):
+        figure = Figure(figsize=_A4)
+        if number == 1:
+            _body_map(figure, study, comparison)
+        figure.text(0.40 if number == 1 else 0.06, 0.96, "\n".join(lines), fontsize=_FONT, family="monospace",
+                    va="top", ha="left")
+        figure.text(0.02, 0.02, f"CRMO Analyzer - decision support, not a diagnosis. Body map is schematic. "
+                    f"Page {number} of {len(pages)}.", fontsize=7, color="#555555")
+        figures.append(figure)
+    return figures
 
 
 def _render(figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=150, metadata={"Creator": "CRMO Analyzer"} if fmt == "pdf" else None)
+    figure.savefig(buffer, format=fmt, dpi=150)
     return buffer.getvalue()
 
 
-def write_summary(study: Study, out_base: str | os.PathLike, text: str | None = None) -> dict[str, Path]:
-    """Write ``<out_base>.pdf`` and ``<out_base>.png`` (each atomically); returns their paths."""
-    figure = summary_figure(study, text)
+def _pdf(figures: list) -> bytes:
+    from matplotlib.backends.backend_pdf import PdfPages  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    with PdfPages(buffer, metadata={"Creator": "CRMO Analyzer"}) as pdf:
+        for figure in figures:
+            pdf.savefig(figure)
+    return buffer.getvalue()
+
+
+def write_summary(study: Study, out_base: str | os.PathLike, text: str | None = None, comparison=None) -> dict[str, Path]:
+    """Write ``<out_base>.pdf`` (every page) and ``<out_base>.png`` (page 1), ``<out_base>-page2.png`` ... (each
+    atomically); returns their paths ("pdf", "png", "png2", ...)."""
+    figures = summary_pages(study, text, comparison)
     base = Path(out_base)
     base = base.with_suffix("") if base.suffix.lower() in (".pdf", ".png") else base
-    pdf, png = _render(figure, "pdf"), _render(figure, "png")
-    return {"pdf": write_bytes(base.with_suffix(".pdf"), pdf), "png": write_bytes(base.with_suffix(".png"), png)}
+    written = {"pdf": write_bytes(base.with_suffix(".pdf"), _pdf(figures))}
+    for number, figure in enumerate(figures, start=1):
+        path = base.with_suffix(".png") if number == 1 else base.with_name(f"{base.name}-page{number}.png")
+        written["png" if number == 1 else f"png{number}"] = write_bytes(path, _render(figure, "png"))
+    return written
