@@ -192,8 +192,9 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.parent.isEntered:
             self.initializeParameterNode()
         p = self._parameterNode
-        if p is not None:
-            self.showResultOf(lambda: self.logic.restore(p.lesionNode, p.boneMap, p.inputVolume))
+        if p is not None and self.logic.sceneHasStudy():
+            self.showResultOf(lambda: self.logic.restore(p.lesionNode, p.boneMap, p.inputVolume),
+                              busy=_("Bringing back the CRMO study of the scene ..."))
 
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
@@ -420,7 +421,8 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         path = qt.QFileDialog.getOpenFileName(None, _("Load study"), "", "Study (*.json)")
         if path:
             p = self._parameterNode
-            self.showResultOf(lambda: self.logic.loadStudy(path, p.lesionNode, p.boneMap, p.inputVolume))
+            self.showResultOf(lambda: self.logic.loadStudy(path, p.lesionNode, p.boneMap, p.inputVolume),
+                              busy=_("Loading the study ..."))
 
 
 #
