@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CASES, found
+from conftest import CASES, expected, found
 
 from CRMOAnalyzerLib.bonemap import BoneMap
 from CRMOAnalyzerLib.geometry import to_index, to_ras
@@ -331,3 +331,18 @@ def test_knee_field_of_view_with_label_lesions(case):
     for lesion, spec in zip(study.lesions, KNEE):
         assert found(lesion) == tuple(spec[2:]), spec[0]
         assert lesion.localization["method"] == "overlap"
+
+
+@pytest.mark.parametrize("case", ["identity", "oblique", "off_centre", "rotated_patient"])
+def test_long_bones_shaped_like_real_ones(phantoms, case):
+    """Femoral head, neck and trochanter, condyles, tibial plateau and humeral head: the whole skeleton, the limbs
+    alone and the knees give the same answers."""
+    phantom = phantoms(case, shaped=True)
+    whole = BoneMap(phantom.bones, phantom.bones.names)
+    study = analyze(whole, phantom.points)
+    assert [found(l) for l in study.lesions] == [expected(s) for s in phantom.expected]
+    limbs = crop(phantom, (-250, -150, -950), (250, 200, 700), drop=TRUNK_AND_HEAD)
+    knees = crop(phantom, (-115, -30, -660), (115, 60, -410))
+    for bonemap, specs in ((whole, LIMB), (limbs, LIMB), (knees, KNEE)):
+        study = analyze(bonemap, points(phantom, specs))
+        assert [found(l) for l in study.lesions] == [tuple(s[2:]) for s in specs]

@@ -140,9 +140,11 @@ def _limb_axis(name: str, side: str, arms: str = "down") -> tuple[np.ndarray, np
     return np.array(row[1], float), np.array(row[2], float)
 
 
-def skeleton_shapes(arms: str = "down") -> tuple[list[tuple[str, object]], dict[str, int]]:
+def skeleton_shapes(arms: str = "down", shaped: bool = False) -> tuple[list[tuple[str, object]], dict[str, int]]:
     """(name, solid) for every bone, and the label value of each name (TotalSegmentator ``total`` ids
-    where that task has the class, 118 + the ``appendicular_bones`` id for side-less limb bones); ``arms``: one of ARMS."""
+    where that task has the class, 118 + the ``appendicular_bones`` id for side-less limb bones); ``arms``: one of ARMS;
+    ``shaped``: long-bone ends shaped like real ones (femoral head, neck and greater trochanter, femoral condyles,
+    tibial plateau, humeral head), which move the bones' principal axes and widen their ends."""
     total = {name: value for value, name in totalsegmentator_ids("total").items()}
     appendicular = {name: 118 + value for value, name in totalsegmentator_ids("appendicular_bones").items()}
     values = {**total, **appendicular, "mandible": 140}
@@ -172,6 +174,13 @@ def skeleton_shapes(arms: str = "down") -> tuple[list[tuple[str, object]], dict[
         for name, p0, p1, r in _limbs(s, arms):
             label = f"{name}_{side}" if name in ("humerus", "femur") else name
             shapes += [(label, solid) for solid in _long_bone(p0, p1, r)]
+        if shaped:
+            femur = f"femur_{side}"
+            shapes += [(femur, _Capsule((s * 75, 5, -170), (s * 52, 0, -152), 8)), (femur, _Ellipsoid((s * 50, 0, -150), (13, 13, 13))),
+                       (femur, _Ellipsoid((s * 88, 0, -163), (10, 10, 12))),
+                       (femur, _Ellipsoid((s * 53, 8, -527), (11, 18, 13))), (femur, _Ellipsoid((s * 77, 8, -527), (11, 18, 13))),
+                       ("tibia", _Ellipsoid((s * 62, 8, -546), (24, 18, 6))),
+                       (f"humerus_{side}", _Ellipsoid((s * 128, -5, 402), (16, 16, 16)))]
         shapes.append(("patella", _Ellipsoid((s * 66, 38, -528), (14, 7, 16))))
         if arms == "on_chest":  # the carpus beyond the wrist, on the chest; the fingers left out
             shapes.append(("carpal", _Ellipsoid((s * 24, 116, 68), (14, 8, 12))))
@@ -264,11 +273,13 @@ def _rasterize(shapes, values: dict[str, int], affine: np.ndarray, size_ijk, pos
 
 
 def make_phantom(bone_grid: Grid = Grid(), lesion_grid: Grid | None = None, pose: Pose = Pose(),
-                 with_image: bool = False, lesions: list[dict] | None = None, seed: int = 0, arms: str = "down") -> Phantom:
-    """Rasterize the skeleton (``arms``: one of ARMS) on ``bone_grid`` and the lesions (and a STIR-like image) on ``lesion_grid``."""
+                 with_image: bool = False, lesions: list[dict] | None = None, seed: int = 0, arms: str = "down",
+                 shaped: bool = False) -> Phantom:
+    """Rasterize the skeleton (``arms``, ``shaped``: see :func:`skeleton_shapes`) on ``bone_grid`` and the lesions
+    (and a STIR-like image) on ``lesion_grid``."""
     lesion_grid = lesion_grid or bone_grid
     lesions = LESIONS if lesions is None else lesions
-    shapes, values = skeleton_shapes(arms)
+    shapes, values = skeleton_shapes(arms, shaped)
     low = np.array([-200.0, -110.0, -900.0])
     high = np.array([200.0, 140.0, 650.0])
     affine, size = _fit_grid(bone_grid, pose, low, high)
