@@ -55,7 +55,8 @@ def test_no_lesion_is_a_valid_study(tmp_path, capsys, kind):
     assert document["lesions"] == [] and document["distribution"]["lesion_count"] == 0
     assert document["distribution"]["focality"] == "none"
     report = (tmp_path / "out" / "report.txt").read_text()
-    assert "FINDINGS\nNo lesion annotated." in report
+    assert "FINDINGS\nNo bone lesion was annotated." in report
+    assert "No bone lesion annotated on this exam; there is no distribution to assess." in report
 
 
 def test_an_empty_map_of_another_exam_is_still_refused(tmp_path, capsys):
@@ -111,7 +112,7 @@ def test_every_text_format_handles_no_lesion(exams, tmp_path, capsys, fmt):
     if fmt == "json":
         assert json.loads(data)["lesions"] == []
     if fmt in ("text", "hl7", "fhir"):
-        assert "No lesion annotated" in (data if fmt != "fhir" else _fhir_text(data))
+        assert "No bone lesion was annotated" in (data if fmt != "fhir" else _fhir_text(data))
 
 
 def _fhir_text(bundle: str) -> str:

@@ -86,7 +86,7 @@ def _pair_phrase(pair: dict) -> str:
 def distribution_paragraph(dist: Distribution, study: Study) -> str:
     """The distribution in sentences."""
     if dist.lesion_count == 0:
-        return "No lesion annotated."
+        return "No bone lesion was annotated."
     parts = []
     focal = "Multifocal" if dist.multifocal else ("Unifocal" if dist.unifocal else "No localized")
     parts.append(f"{focal}: {dist.lesion_count} lesion{'s' if dist.lesion_count != 1 else ''} in {dist.site_count} "
@@ -109,6 +109,8 @@ def impression(dist: Distribution) -> str:
     """Whether the pattern fits CRMO, with the reasons and the rule's source; never a diagnosis."""
     rules = pattern_rules()
     typical = [site["display"] for site in rules["typical_sites"] if site["id"] in dist.typical_sites]
+    if dist.lesion_count == 0:
+        return "No bone lesion annotated on this exam; there is no distribution to assess."
     if dist.pattern == "none":
         return "No lesion localized to a bone; the distribution cannot be assessed."
     if dist.pattern == "consistent":

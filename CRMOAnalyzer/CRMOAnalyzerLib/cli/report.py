@@ -157,7 +157,8 @@ def _seg(study, args) -> bytes:
 def _summary(study, args) -> list[Path]:
     from ..exports.summary import write_summary  # noqa: PLC0415
 
-    return list(write_summary(study, args.out, text=_followup(study, args)[1]).values())
+    comparison, text = _followup(study, args)
+    return list(write_summary(study, args.out, text=text, comparison=comparison).values())
 
 
 def _research(study, args) -> list[Path]:
