@@ -73,3 +73,15 @@ def test_an_empty_segment_keeps_its_number_and_warns():
     assert [(l.id, l.source["name"], l.bone) for l in study.lesions] == [("L1", "first", "vertebrae_L2"),
                                                                         ("L3", "third", "vertebrae_L1")]
     assert any("'empty'" in w and "no lesion L2" in w for w in study.warnings)
+
+
+def test_an_empty_segment_survives_a_seg_nrrd(tmp_path):
+    from CRMOAnalyzerLib.segmentation_file import read_seg_nrrd, write_seg_nrrd
+
+    labels = lesions((slice(5, 7), slice(5, 7), slice(2, 4)), (slice(5, 7), slice(5, 7), slice(14, 16)))
+    array = np.where(labels.array == 2, 3, labels.array).astype(np.uint8)
+    path = write_seg_nrrd(tmp_path / "lesions.seg.nrrd", LabelMap(array, AFFINE, "lesions", {1: "first", 2: "empty", 3: "third"}))
+    segments = read_seg_nrrd(path)
+    study = analyze(bones(), segments, kind="segment")
+    assert [(l.id, l.source["name"]) for l in study.lesions] == [("L1", "first"), ("L3", "third")]
+    assert any("'empty'" in w for w in study.warnings)
