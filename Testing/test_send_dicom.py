@@ -8,7 +8,6 @@ Without the orthanc binary the tests skip, unless CI=true, where they fail.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from CRMOAnalyzerLib.cli.demo import sample_inputs
 from CRMOAnalyzerLib.model import save_study
 from CRMOAnalyzerLib.pipeline import analyze_files
 from conftest import SAMPLE
+from sendtesting import cli_runner, error_line, pending
 from test_export_dicom_seg import segments_read_back
 
 ORTHANC = shutil.which("Orthanc")
@@ -140,26 +140,7 @@ def sample(tmp_path_factory):
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
-    entry = importlib.import_module("CRMOAnalyzerLib.cli.main")
-    if "send" not in entry.SUBCOMMANDS:  # until cli/main.py lists them
-        monkeypatch.setattr(entry, "SUBCOMMANDS", (*entry.SUBCOMMANDS, "send", "outbox"))
-
-    def run(*argv) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = entry.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
-
-
-def error_line(err: str) -> str:
-    assert "Traceback" not in err
-    [line] = [line for line in err.splitlines() if line.startswith("crmo-analyzer: error:")]
-    return line
-
-
-def pending(outbox: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
+    return cli_runner(monkeypatch, capsys)
 
 
 def check_read_back(orthanc: Orthanc, study, sr_uid: str, seg_uid: str) -> None:

@@ -5,7 +5,6 @@ leaves its message in the outbox, and ``outbox --retry`` resends it with the sam
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from hl7apy.mllp import AbstractHandler, MLLPServer
 
 from CRMOAnalyzerLib.model import save_study
 from conftest import ROOT
+from sendtesting import cli_runner, error_line, pending
 from studybuilder import femur_pair, study
 
 SB, EB = "\x0b", "\x1c\r"
@@ -75,6 +75,8 @@ class _Handler(AbstractHandler):
             return ""
         if mode == "drop":
             raise ConnectionAbortedError("hl7apy closes the connection without an answer")
+        if mode == "garbage":
+            return SB + "HTTP/1.1 400 Bad Request" + EB
         code, control = (mode, msh10(message)) if mode != "other-id" else ("AA", "SOMEONE-ELSE")
         ack = (f"MSH|^~\\&|RIS|HOSP|CRMO_ANALYZER||20261202090000||ACK^R01^ACK|ACK{len(receiver.received)}|P|2.5.1\r"
                f"MSA|{code}|{control}|{'duplicate order' if code == 'AE' else ''}\r")
@@ -92,18 +94,7 @@ def study_file(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
-    """``crmo-analyzer`` in process (send and outbox registered), returning (exit code, stdout, stderr)."""
-    entry = importlib.import_module("CRMOAnalyzerLib.cli.main")
-
-    if "send" not in entry.SUBCOMMANDS:  # until cli/main.py lists them
-        monkeypatch.setattr(entry, "SUBCOMMANDS", (*entry.SUBCOMMANDS, "send", "outbox"))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = entry.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
+    return cli_runner(monkeypatch, capsys)
 
 
 @pytest.fixture
@@ -111,18 +102,6 @@ def receiver(tmp_path):
     server = Receiver(tmp_path / "outbox")
     yield server
     server.close()
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err
-    errors = [line for line in lines if line.startswith("crmo-analyzer: error:")]
-    assert len(errors) == 1, err
-    return errors[0]
-
-
-def pending(outbox: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
 
 
 def send(cli, study_file, receiver, *extra):
@@ -159,6 +138,7 @@ def test_message_is_the_one_report_writes(cli, study_file, receiver, tmp_path):
     ("AE", "answered AE (application error): duplicate order"), ("AR", "answered AR (application reject)"),
     ("other-id", "the acknowledgement is for message 'SOMEONE-ELSE'"),
     ("drop", "closed the connection without an acknowledgement"),
+    ("garbage", "the answer is not an HL7 acknowledgement"),
     ("silent", "no acknowledgement within 1 s")])
 def test_refusal_keeps_the_message_in_the_outbox(cli, study_file, receiver, mode, words):
     receiver.mode = mode
@@ -166,7 +146,7 @@ def test_refusal_keeps_the_message_in_the_outbox(cli, study_file, receiver, mode
     code, _, err = send(cli, study_file, receiver, "--timeout", "1")
     assert time.monotonic() - started < 10
     assert code == 1
-    line = one_error_line(err)
+    line = error_line(err)
     assert words in line and receiver.url in line and "stays in the outbox" in line, line
     [item] = pending(receiver.outbox)
     assert item["kind"] == "hl7" and item["destination"] == receiver.url and item["attempts"] == 1
@@ -181,7 +161,7 @@ def test_refused_connection_keeps_the_message(cli, study_file, tmp_path):
     code, _, err = cli("send", study_file, "--to", f"mllp://127.0.0.1:{port}", "--accession", "A1",
                        "--outbox", tmp_path / "box")
     assert code == 1
-    assert "connection refused" in one_error_line(err)
+    assert "connection refused" in error_line(err)
     [item] = pending(tmp_path / "box")
     assert "|A1" in item["message"] and "connection refused" in item["last_error"]
 
@@ -193,7 +173,7 @@ def test_retry_resends_with_the_same_control_id_and_removes_only_when_accepted(c
     code, out, _ = cli("outbox", "--outbox", receiver.outbox)
     assert code == 0 and msh10(first) in out and "attempts 1" in out and "application error" in out
     code, _, err = cli("outbox", "--outbox", receiver.outbox, "--retry")  # still refused: kept, attempts counted
-    assert code == 1 and "application error" in one_error_line(err)
+    assert code == 1 and "application error" in error_line(err)
     assert [item["attempts"] for item in pending(receiver.outbox)] == [2]
     receiver.mode = "AA"
     code, _, err = cli("outbox", "--outbox", receiver.outbox, "--retry")
@@ -210,7 +190,7 @@ def test_unreadable_outbox_item_is_left_and_reported(cli, receiver):
     code, out, _ = cli("outbox", "--outbox", receiver.outbox)
     assert code == 0 and "unreadable" in out
     code, _, err = cli("outbox", "--outbox", receiver.outbox, "--retry")
-    assert code == 1 and "not a readable outbox item" in one_error_line(err)
+    assert code == 1 and "not a readable outbox item" in error_line(err)
     assert (receiver.outbox / "20260101T000000-hl7-x.json").exists() and receiver.received == []
 
 
@@ -220,19 +200,19 @@ def test_unreadable_outbox_item_is_left_and_reported(cli, receiver):
     (("--to", "mllp://127.0.0.1:9", "--aet", "X"), "calling AE title is for dicom")])
 def test_bad_destination_is_one_line(cli, study_file, tmp_path, argv, words):
     code, _, err = cli("send", study_file, "--accession", "A", "--outbox", tmp_path / "box", *argv)
-    assert code == 1 and words in one_error_line(err)
+    assert code == 1 and words in error_line(err)
     assert not (tmp_path / "box").exists() or pending(tmp_path / "box") == []
 
 
 def test_no_accession_sends_nothing(cli, study_file, receiver):
     code, _, err = cli("send", study_file, "--to", receiver.url, "--outbox", receiver.outbox)
-    assert code == 1 and "no accession number" in one_error_line(err)
+    assert code == 1 and "no accession number" in error_line(err)
     assert receiver.received == [] and pending(receiver.outbox) == []
 
 
 def test_missing_study_is_one_line(cli, tmp_path):
     code, _, err = cli("send", tmp_path / "nope.json", "--to", "mllp://127.0.0.1:9", "--outbox", tmp_path / "box")
-    assert code == 1 and "nope.json" in one_error_line(err)
+    assert code == 1 and "nope.json" in error_line(err)
 
 
 def test_sender_killed_mid_send_leaves_its_message_in_the_outbox(cli, study_file, receiver):
@@ -248,7 +228,7 @@ def test_sender_killed_mid_send_leaves_its_message_in_the_outbox(cli, study_file
         assert receiver.arrived.wait(60), process.stderr.read() if process.poll() is not None else "no message arrived"
         # a retry meanwhile leaves the message to the process sending it: not sent twice
         code, _, err = cli("outbox", "--outbox", receiver.outbox, "--retry", "--timeout", "2")
-        assert code == 1 and "being sent by another process" in one_error_line(err)
+        assert code == 1 and "being sent by another process" in error_line(err)
         assert len(receiver.received) == 1
         process.send_signal(signal.SIGKILL)
         assert process.wait(10) == -signal.SIGKILL
@@ -287,5 +267,14 @@ def test_followup_and_edited_text_are_the_ones_report_writes(cli, study_file, re
 
 def test_baseline_sr_needs_compare_and_a_dicom_destination(cli, study_file, receiver, tmp_path):
     code, _, err = send(cli, study_file, receiver, "--baseline-sr", tmp_path / "x.dcm")
-    assert code == 1 and "give --compare" in one_error_line(err)
+    assert code == 1 and "give --compare" in error_line(err)
     assert receiver.received == [] and pending(receiver.outbox) == []
+
+
+def test_unwritable_outbox_sends_nothing(cli, study_file, receiver, tmp_path):
+    (tmp_path / "file").write_text("")
+    code, _, err = cli("send", study_file, "--to", receiver.url, "--accession", "A", "--outbox", tmp_path / "file")
+    assert code == 1 and "outbox" in error_line(err)
+    code, _, err = cli("send", study_file, "--to", receiver.url, "--accession", "A", "--outbox", tmp_path / "file" / "box")
+    assert code == 1 and "cannot create the outbox folder" in error_line(err)
+    assert receiver.received == []

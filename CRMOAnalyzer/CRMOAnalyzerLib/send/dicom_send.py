@@ -99,6 +99,9 @@ def c_store(data: bytes, destination: Destination, calling_aet: str, timeout: fl
     with _quiet("pynetdicom"):
         assoc = ae.associate(destination.host, destination.port, ae_title=destination.aet)
         if not assoc.is_established:
+            if assoc.rejected_contexts and not assoc.accepted_contexts:
+                raise SendFailed(where, f"the archive accepts no {ds.SOPClassUID.name} in "
+                                        f"{ds.file_meta.TransferSyntaxUID.name} (presentation context rejected)")
             if not assoc.is_rejected:
                 _check_reachable(destination, timeout)
             why = "rejected the association" if assoc.is_rejected else "aborted the association"
@@ -106,6 +109,9 @@ def c_store(data: bytes, destination: Destination, calling_aet: str, timeout: fl
                                     "is it running, and does it know this AE title?)")
         try:
             status = assoc.send_c_store(ds)
+        except (ValueError, RuntimeError) as error:  # pynetdicom: no accepted presentation context for the instance
+            raise SendFailed(where, f"the archive accepts no {ds.SOPClassUID.name} in "
+                                    f"{ds.file_meta.TransferSyntaxUID.name}: {error}") from error
         finally:
             if assoc.is_established:
                 assoc.release()

@@ -1,0 +1,35 @@
+"""Helpers of the send tests: the CLI in process with send and outbox registered, the outbox's items, the error line."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+
+def cli_runner(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
+    """``crmo-analyzer`` in process, returning (exit code, stdout, stderr)."""
+    entry = importlib.import_module("CRMOAnalyzerLib.cli.main")
+    if "send" not in entry.SUBCOMMANDS:  # until cli/main.py lists them
+        monkeypatch.setattr(entry, "SUBCOMMANDS", (*entry.SUBCOMMANDS, "send", "outbox"))
+
+    def run(*argv) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = entry.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def pending(outbox: Path) -> list[dict]:
+    """The outbox's items, oldest first."""
+    return [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
+
+
+def error_line(err: str) -> str:
+    """The one error line of ``err`` (and no traceback)."""
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("crmo-analyzer: error:")]
+    assert len(errors) == 1, err
+    return errors[0]
