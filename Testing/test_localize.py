@@ -157,11 +157,15 @@ def test_posterior_elements_and_clavicle_thirds(phantoms, case):
 
 
 @pytest.mark.parametrize("case", ["identity", "ras_flipped", "oblique", "off_centre", "rotated_patient"])
-def test_mandible_lesions_are_reported_by_side(phantoms, case):
-    """The phantom's mandible runs from (-42, 25, 470) through the symphysis (0, 68, 462) to (42, 25, 470)."""
+def test_mandible_and_sacral_lesions_are_reported_by_side(phantoms, case):
+    """The phantom's mandible runs from (-42, 25, 470) through the symphysis (0, 68, 462) to (42, 25, 470); its
+    sacrum spans x -30..30 mm (bodies within 15 mm of the midline, alae beyond)."""
     phantom = phantoms(case)
-    where = {"left body": (-30.0, 40.0, 467.0), "right body": (32.0, 38.0, 467.0), "symphysis": (2.0, 68.0, 462.0)}
+    sacrum_z = _vertebra_z()["L5"][0] - 40
+    where = {"left body": (-30.0, 40.0, 467.0), "right body": (32.0, 38.0, 467.0), "symphysis": (2.0, 68.0, 462.0),
+             "right ala": (24.0, -8.0, sacrum_z), "left ala": (-22.0, -8.0, sacrum_z), "sacral body": (-6.0, -8.0, sacrum_z)}
     points = [PointLesion(name, phantom.pose.to_ras(np.array([xyz]))[0]) for name, xyz in where.items()]
     study = analyze(BoneMap(phantom.bones, phantom.bones.names), points)
-    assert [(l.bone, l.side) for l in study.lesions] == [("mandible", "left"), ("mandible", "right"), ("mandible", None)]
+    assert [(l.bone, l.side) for l in study.lesions] == [("mandible", "left"), ("mandible", "right"), ("mandible", None),
+                                                         ("sacrum", "right"), ("sacrum", "left"), ("sacrum", None)]
     assert study.lesions[0].laterality["code"] == "7771000"

@@ -8,7 +8,7 @@ Rules (see the README):
 - side: from the bone's name when it has one ("Left tibia" too), else from the lesion's side of the
   patient midline estimated from the anatomy (``BoneMap.midline``, checked against every left/right
   pair), else from the named bones the side-less bone articulates with (one knee); else unknown with a
-  warning. Midline bones have none, except the mandible (left, right, or none at the symphysis).
+  warning. Midline bones have none, except the mandible and sacrum (left, right, or none near the midline).
 - sub-location: from the lesion's position in its own bone (``sublocation.py``); a long bone's proximal
   end from the bones it articulates with, the bone beside it, then the trunk, else "end unknown".
 """
@@ -61,7 +61,7 @@ class _Localizer:
         """The side: from the bone's name, else the midline, else the named bones it articulates with; else unknown."""
         midline = self.bonemap.midline
         sided = sublocation.rules()["sided_midline_bones"].get(bone.name)
-        if bone.midline and sided is not None:  # the mandible: left, right, or the symphysis (no side)
+        if bone.midline and sided is not None:  # mandible, sacrum: left, right, or none at the symphysis or bodies
             if midline is None:
                 warnings.append(f"side unknown: the bone map has no midline reference for the {bone.display}")
                 return None
