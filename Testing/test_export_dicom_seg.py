@@ -75,6 +75,17 @@ def test_each_segment_volume_is_the_stated_volume(exported):
         assert np.linalg.norm(centre - lesion.centroid_ras) < 1.0, (lesion.id, centre, lesion.centroid_ras)
 
 
+@pytest.mark.skipif(not hasattr(hd.seg.Segmentation, "get_volume"), reason="highdicom < 0.28 has no get_volume")
+def test_highdicom_volume_reader_agrees(exported):
+    study, out = exported
+    seg = hd.seg.segread(out / "sr_seg.dcm")
+    volume = seg.get_volume(combine_segments=True, skip_overlap_checks=True)
+    voxel = abs(np.linalg.det(volume.affine[:3, :3]))
+    for number in range(1, seg.number_of_segments + 1):
+        lesion = study.lesion(seg.get_segment_description(number).tracking_id)
+        assert (volume.array == number).sum() * voxel == pytest.approx(lesion.volume_mm3), lesion.id
+
+
 def test_sr_volume_and_seg_volume_agree(exported):
     _, out = exported
     sr = hd.sr.srread(out / "sr.dcm")

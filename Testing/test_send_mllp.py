@@ -197,7 +197,9 @@ def test_unreadable_outbox_item_is_left_and_reported(cli, receiver):
 @pytest.mark.parametrize(("argv", "words"), [
     (("--to", "http://x:1"), "unknown destination"), (("--to", "mllp://host"), "give the host and port"),
     (("--to", "mllp://h:99999"), "give the host and port"), (("--to", "dicom://h:104"), "AE title"),
-    (("--to", "mllp://127.0.0.1:9", "--aet", "X"), "calling AE title is for dicom")])
+    (("--to", "mllp://127.0.0.1:9", "--aet", "X"), "calling AE title is for dicom"),
+    (("--to", "mllp://127.0.0.1:9", "--no-seg"), "--no-seg: is for DICOM"),
+    (("--to", "dicom://A@127.0.0.1:9", "--text", "r.txt"), "--accession: is for HL7")])
 def test_bad_destination_is_one_line(cli, study_file, tmp_path, argv, words):
     code, _, err = cli("send", study_file, "--accession", "A", "--outbox", tmp_path / "box", *argv)
     assert code == 1 and words in error_line(err)
@@ -267,6 +269,9 @@ def test_followup_and_edited_text_are_the_ones_report_writes(cli, study_file, re
 
 def test_baseline_sr_needs_compare_and_a_dicom_destination(cli, study_file, receiver, tmp_path):
     code, _, err = send(cli, study_file, receiver, "--baseline-sr", tmp_path / "x.dcm")
+    assert code == 1 and "--baseline-sr: is for DICOM" in error_line(err)
+    code, _, err = cli("send", study_file, "--to", "dicom://A@127.0.0.1:9", "--outbox", receiver.outbox,
+                       "--baseline-sr", tmp_path / "x.dcm")
     assert code == 1 and "give --compare" in error_line(err)
     assert receiver.received == [] and pending(receiver.outbox) == []
 

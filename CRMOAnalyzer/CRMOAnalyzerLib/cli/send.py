@@ -155,12 +155,18 @@ def run(args: argparse.Namespace) -> int:
     destination = parse_destination(args.to)
     if destination.kind != "dicom" and args.aet is not None:
         raise CRMOInputError("--aet", "the calling AE title is for dicom://AET@HOST:PORT destinations")
+    unused = [name for name, given, kinds in (
+        ("--accession", args.accession is not None, ("mllp",)), ("--result-status", args.result_status is not None, ("mllp",)),
+        ("--text", args.text is not None, ("mllp",)), ("--dicom", args.dicom is not None, ("dicomweb", "dicom")),
+        ("--lesions", args.lesions is not None, ("dicomweb", "dicom")), ("--no-seg", args.no_seg, ("dicomweb", "dicom")),
+        ("--baseline-sr", args.baseline_sr is not None, ("dicomweb", "dicom"))) if given and destination.kind not in kinds]
+    if unused:
+        what = "HL7 (mllp://)" if destination.kind != "mllp" else "DICOM (dicomweb+http://, dicom://)"
+        raise CRMOInputError(unused[0], f"is for {what} destinations, not {args.to}")
     calling = check_aet(args.aet) if args.aet is not None else DEFAULT_CALLING_AET
     study = load_study(args.study)
     comparison = _comparison(study, args)
     if destination.kind == "mllp":
-        if args.baseline_sr is not None:
-            raise CRMOInputError("--baseline-sr", "the baseline's SR is for DICOM destinations (tracking UIDs)")
         message = _hl7_message(study, args, comparison)
         pending = [("hl7", control_id(message), message.encode("utf-8"), f"ORU^R01 of {args.study}")]
     else:
