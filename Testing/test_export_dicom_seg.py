@@ -140,3 +140,29 @@ def test_dciodvfy_finds_no_error_or_warning(exported):
     result = subprocess.run(["dciodvfy", "-new", str(out / "sr_seg.dcm")], capture_output=True, text=True, check=False)
     lines = (result.stdout + result.stderr).splitlines()
     assert [line for line in lines if line.startswith(("Error", "Warning"))] == []
+
+
+def test_lesion_missing_from_the_map_is_the_voxel_at_its_centroid(caplog):
+    import copy
+
+    from CRMOAnalyzerLib.errors import CRMOInputError
+
+    study = analyze_files(sample_inputs(SAMPLE))
+    datasets, labelmap = read_series(SAMPLE / "dicom"), lesion_labelmap(study)
+    missing = copy.deepcopy(study)
+    missing.lesions[0].source["value"] = 250  # no such label in the map
+    with caplog.at_level("WARNING", logger="CRMOAnalyzerLib"):
+        seg = lesion_segmentation(missing, datasets, labelmap, seed="m")
+    assert "L1 has no voxel in the lesion label map" in caplog.text
+    volume, centre = segments_read_back(seg)[1]
+    assert volume == pytest.approx(labelmap.voxel_volume_mm3)
+    assert np.linalg.norm(centre - missing.lesions[0].centroid_ras) < np.linalg.norm(labelmap.affine[:3, :3], axis=0).max()
+    missing.lesions[0].centroid_ras = [5000.0, 0.0, 0.0]
+    with pytest.raises(CRMOInputError, match="L1 lies outside the lesion label map"):
+        lesion_segmentation(missing, datasets, labelmap, seed="m")
+    far = LabelMap(np.asarray(labelmap.array), labelmap.affine + np.array([[0, 0, 0, 3000.0]] * 3 + [[0, 0, 0, 0]]), "far")
+    moved = copy.deepcopy(study)
+    for lesion in moved.lesions:
+        lesion.centroid_ras = list(np.asarray(lesion.centroid_ras) + 3000.0)
+    with pytest.raises(CRMOInputError, match="lesions lie outside the DICOM series"):
+        lesion_segmentation(moved, datasets, far, seed="f")
