@@ -270,17 +270,22 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.clearResults(_("The lesion node was deleted: select another lesion node and press Analyze."))
 
     # -- actions --
-    def runAnalysis(self, quiet: bool = False) -> None:
+    def runAnalysis(self, quiet: bool = False, force: bool = False) -> None:
         p = self._parameterNode
         busy = "" if self.logic.boneMapIsRead(p.boneMap) else _("Reading the bone map and localizing the lesions ...")
         message = ""
 
         def analyze():
             nonlocal message
-            message = self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume)
+            message = self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume, force=force)
             return message
 
-        if not self.showResultOf(analyze, busy=busy) and not quiet and message:
+        if self.showResultOf(analyze, busy=busy) or quiet or not message:
+            return
+        if self.logic.swappedInputs and slicer.util.confirmYesNoDisplay(
+                self.logic.swappedInputs + "\n\n" + _("Analyze them as given anyway?"), windowTitle=_("CRMO Analyzer")):
+            self.runAnalysis(force=True)
+        elif not self.logic.swappedInputs:
             slicer.util.warningDisplay(message[1:], windowTitle=_("CRMO Analyzer"))
 
     def onAnalyzeButton(self) -> None:
@@ -453,6 +458,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         self._observed = None
         self._onLesionNodeChanged = None
         self.processEvents = None  # the widget sets Slicer's, so long runs keep the panel live
+        self.swappedInputs = None  # why the last inputs looked swapped (the reader may analyse anyway)
         self._boneMapProcess = None
         self._boneMapCancelled = False
 
@@ -579,11 +585,16 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
         return boneMap is not None and mrml.bone_map_is_cached(boneMap)
 
-    def analyze(self, lesionNode, boneMap, volume=None) -> str:
-        """Analyze and publish; returns a status message ("!" first when it is a problem for the user)."""
+    def analyze(self, lesionNode, boneMap, volume=None, force: bool = False) -> str:
+        """Analyze and publish; returns a status message ("!" first when it is a problem for the user).
+
+        Inputs that look swapped (a bone map as lesions, a lesion map as bones) are analysed only with ``force``;
+        until then ``swappedInputs`` holds the reason, for the panel to ask the reader.
+        """
         mrml = self._mrml()
         from CRMOAnalyzerLib.errors import CRMOInputError
 
+        self.swappedInputs = None
         if lesionNode is None:
             return "!" + _("Select a lesion node (segmentation, label map or point list), or press Add lesion.")
         if boneMap is None:
@@ -591,14 +602,18 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         try:
             info = mrml.study_info(slicer.mrmlScene)
             study = mrml.analyze_nodes(lesions=lesionNode, bones=boneMap, volume=volume,
-                                       patient=info.get("patient"), study=info.get("study"))
+                                       patient=info.get("patient"), study=info.get("study"), force=force)
+        except mrml.SwappedInputs as error:
+            self.swappedInputs = str(error)
+            return "!" + str(error)
         except CRMOInputError as error:
             return "!" + str(error)
         study.clinical = dict(info.get("clinical") or {})
         self.study, self.lesionNode = study, lesionNode
         self._store()
         self.publish()
-        message = _("{count} lesions analysed.").format(count=len(study.lesions))
+        message = (_("{count} lesions analysed.").format(count=len(study.lesions)) if study.lesions
+                   else _("No lesion annotated: a valid study with no lesion (a normal exam)."))
         if study.warnings:
             message += " " + _("Check: ") + "; ".join(study.warnings[:3]) + (" ..." if len(study.warnings) > 3 else "")
         return message

@@ -333,17 +333,24 @@ def test_empty_segment_is_a_warning_and_the_others_are_analysed(phantoms):
     assert any("'Lesion 10'" in w and "empty" in w for w in study.warnings)
 
 
-def test_every_segment_empty_and_no_placed_point_are_clear_errors(phantoms):
+def test_every_segment_empty_and_no_placed_point_are_studies_with_no_lesion(phantoms):
+    """Zero lesions is a study (a normal exam); the warning names the node and why."""
     phantom = phantoms("identity")
     scene = new_scene()
     bones = add_labelmap(scene, phantom.bones, "Bones")
     segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Empty")
     segmentation.GetSegmentation().AddEmptySegment("", "Lesion 1")
-    with pytest.raises(CRMOInputError, match="^Empty: every segment of the lesion segmentation is empty"):
-        mrml.analyze_nodes(lesions=segmentation, bones=bones)
+    study = mrml.analyze_nodes(lesions=segmentation, bones=bones)
+    assert study.lesions == [] and any(w.startswith("Empty: every segment of the lesion segmentation is empty")
+                                       for w in study.warnings)
     points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "No points")
-    with pytest.raises(CRMOInputError, match="^No points: the point list has no placed control point"):
-        mrml.analyze_nodes(lesions=points, bones=bones)
+    points.AddControlPoint(vtk.vtkVector3d(0.0, 0.0, 0.0), "unplaced")
+    points.UnsetNthControlPointPosition(0)
+    study = mrml.analyze_nodes(lesions=points, bones=bones)
+    assert study.lesions == [] and any(w.startswith("No points: the point list has no placed control point")
+                                       for w in study.warnings)
+    with pytest.raises(CRMOInputError, match="^Bones: the bone segmentation has no segment"):
+        mrml.analyze_nodes(lesions=points, bones=scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Bones"))
 
 
 def test_lesion_outside_every_bone_is_unassigned_with_a_warning(phantoms):

@@ -538,3 +538,37 @@ def test_export_to_the_dicom_database_adds_the_sr_and_seg_as_quantitative_report
     assert used is database and copied
     modalities = sorted(pydicom.dcmread(path).Modality for path in files)
     assert modalities == ["SEG", "SR"]
+
+
+@pytest.mark.parametrize("kind", ["no segment", "empty segments", "empty label map", "empty point list"])
+def test_a_lesion_node_that_marks_no_lesion_is_a_valid_study(panel, phantom, kind):
+    """A normal exam, or a follow-up where every lesion resolved, is what a radiologist needs to record."""
+    bones = add_labelmap(panel.scene, phantom.bones, "Bones")
+    if kind == "no segment":
+        lesions = panel.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Lesions")
+    elif kind == "empty segments":
+        lesions = add_segmentation(panel.scene, phantom.lesions, "Lesions")
+        for index in range(lesions.GetSegmentation().GetNumberOfSegments()):
+            segment_id = lesions.GetSegmentation().GetNthSegmentID(index)
+            layer = lesions.GetBinaryLabelmapInternalRepresentation(segment_id)
+            numpy_support.vtk_to_numpy(layer.GetPointData().GetScalars())[:] = 0
+            layer.Modified()
+    elif kind == "empty label map":
+        empty = type(phantom.lesions)(np.zeros_like(phantom.lesions.array), phantom.lesions.affine, "empty", {})
+        lesions = add_labelmap(panel.scene, empty, "Lesion map", with_colors=False)
+    else:
+        lesions = panel.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Lesion points")
+    message = panel.logic.analyze(lesions, bones)
+    assert not message.startswith("!"), message
+    assert panel.logic.study.lesions == [] and "no lesion annotated" in " ".join(panel.logic.study.warnings)
+    assert "No bone lesion was annotated." in panel.logic.reportText()
+
+
+def test_swapped_inputs_are_analysed_only_when_the_reader_confirms(panel, phantom):
+    bones = add_labelmap(panel.scene, phantom.bones, "Bones")
+    message = panel.logic.analyze(bones, bones)  # the bone map chosen as the lesion node too
+    assert message.startswith("!") and panel.logic.swappedInputs and "bone map given as lesions" in panel.logic.swappedInputs
+    assert "--force" not in panel.logic.swappedInputs and panel.logic.study is None
+    message = panel.logic.analyze(bones, bones, force=True)
+    assert not message.startswith("!") and panel.logic.swappedInputs is None
+    assert any("at the reader's request" in warning for warning in panel.logic.study.warnings)

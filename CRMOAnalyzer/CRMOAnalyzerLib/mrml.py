@@ -37,6 +37,7 @@ from .images import Image, LabelMap
 from .localize import analyze
 from .markups import PointLesion
 from .model import FINDINGS, Lesion, Study
+from .pipeline import no_lesion_study, swapped_bones, swapped_lesions
 from .report import render_report
 from .tables import DISTRIBUTION_COLUMNS, LESION_COLUMNS, distribution_rows, lesion_rows
 
@@ -49,7 +50,7 @@ __all__ = [
     "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "REPORT_EDITED_ATTRIBUTE", "STUDY_DATA_ATTRIBUTE",
     "TERMINOLOGY_FILES", "report_node", "set_report_text", "report_edited", "store_study", "stored_study", "store_baseline",
     "stored_baseline", "apply_annotations", "load_sample_study", "place_beside", "bone_map_is_cached", "forget_bone_map", "BASELINE_ATTRIBUTE",
-    "prepare_scene", "analyze_nodes", "publish", "publish_comparison", "lesion_voxels", "store_annotations", "terminology_entry", "terminology_context_names",
+    "prepare_scene", "analyze_nodes", "SwappedInputs", "publish", "publish_comparison", "lesion_voxels", "store_annotations", "terminology_entry", "terminology_context_names",
     "load_terminologies", "volume_image", "segmentation_labelmap", "lesion_key", "study_info", "centre_views",
 ]
 
@@ -168,15 +169,19 @@ def _segments(node: Any) -> list[tuple[str, Any]]:
     return [(segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i)) for i in range(segmentation.GetNumberOfSegments())]
 
 
-def segmentation_labelmap(node: Any, what: str = "segmentation") -> tuple[LabelMap, dict[int, str], list[str]]:
+def segmentation_labelmap(node: Any, what: str = "segmentation",
+                          empty_ok: bool = False) -> tuple[LabelMap | None, dict[int, str], list[str]]:
     """All segments of a segmentation node on one grid: value ``n`` is the ``n``-th segment.
 
     Returns the label map (names = segment names), the segment ID of each value, and warnings
     (empty segments, overlapping segments). Segments on other grids are mapped onto the first
-    segment's grid (nearest voxel).
+    segment's grid (nearest voxel). A segmentation with no (non-empty) segment is an error, or with
+    ``empty_ok`` gives ``None`` and a warning that says so.
     """
     segments = _segments(node)
     if not segments:
+        if empty_ok:
+            return None, {}, [f"{_name(node)}: the {what} has no segment: no lesion annotated"]
         raise CRMOInputError(_name(node), f"the {what} has no segment")
     labelmap_name = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
     segmentation = node.GetSegmentation()
@@ -222,6 +227,8 @@ def segmentation_labelmap(node: Any, what: str = "segmentation") -> tuple[LabelM
             ijk = np.rint(ras @ inverse[:3, :3].T + inverse[:3, 3]).astype(np.int64)
         pieces.append((value, ijk))
     if reference is None:
+        if empty_ok:
+            return None, {}, [f"{_name(node)}: every segment of the {what} is empty: no lesion annotated"]
         raise CRMOInputError(_name(node), f"every segment of the {what} is empty")
     low = np.min([p.min(axis=0) for _, p in pieces], axis=0)
     high = np.max([p.max(axis=0) for _, p in pieces], axis=0)
@@ -332,6 +339,19 @@ def _points(node: Any) -> tuple[list[PointLesion], list[str]]:
 
 # ---- analysis ------------------------------------------------------------------------------------
 
+class SwappedInputs(CRMOInputError):
+    """The inputs look swapped (a bone map as lesions, a lesion map as bones): analyse only when the reader confirms."""
+
+
+def _refuse_swapped(reason: str | None, node: Any, force: bool, warnings: list[str]) -> None:
+    if reason is None:
+        return
+    reason = reason.replace("(use --force if these are lesions)", "").replace("(use --force if it is the bone map)", "").strip()
+    if not force:
+        raise SwappedInputs(_name(node), reason)
+    warnings.append(f"{_name(node)}: {reason} (analysed as given, at the reader's request)")
+
+
 def lesion_key(lesion: Lesion) -> str:
     """The key that ties a lesion to its annotation in the scene (segment ID, point ID or label value)."""
     source = lesion.source
@@ -348,7 +368,7 @@ def lesion_voxels(lesions: Any) -> LabelMap | None:
 
 
 def analyze_nodes(lesions: Any, bones: Any, volume: Any = None, bone_names: dict[int, str] | None = None,
-                  patient: dict | None = None, study: dict | None = None) -> Study:
+                  patient: dict | None = None, study: dict | None = None, force: bool = False) -> Study:
     """Localize the lesions of scene nodes and return the study, with findings and overrides stored in the scene.
 
     Parameters
@@ -363,44 +383,68 @@ def analyze_nodes(lesions: Any, bones: Any, volume: Any = None, bone_names: dict
         Label value -> bone name, for a label map bone map.
     patient, study: dict | None
         Patient and study facts for the record.
+    force: bool
+        Analyse although the inputs look swapped (the study records a warning).
+
+    A lesion node that marks no lesion (no segment, only empty segments, an empty label map, no placed point)
+    gives a valid study with no lesion.
 
     Raises
     ------
+    SwappedInputs
+        The inputs look swapped (a bone map as lesions, a lesion map as bones) and ``force`` is false.
     CRMOInputError
-        No bone map, no lesion, inputs that do not overlap, an unsupported node.
+        No bone map, inputs that do not overlap, an unsupported node.
     """
     if lesions is not None and lesions.GetScene() is not None:
         prepare_scene(lesions.GetScene())
     bonemap, names_source, warnings = _bone_map(bones, bone_names)
+    _refuse_swapped(swapped_bones(bonemap), bones, force, warnings)
     image = volume_image(volume, "image") if volume is not None else None
     inputs = {"bones": _name(bones), "bone_names": names_source, "lesions": _name(lesions) if lesions is not None else None}
     if image is not None:
         inputs["image"] = _name(volume)
     keys: list[dict[str, str]] = []
+    labelmap: LabelMap | None = None
     if lesions is None:
         raise CRMOInputError("lesions", "no lesion node selected: choose a segmentation, label map or point list")
     if _is(lesions, "vtkMRMLSegmentationNode"):
-        labelmap, segment_ids, segment_warnings = segmentation_labelmap(lesions, "lesion segmentation")
+        labelmap, segment_ids, segment_warnings = segmentation_labelmap(lesions, "lesion segmentation", empty_ok=True)
+        if labelmap is None:
+            return _no_lesions(bonemap, patient, study, inputs, warnings + segment_warnings)
         warnings += segment_warnings
         result = analyze(bonemap, labelmap, image, "segment", patient, study, inputs)
         keys = [{"segment_id": segment_ids[lesion.source["value"]]} for lesion in result.lesions]
     elif _is(lesions, "vtkMRMLLabelMapVolumeNode"):
         labelmap = volume_image(lesions, "lesion map", label=True)
+        if not labelmap.array.any():
+            return _no_lesions(bonemap, patient, study, inputs,
+                               [*warnings, f"{_name(lesions)}: the lesion map has no non-zero voxel: no lesion annotated"])
         labelmap.names = _color_names(lesions, [int(v) for v in np.unique(labelmap.array) if v != 0])
         result = analyze(bonemap, labelmap, image, "label", patient, study, inputs)
         keys = [{} for _ in result.lesions]
     elif _is(lesions, "vtkMRMLMarkupsFiducialNode"):
         points, point_ids = _points(lesions)
         if not points:
-            raise CRMOInputError(_name(lesions), "the point list has no placed control point: no lesion marked")
+            return _no_lesions(bonemap, patient, study, inputs,
+                               [*warnings, f"{_name(lesions)}: the point list has no placed control point: no lesion annotated"])
         result = analyze(bonemap, points, None, "point", patient, study, inputs)
         keys = [{"point_id": point_id} for point_id in point_ids]
     else:
         raise CRMOInputError(_name(lesions), "lesions must be a segmentation, a label map volume or a point list")
+    if labelmap is not None:
+        _refuse_swapped(swapped_lesions(result, bonemap, labelmap), lesions, force, warnings)
     for lesion, key in zip(result.lesions, keys):
         lesion.source.update(key)
     result.warnings = warnings + result.warnings
     _restore_annotations(result, lesions)
+    return result
+
+
+def _no_lesions(bonemap: BoneMap, patient: dict | None, study: dict | None, inputs: dict, warnings: list[str]) -> Study:
+    """A valid study with no lesion (a normal exam, or every lesion resolved at follow-up)."""
+    result = no_lesion_study(bonemap, patient, study, inputs, warnings[-1])
+    result.warnings = warnings[:-1] + result.warnings
     return result
 
 
