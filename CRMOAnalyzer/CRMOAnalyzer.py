@@ -29,8 +29,8 @@ REQUIREMENTS_FILE = "requirements.txt"
 #: packages Slicer bundles (SuperBuild/External_python-*.cmake): pinned at Slicer's versions whenever we install
 SLICER_BUNDLED = ("numpy", "scipy", "SimpleITK", "pydicom", "highdicom", "dicomweb-client", "requests", "packaging")
 README_URL = "https://github.com/crmo-analyzer/SlicerCRMOAnalyzer#readme"
-#: the bundled synthetic sample study (beside the module folder in a source checkout)
-SAMPLE_STUDY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Resources", "SampleStudy")
+#: the bundled synthetic sample study (resources of the core package)
+SAMPLE_STUDY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "CRMOAnalyzerLib", "resources", "sample")
 BOOLEAN_FINDINGS = ("marrow_edema", "periosteal_reaction", "soft_tissue_inflammation", "bony_expansion",
                     "vertebral_collapse", "symptomatic")
 SIDES = ("", "left", "right")

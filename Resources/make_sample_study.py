@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the bundled synthetic sample study (no patient data) in Resources/SampleStudy.
+"""Make the bundled synthetic sample study (no patient data) in CRMOAnalyzer/CRMOAnalyzerLib/resources/sample.
 
 A child-sized phantom skeleton (TotalSegmentator names) on a CT-like grid, and a typical CRMO
 lesion set with a low-contrast STIR-like image on an oblique MRI-like grid; the patient lies
@@ -27,7 +27,7 @@ from CRMOAnalyzerLib.markups import write_points  # noqa: E402
 from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation  # noqa: E402
 from CRMOAnalyzerLib.segmentation_file import write_seg_nrrd  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "SampleStudy"
+OUT = Path(__file__).resolve().parents[1] / "CRMOAnalyzer" / "CRMOAnalyzerLib" / "resources" / "sample"
 PATIENT = {"id": "CRMO-DEMO-001", "name": "Demo^Synthetic", "birth_date": "2016-05-14", "sex": "F"}
 STUDY = {"date": "2026-03-01", "modality": "MR", "description": "Whole-body MRI, coronal STIR (synthetic phantom)",
          "accession": "DEMO0001"}

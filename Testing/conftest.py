@@ -11,7 +11,7 @@ import pytest
 from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "Resources" / "SampleStudy"
+SAMPLE = ROOT / "CRMOAnalyzer" / "CRMOAnalyzerLib" / "resources" / "sample"
 
 #: (bone grid, lesion grid, pose): each case is a way real data differs from the identity
 CASES = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..errors import CRMOInputError
 
-#: the sample study, in the source tree (Resources/SampleStudy beside the CRMOAnalyzer folder)
-SAMPLE = Path(__file__).resolve().parents[3] / "Resources" / "SampleStudy"
+#: the bundled sample study (package data, so a wheel and the Slicer extension have it too)
+SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample"
 
 
 def add_subparser(subparsers) -> None:
