@@ -94,6 +94,8 @@ def test_no_midline_reference_leaves_side_unknown(phantoms):
     study = analyze(BoneMap(bones, names), [p for p, s in zip(phantom.points, phantom.expected) if s["bone"] == "tibia"])
     assert all(lesion.bone == "tibia" and lesion.side is None for lesion in study.lesions)
     assert any("midline" in w for w in study.warnings)
+    assert all(lesion.sublocation is None and lesion.bone_end is None for lesion in study.lesions)  # two tibiae, one label
+    assert all(any("holds more than one bone" in w for w in lesion.warnings) for lesion in study.lesions)
 
 
 def test_mislabelled_side_is_flagged(phantoms):

@@ -346,3 +346,13 @@ def test_long_bones_shaped_like_real_ones(phantoms, case):
     for bonemap, specs in ((whole, LIMB), (limbs, LIMB), (knees, KNEE)):
         study = analyze(bonemap, points(phantom, specs))
         assert [found(l) for l in study.lesions] == [tuple(s[2:]) for s in specs]
+
+
+def test_one_tibia_alone_keeps_its_sub_location_but_not_side_or_end(phantoms):
+    """The right knee without femur and patella: one tibia, nothing named, no trunk: side and end unknown, the metaphysis known."""
+    phantom = phantoms("rotated_patient")
+    bonemap = crop(phantom, (30, -30, -660), (115, 60, -410), drop={"femur_right", "patella"})
+    assert bonemap.pieces(next(v for v, n in bonemap.names.items() if n == "tibia")) == 1
+    lesion = analyze(bonemap, points(phantom, ONE_KNEE[1:2])).lesions[0]
+    assert found(lesion) == ("tibia", None, "metaphysis", None)
+    assert any(w.startswith("side unknown") for w in lesion.warnings) and any(w.startswith("end unknown") for w in lesion.warnings)

@@ -97,6 +97,10 @@ class _Localizer:
 
     def _measure_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
         midline = self.bonemap.midline
+        if bone.kind in (BoneKindValues.LONG, BoneKindValues.CLAVICLE) and bone.side is None and side is None \
+                and self.bonemap.pieces(value) > 1:
+            return sublocation.Unknown(f"sub-location unknown: the side-less {bone.display} label holds more than one "
+                                       "bone (both sides?) and no side could be told")
         if bone.kind == BoneKindValues.LONG:
             return sublocation.LongBone.from_runs(self.bonemap.bone_runs(value, side),
                                                   lambda low, high: self.orient(bone.base, side, low, high),

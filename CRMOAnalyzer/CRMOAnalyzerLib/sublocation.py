@@ -13,7 +13,7 @@ import numpy as np
 from .files import read_json
 from .runs import Runs
 
-__all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "LongBone", "Clavicle", "Vertebra", "rules", "end_slabs"]
+__all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "rules", "end_slabs"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -69,15 +69,19 @@ class BoneFrame(Protocol):
         """The sub-location of a point (RAS mm)."""
 
 
-class _Unknown:
-    """No frame (too few voxels, no rule for the bone kind, no midline for a clavicle): no sub-location."""
+@dataclass(frozen=True)
+class Unknown:
+    """No frame (too few voxels, no rule for the bone kind, no midline for a clavicle): no sub-location,
+    and ``warning`` when the lesion should say why."""
+
+    warning: str | None = None
 
     def locate(self, point: np.ndarray) -> SubLocation:
-        return SubLocation(None)
+        return SubLocation(None, warning=self.warning)
 
 
 #: the frame of a bone whose sub-locations cannot be told
-UNKNOWN: BoneFrame = _Unknown()
+UNKNOWN: BoneFrame = Unknown()
 
 
 #: which end of a long bone is proximal: "low" or "high" end of its axis, or None; and what told it
