@@ -216,3 +216,44 @@ def test_bad_input_is_one_line_naming_the_file(files, tmp_path, capsys):
                        "--out", tmp_path / "x")  # knee bones with TotalSegmentator ids: value 140 has no name there
     assert code == 1 and err.count("\n") == 1 and "--bone-labels" in err
     assert not (tmp_path / "x" / "candidates.json").exists()
+
+
+def test_coil_bias_is_removed_a_lesion_at_the_dark_end_is_found_the_bright_end_is_not():
+    """A long box of marrow under a bias falling threefold from one end to the other: the lesion (twice the marrow
+    around it) at the dark end is fainter than the normal marrow at the bright end."""
+    shape = (100, 24, 24)  # k (superior), j, i: a bone 200 mm long
+    bones = np.zeros(shape, dtype=np.uint8)
+    bones[2:98, 4:20, 4:20] = 1
+    k, j, i = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    signal = np.where(bones > 0, 1.0, 0.1)
+    lesion = (k - 15) ** 2 + (j - 12) ** 2 + (i - 12) ** 2 <= 4 ** 2
+    signal[lesion] = 2.0
+    bias = np.exp(np.log(3.0) * (k / shape[0] - 0.5))  # 0.58 at the lesion's end, 1.7 at the other
+    image = 100.0 * signal * bias + np.random.default_rng(5).normal(0, 4, shape)
+    affine = np.diag([-2.0, -2.0, 2.0, 1.0])
+    assert image[lesion].mean() < np.median(image[85:95][bones[85:95] > 0])  # fainter than the bright end's marrow
+    labels = LabelMap(bones, affine, "box", {1: "sternum"})
+    result = find_candidates(Image(image.astype(np.float32), affine, "biased STIR"), BoneMap(labels, labels.names, "box"))
+    assert len(result.candidates) == 1
+    mine = result.labelmap.array == 1
+    assert (mine & lesion).sum() >= 0.6 * mine.sum() and (mine & lesion).sum() >= 0.6 * lesion.sum()
+
+
+def test_a_wholly_bright_vertebra_is_measured_against_the_other_vertebrae():
+    """A vertebra bright throughout has no normal marrow of its own: the other vertebrae are its reference."""
+    shape = (70, 20, 20)
+    bones = np.zeros(shape, dtype=np.uint8)
+    names = {}
+    for n, level in enumerate(("L1", "L2", "L3", "L4", "L5"), 1):
+        bones[2 + 13 * (n - 1):13 * n, 4:16, 4:16] = n
+        names[n] = f"vertebrae_{level}"
+    signal = np.where(bones > 0, 1.0, 0.1)
+    signal[bones == 3] = 2.5
+    image = 100.0 * signal + np.random.default_rng(7).normal(0, 5, shape)
+    affine = np.diag([-2.0, -2.0, 2.0, 1.0])
+    labels = LabelMap(bones, affine, "spine", names)
+    result = find_candidates(Image(image.astype(np.float32), affine, "spine STIR"), BoneMap(labels, names, "spine"))
+    assert [(c.bone, c.side) for c in result.candidates] == [("vertebrae_L3", None)]
+    assert "other vertebrae" in result.candidates[0].why
+    assert result.candidates[0].median_ratio > 2.0
+

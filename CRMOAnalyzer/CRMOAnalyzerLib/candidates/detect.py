@@ -364,14 +364,24 @@ def _smooth_within(values: np.ndarray, mask: np.ndarray, spacing: np.ndarray, si
     return np.where(mask, top / np.maximum(bottom, 1e-6), 0.0).astype(np.float32)
 
 
-def _fluid_outside(region: np.ndarray, box: tuple, inner: np.ndarray, array: np.ndarray, rule: dict) -> bool:
-    """Whether a region at the bone's surface is brighter towards the outside of the bone (fluid spilling in)."""
-    low = [max(s.start - 1, 0) for s in box]
-    high = [min(s.stop + 1, n) for s, n in zip(box, array.shape)]
+def _touches(region: np.ndarray, box: tuple, mask: np.ndarray) -> bool:
+    """Whether a region (inside ``box``) touches ``mask`` (26-neighbours)."""
+    grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(box, mask.shape))
+    mine = np.zeros([s.stop - s.start for s in grown], dtype=bool)
+    mine[tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(box, grown))] = region
+    return bool((ndimage.binary_dilation(mine, np.ones((3, 3, 3), dtype=bool)) & mask[grown]).any())
+
+
+def _fluid_outside(region: np.ndarray, box: tuple, bones: np.ndarray, array: np.ndarray, rule: dict) -> bool:
+    """Whether the voxels just outside the bone next to a region (within ``reach_voxels``) are brighter than the
+    region itself: fluid spilling into the bone's surface, not a lesion (which is brightest inside the bone)."""
+    reach = int(rule["reach_voxels"])
+    low = [max(s.start - reach, 0) for s in box]
+    high = [min(s.stop + reach, n) for s, n in zip(box, array.shape)]
     grown = tuple(slice(a, b) for a, b in zip(low, high))
     mine = np.zeros([b - a for a, b in zip(low, high)], dtype=bool)
     mine[tuple(slice(s.start - a, s.stop - a) for s, a in zip(box, low))] = region
-    shell = ndimage.binary_dilation(mine, np.ones((3, 3, 3), dtype=bool)) & ~inner[grown]
+    shell = ndimage.binary_dilation(mine, np.ones((3, 3, 3), dtype=bool), iterations=reach) & (bones[grown] == 0)
     if shell.sum() < 3:
         return False
     outside = float(np.percentile(array[grown][shell], rule["fluid_percentile"]))
@@ -449,7 +459,10 @@ def find_candidates(image: Image, bonemap: BoneMap, settings: dict | None = None
                     and np.sqrt(spread[0] / spread[1]) >= rule["vessel"]["min_elongation"]):
                 held["vessel"] += 1
                 continue
-        if _fluid_outside(region, box, inner, array, rule["inside_bone"]):
+        if volume < rule["growth_plate"]["edge_max_mm3"] and _touches(region, box, plates):
+            held["growth_plate"] += 1  # a fringe of a growth plate held back, left beyond its band
+            continue
+        if _fluid_outside(region, box, units_array, array, rule["inside_bone"]):
             held["fluid"] += 1
             continue
         unit_numbers = units_array[where]
