@@ -89,6 +89,7 @@ class Orthanc:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.log.close()
                 raise RuntimeError(f"Orthanc exited: {(self.folder / 'orthanc.log').read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/dicom-web/studies", timeout=2) as answer:
@@ -106,7 +107,7 @@ class Orthanc:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        if self.process is not None:
+        if self.process is not None and not self.log.closed:
             self.log.close()
 
     def get(self, path: str):
@@ -125,7 +126,15 @@ class Orthanc:
 
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
-    server = Orthanc(tmp_path_factory.mktemp("orthanc")).start()
+    for attempt in range(3):  # a probed free port can be taken before Orthanc binds it: new ports then
+        server = Orthanc(tmp_path_factory.mktemp("orthanc"))
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            server.stop()
+            if attempt == 2:
+                raise
     yield server
     server.stop()
 
@@ -139,8 +148,8 @@ def sample(tmp_path_factory):
 
 
 @pytest.fixture
-def cli(monkeypatch, capsys):
-    return cli_runner(monkeypatch, capsys)
+def cli(capsys):
+    return cli_runner(capsys)
 
 
 def check_read_back(orthanc: Orthanc, study, sr_uid: str, seg_uid: str) -> None:

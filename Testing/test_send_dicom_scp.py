@@ -24,8 +24,8 @@ def study_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def cli(monkeypatch, capsys):
-    return cli_runner(monkeypatch, capsys)
+def cli(capsys):
+    return cli_runner(capsys)
 
 
 def send_to_scp(cli, study_file, tmp_path, status: int, sop_classes=(Comprehensive3DSRStorage, SegmentationStorage)):

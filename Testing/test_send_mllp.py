@@ -93,8 +93,8 @@ def study_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def cli(monkeypatch, capsys):
-    return cli_runner(monkeypatch, capsys)
+def cli(capsys):
+    return cli_runner(capsys)
 
 
 @pytest.fixture
@@ -219,9 +219,7 @@ def test_missing_study_is_one_line(cli, tmp_path):
 
 def test_sender_killed_mid_send_leaves_its_message_in_the_outbox(cli, study_file, receiver):
     receiver.mode = "silent"
-    script = ("import importlib, sys; m = importlib.import_module('CRMOAnalyzerLib.cli.main')\n"
-              "m.SUBCOMMANDS = tuple(dict.fromkeys((*m.SUBCOMMANDS, 'send', 'outbox')))\n"
-              "sys.exit(m.main(sys.argv[1:]))")
+    script = "import sys; from CRMOAnalyzerLib.cli.main import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "CRMOAnalyzer"), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen([sys.executable, "-c", script, "send", str(study_file), "--to", receiver.url,
                                 "--accession", "K9", "--outbox", str(receiver.outbox), "--timeout", "60"],
