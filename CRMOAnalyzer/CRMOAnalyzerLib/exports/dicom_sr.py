@@ -274,6 +274,9 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
     item.CodingSchemeName = local["name"]
     item.CodingSchemeResponsibleOrganization = "CRMO Analyzer"
     sr.CodingSchemeIdentificationSequence = [item]
+    # the text holds non-ASCII (mm³, names): UTF-8, said explicitly (highdicom 0.28 copies the evidence's character
+    # set; 0.27, which Slicer 5.12 bundles, leaves the default repertoire and the file cannot be decoded)
+    sr.SpecificCharacterSet = "ISO_IR 192"
     return sr
 
 
