@@ -214,11 +214,13 @@ LESIONS: list[dict] = [
      "bone": "femur_right", "side": "right", "sublocation": "metaphysis", "bone_end": "distal"},
     {"name": "L distal femur", "centre": lambda: _along("femur", "left", from_distal_mm=40), "radius": 8,
      "bone": "femur_left", "side": "left", "sublocation": "metaphysis", "bone_end": "distal"},
-    {"name": "R proximal tibia", "centre": lambda: _along("tibia", "right", from_proximal_mm=38), "radius": 8,
+    # the tibial lesions sit well inside the square rule's metaphysis (the proximal tibial one ends about
+    # 51 mm from the tip), not on its border, so that every grid and pose gives the same answer
+    {"name": "R proximal tibia", "centre": lambda: _along("tibia", "right", from_proximal_mm=33), "radius": 8,
      "bone": "tibia", "side": "right", "sublocation": "metaphysis", "bone_end": "proximal"},
-    {"name": "L proximal tibia", "centre": lambda: _along("tibia", "left", from_proximal_mm=40), "radius": 8,
+    {"name": "L proximal tibia", "centre": lambda: _along("tibia", "left", from_proximal_mm=34), "radius": 8,
      "bone": "tibia", "side": "left", "sublocation": "metaphysis", "bone_end": "proximal"},
-    {"name": "L distal tibia", "centre": lambda: _along("tibia", "left", from_distal_mm=36), "radius": 7,
+    {"name": "L distal tibia", "centre": lambda: _along("tibia", "left", from_distal_mm=32), "radius": 7,
      "bone": "tibia", "side": "left", "sublocation": "metaphysis", "bone_end": "distal"},
     {"name": "R distal fibula", "centre": lambda: _along("fibula", "right", from_distal_mm=24), "radius": 4,
      "bone": "fibula", "side": "right", "sublocation": "metaphysis", "bone_end": "distal"},
