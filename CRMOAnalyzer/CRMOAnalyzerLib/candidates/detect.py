@@ -372,18 +372,26 @@ def _touches(region: np.ndarray, box: tuple, mask: np.ndarray) -> bool:
     return bool((ndimage.binary_dilation(mine, np.ones((3, 3, 3), dtype=bool)) & mask[grown]).any())
 
 
-def _fluid_outside(region: np.ndarray, box: tuple, bones: np.ndarray, array: np.ndarray, rule: dict) -> bool:
-    """Whether the voxels just outside the bone next to a region (within ``reach_voxels``) are brighter than the
-    region itself: fluid spilling into the bone's surface, not a lesion (which is brightest inside the bone)."""
+def _fluid_outside(region: np.ndarray, box: tuple, bones: np.ndarray, inner: np.ndarray, array: np.ndarray,
+                   rule: dict) -> bool:
+    """Whether a region hugs the bone's surface (at least ``surface_fraction`` of it in the outermost layer of the
+    eroded bone) and the voxels outside every bone next to it (within ``reach_voxels``) are brighter than the region
+    itself: fluid
+    spilling into the bone's surface, not a lesion (which is brightest inside the bone and reaches into it)."""
     reach = int(rule["reach_voxels"])
     low = [max(s.start - reach, 0) for s in box]
     high = [min(s.stop + reach, n) for s, n in zip(box, array.shape)]
     grown = tuple(slice(a, b) for a, b in zip(low, high))
     mine = np.zeros([b - a for a, b in zip(low, high)], dtype=bool)
     mine[tuple(slice(s.start - a, s.stop - a) for s, a in zip(box, low))] = region
-    shell = ndimage.binary_dilation(mine, np.ones((3, 3, 3), dtype=bool), iterations=reach) & (bones[grown] == 0)
+    cube = np.ones((3, 3, 3), dtype=bool)
+    outside_bones = bones[grown] == 0
+    shell = ndimage.binary_dilation(mine, cube, iterations=reach) & outside_bones
     if shell.sum() < 3:
         return False
+    near_surface = ndimage.binary_dilation(~inner[grown], cube)  # the first layer inside the eroded bone
+    if float(near_surface[mine].mean()) < rule["surface_fraction"]:
+        return False  # a region reaching deep into the bone is no fluid spilling in
     outside = float(np.percentile(array[grown][shell], rule["fluid_percentile"]))
     return outside > rule["fluid_ratio"] * float(np.median(array[grown][mine]))
 
@@ -462,7 +470,7 @@ def find_candidates(image: Image, bonemap: BoneMap, settings: dict | None = None
         if volume < rule["growth_plate"]["edge_max_mm3"] and _touches(region, box, plates):
             held["growth_plate"] += 1  # a fringe of a growth plate held back, left beyond its band
             continue
-        if _fluid_outside(region, box, units_array, array, rule["inside_bone"]):
+        if _fluid_outside(region, box, units_array, inner, array, rule["inside_bone"]):
             held["fluid"] += 1
             continue
         unit_numbers = units_array[where]
