@@ -95,6 +95,18 @@ def test_joint_fluid_outside_the_bone_is_not_proposed(knees):
     assert result.candidates == []
 
 
+
+def test_a_lesion_at_the_joint_next_to_fluid_is_still_proposed(knees):
+    """Fluid is held back only where a region hugs the bone's surface: a lesion 14 mm from the knee, reaching into
+    the bone, stays a candidate although the effusion beside it is brighter."""
+    epiphysis = lesion("R distal femoral end", "femur_right", "right", _along("femur", "right", from_distal_mm=14),
+                       contrast=3.0)
+    scan = exam(knees, [epiphysis], plates=False, fluid=True, vessels=False)
+    result = find_candidates(scan.image, knees[1])
+    assert [(c.bone, c.side) for c in result.candidates] == [("femur_right", "right")]
+    assert (result.labelmap.array[scan.lesions.array == 1] > 0).mean() > 0.5
+    assert result.held_back["fluid"] >= 1  # the effusion's spill was held back, not the lesion
+
 def _bar_scene():
     """Two femora as boxes on a 2 mm grid: a thin oblique bright tube in the right, a bright ball of the same volume
     in the left."""
