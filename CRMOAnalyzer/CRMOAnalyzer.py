@@ -44,6 +44,8 @@ TABLE_COLUMNS = [("ID", "id"), ("Site", "site"), ("Bone", "bone"), ("Side", "sid
                  ("Bony expansion", "bony_expansion"), ("Vertebral collapse", "vertebral_collapse"),
                  ("Symptomatic", "symptomatic"), ("Note", "note"), ("Warnings", "warnings")]
 REFRESH_DELAY_MS = 400
+#: Slicer setting holding the destinations the reader sent to (most recent first)
+DESTINATIONS_SETTING = "CRMOAnalyzer/SendDestinations"
 
 
 #
@@ -154,6 +156,9 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.lesionSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onLesionNodeChanged)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.exportToDicomDatabaseButton.connect("clicked(bool)", self.onExportToDicomDatabase)
+        self.ui.sendButton.connect("clicked(bool)", self.onSendButton)
+        self.ui.retryOutboxButton.connect("clicked(bool)", self.onRetryOutbox)
+        self.ui.sendDestinationComboBox.addItems(self.savedDestinations())
         self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
         self.initializeParameterNode()
 
@@ -417,6 +422,24 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onExportToDicomDatabase(self) -> None:
         self.showResultOf(lambda: self.logic.exportToDicomDatabase(self.ui.dicomFolderPathLineEdit.currentPath),
                           self.ui.exportStatusLabel, busy=_("Writing the SR and adding it to the DICOM database ..."))
+
+    def savedDestinations(self) -> list:
+        value = slicer.app.settings().value(DESTINATIONS_SETTING) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def onSendButton(self) -> None:
+        destination = self.ui.sendDestinationComboBox.currentText.strip()
+        ok = self.showResultOf(lambda: self.logic.send(destination, accession=self.ui.accessionLineEdit.text,
+                                                       dicomDir=self.ui.dicomFolderPathLineEdit.currentPath),
+                               self.ui.exportStatusLabel, busy=_("Sending to {destination} ...").format(destination=destination))
+        if ok:  # remembered, most recent first
+            destinations = [destination] + [d for d in self.savedDestinations() if d != destination]
+            slicer.app.settings().setValue(DESTINATIONS_SETTING, destinations[:10])
+        self.ui.outboxLabel.text = self.logic.outboxSummary()
+
+    def onRetryOutbox(self) -> None:
+        self.showResultOf(self.logic.retryOutbox, self.ui.exportStatusLabel, busy=_("Sending the outbox again ..."))
+        self.ui.outboxLabel.text = self.logic.outboxSummary()
 
     def onCompareButton(self) -> None:
         self.showResultOf(lambda: self.logic.compare(self.ui.baselineStudyPathLineEdit.currentPath, self._parameterNode.forceCompare),
@@ -940,6 +963,66 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         DICOMUtils.importDicom(folder, database, copyFiles=True)
         names = sorted(name for name in os.listdir(folder) if name.endswith(".dcm"))
         return _("Added to the DICOM database: {files}").format(files=", ".join(names))
+
+    # -- sending to the RIS and the PACS, through the outbox --
+    def send(self, destination: str, accession: str = "", dicomDir: str = "", timeout: Optional[float] = None) -> str:
+        """Send the report (``mllp://``: HL7 ORU^R01 with the text the panel shows) or the SR and SEG (``dicomweb+http://``,
+        ``dicom://``) and wait for acceptance; every item stays in the outbox until accepted. Returns a status message."""
+        self.ensureRequirements()
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.send import DEFAULT_TIMEOUT
+        from CRMOAnalyzerLib.send.deliver import queue_study, send_all
+
+        if self.study is None:
+            return "!" + _("Nothing to send yet: press Analyze (or load a study) first.")
+        if not destination:
+            return "!" + _("Give a destination: mllp://HOST:PORT, dicomweb+http://HOST:PORT/dicom-web or dicom://AET@HOST:PORT.")
+        outbox = self.outbox()
+        try:
+            labelmap = None
+            if not destination.lower().startswith("mllp") and self.lesionNode is not None:
+                labelmap = self._mrml().lesion_voxels(self.lesionNode)
+            items = queue_study(self.study, destination, outbox, where=_("the panel's study"), text=self.reportText() or None,
+                                accession=(accession or "").strip() or None, comparison=self.comparison,
+                                dicom_dir=dicomDir or None, labelmap=labelmap)
+            failures = send_all(outbox, items, timeout or DEFAULT_TIMEOUT)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        if failures:
+            return "!" + _("{failed} of {count} not accepted ({problem}); kept in the outbox.").format(
+                failed=len(failures), count=len(items), problem=failures[0][1])
+        return _("Sent to {destination}: {count} accepted.").format(destination=destination, count=len(items))
+
+    def outbox(self):
+        """The outbox the panel sends through (``$CRMO_OUTBOX``, else ``~/.crmo-analyzer/outbox``, as the command line)."""
+        from CRMOAnalyzerLib.send.outbox import Outbox, default_outbox
+
+        return Outbox(default_outbox())
+
+    def outboxSummary(self) -> str:
+        """One line for the panel: what waits in the outbox, and the last error of the first item."""
+        items = [item for item in self.outbox().items() if not isinstance(item, Exception)]
+        if not items:
+            return _("Outbox: empty.")
+        first = items[0]
+        return _("Outbox: {count} waiting, e.g. {what} for {destination} ({error}).").format(
+            count=len(items), what=first.description or first.path.name, destination=first.destination,
+            error=first.last_error or _("not sent yet"))
+
+    def retryOutbox(self, timeout: Optional[float] = None) -> str:
+        """Send every waiting item again, unchanged; returns a status message."""
+        from CRMOAnalyzerLib.send import DEFAULT_TIMEOUT
+        from CRMOAnalyzerLib.send.deliver import send_all
+
+        outbox = self.outbox()
+        items = [item for item in outbox.items() if not isinstance(item, Exception)]
+        if not items:
+            return _("Outbox: empty.")
+        failures = send_all(outbox, items, timeout or DEFAULT_TIMEOUT)
+        if failures:
+            return "!" + _("{failed} of {count} still not accepted ({problem}).").format(
+                failed=len(failures), count=len(items), problem=failures[0][1])
+        return _("Outbox sent: {count} accepted.").format(count=len(items))
 
     def _lesionVoxelsFile(self, folder: str) -> Optional[str]:
         """The scene's lesion voxels as a label map file for the DICOM SEG (None for points or no node)."""

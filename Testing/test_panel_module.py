@@ -572,3 +572,30 @@ def test_swapped_inputs_are_analysed_only_when_the_reader_confirms(panel, phanto
     message = panel.logic.analyze(bones, bones, force=True)
     assert not message.startswith("!") and panel.logic.swappedInputs is None
     assert any("at the reader's request" in warning for warning in panel.logic.study.warnings)
+
+
+def test_send_from_the_panel_keeps_what_is_refused_in_the_outbox_and_retry_sends_it_unchanged(panel, phantom, tmp_path,
+                                                                                                monkeypatch):
+    from test_send_mllp import Receiver, msh10
+
+    monkeypatch.setenv("CRMO_OUTBOX", str(tmp_path / "outbox"))
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    panel.logic.analyze(lesions, bones)
+    panel.logic.study.patient.update(id="P7", name="Doe^Jane")
+    panel.logic.setReportText("The reader's own report.")
+    receiver = Receiver(tmp_path / "outbox")
+    try:
+        refused = panel.logic.send(receiver.url)  # no accession: HL7 needs one, said in one line
+        assert refused.startswith("!") and "accession" in refused.lower() and not receiver.received
+        receiver.mode = "AE"
+        message = panel.logic.send(receiver.url, accession="A7", timeout=5)
+        assert message.startswith("!") and "kept in the outbox" in message
+        assert panel.logic.outboxSummary().startswith("Outbox: 1 waiting")
+        receiver.mode = "AA"
+        assert not panel.logic.retryOutbox(timeout=5).startswith("!")
+        assert panel.logic.outboxSummary() == "Outbox: empty."
+        first, again = receiver.received[-2:]
+        assert first == again and msh10(first) == msh10(again)  # resent unchanged
+        assert "The reader's own report." in first
+    finally:
+        receiver.close()

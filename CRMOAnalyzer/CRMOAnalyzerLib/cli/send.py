@@ -87,45 +87,6 @@ def _comparison(study, args):
     return comparison
 
 
-def _hl7_message(study, args, comparison) -> str:
-    from ..exports.hl7v2 import HL7Options, oru_r01  # noqa: PLC0415
-    from ..report import render_report  # noqa: PLC0415
-
-    if args.text is not None:
-        from ..files import read_text  # noqa: PLC0415
-
-        text = read_text(args.text, "report text")
-    else:
-        text = render_report(study, comparison)
-    return oru_r01(study, text=text, options=HL7Options(accession=args.accession, result_status=args.result_status))
-
-
-def _dicom_instances(study, args, comparison) -> list[tuple[str, bytes, str]]:
-    """(SOP Instance UID, file bytes, description) of the SR and the SEG (SEG first: the SR refers to it)."""
-    import io  # noqa: PLC0415
-
-    from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
-    from ..exports.dicom_series import read_series  # noqa: PLC0415
-    from ..exports.dicom_sr import dicom_exports, tracking_uids_from_sr  # noqa: PLC0415
-
-    folder = args.dicom or (study.dicom or {}).get("series_dir")
-    if not folder:
-        raise CRMOInputError(args.study, "no DICOM evidence: the SR and SEG refer to the DICOM series the lesions were "
-                                         "read on; give --dicom DIR (or record dicom.series_dir in the study)")
-    datasets = read_series(folder)
-    labelmap = None if args.no_seg else lesion_labelmap(study, args.lesions)
-    baseline_tracking = tracking_uids_from_sr(args.baseline_sr) if args.baseline_sr is not None else None
-    result = dicom_exports(study, datasets, labelmap, comparison=comparison, baseline_tracking=baseline_tracking)
-    instances = []
-    for ds, what in ((result.seg, "SEG"), (result.sr, "SR")):
-        if ds is None:
-            continue
-        buffer = io.BytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
-        instances.append((str(ds.SOPInstanceUID), buffer.getvalue(), f"{what} of {args.study}"))
-    return instances
-
-
 def print_outcome(quiet: bool):
     """A ``send_all`` report callback: a line per accepted item on stderr (unless quiet); the failures make the
     one error line of :func:`failure_line`, and ``crmo-analyzer outbox`` lists each item's last error."""
@@ -148,8 +109,10 @@ def failure_line(failures, total: int, outbox) -> CRMOInputError:
 def run(args: argparse.Namespace) -> int:
     from ..model import load_study  # noqa: PLC0415
     from ..send import check_aet, parse_destination  # noqa: PLC0415
-    from ..send.deliver import DEFAULT_CALLING_AET, send_all  # noqa: PLC0415
-    from ..send.mllp import control_id  # noqa: PLC0415
+    from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
+    from ..exports.dicom_sr import tracking_uids_from_sr  # noqa: PLC0415
+    from ..files import read_text  # noqa: PLC0415
+    from ..send.deliver import DEFAULT_CALLING_AET, queue_study, send_all  # noqa: PLC0415
     from ..send.outbox import Outbox, default_outbox  # noqa: PLC0415
 
     destination = parse_destination(args.to)
@@ -166,14 +129,15 @@ def run(args: argparse.Namespace) -> int:
     calling = check_aet(args.aet) if args.aet is not None else DEFAULT_CALLING_AET
     study = load_study(args.study)
     comparison = _comparison(study, args)
-    if destination.kind == "mllp":
-        message = _hl7_message(study, args, comparison)
-        pending = [("hl7", control_id(message), message.encode("utf-8"), f"ORU^R01 of {args.study}")]
-    else:
-        pending = [("dicom", uid, data, what) for uid, data, what in _dicom_instances(study, args, comparison)]
+    text = read_text(args.text, "report text") if args.text is not None else None
+    labelmap = None
+    if destination.kind != "mllp" and not args.no_seg:
+        labelmap = lesion_labelmap(study, args.lesions)
+    baseline_tracking = tracking_uids_from_sr(args.baseline_sr) if args.baseline_sr is not None else None
     outbox = Outbox(args.outbox or default_outbox())
-    items = [outbox.add(kind, args.to.strip(), uid, data, what, calling if destination.kind == "dicom" else "")
-             for kind, uid, data, what in pending]  # every item on disk before the first byte is sent
+    items = queue_study(study, args.to, outbox, where=str(args.study), text=text, accession=args.accession,
+                        result_status=args.result_status, comparison=comparison, dicom_dir=args.dicom,
+                        labelmap=labelmap, baseline_tracking=baseline_tracking, calling=calling)
     failures = send_all(outbox, items, args.timeout, print_outcome(args.quiet))
     if failures:
         raise failure_line(failures, len(items), outbox)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from . import DEFAULT_TIMEOUT, SendFailed, parse_destination
 from .outbox import Outbox, OutboxItem
 
-__all__ = ["send_item", "send_all"]
+__all__ = ["send_item", "send_all", "queue_study", "DEFAULT_CALLING_AET"]
 
 DEFAULT_CALLING_AET = "CRMO_ANALYZER"
 
@@ -38,3 +38,57 @@ def send_all(outbox: Outbox, items: Sequence[OutboxItem], timeout: float = DEFAU
         if not accepted:
             failures.append((item, answer))
     return failures
+
+
+def _hl7_message(study, text: str | None, comparison, accession: str | None, result_status: str | None) -> str:
+    from ..exports.hl7v2 import HL7Options, oru_r01  # noqa: PLC0415
+    from ..report import render_report  # noqa: PLC0415
+
+    text = render_report(study, comparison) if text is None else text
+    return oru_r01(study, text=text, options=HL7Options(accession=accession, result_status=result_status))
+
+
+def _dicom_instances(study, where: str, dicom_dir, labelmap, comparison, baseline_tracking) -> list[tuple[str, bytes, str]]:
+    """(SOP Instance UID, file bytes, description) of the SR and the SEG (SEG first: the SR refers to it)."""
+    import io  # noqa: PLC0415
+
+    from ..errors import CRMOInputError  # noqa: PLC0415
+    from ..exports.dicom_series import read_series  # noqa: PLC0415
+    from ..exports.dicom_sr import dicom_exports  # noqa: PLC0415
+
+    folder = dicom_dir or (study.dicom or {}).get("series_dir")
+    if not folder:
+        raise CRMOInputError(where, "no DICOM evidence: the SR and SEG refer to the DICOM series the lesions were "
+                                    "read on; give --dicom DIR (or record dicom.series_dir in the study)")
+    result = dicom_exports(study, read_series(folder), labelmap, comparison=comparison, baseline_tracking=baseline_tracking)
+    instances = []
+    for ds, what in ((result.seg, "SEG"), (result.sr, "SR")):
+        if ds is None:
+            continue
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        instances.append((str(ds.SOPInstanceUID), buffer.getvalue(), f"{what} of {where}"))
+    return instances
+
+
+def queue_study(study, to: str, outbox: Outbox, *, where: str = "the study", text: str | None = None,
+                accession: str | None = None, result_status: str | None = None, comparison=None,
+                dicom_dir=None, labelmap=None, baseline_tracking=None,
+                calling: str = DEFAULT_CALLING_AET) -> list[OutboxItem]:
+    """Put what ``to`` receives into the outbox (each item on disk before any byte is sent); returns the items.
+
+    ``mllp://``: the ORU^R01 of ``report --format hl7`` (``text``: the reader's report, else generated); DICOM
+    destinations: the SR and, with ``labelmap``, the SEG, on the series in ``dicom_dir`` (else the study's own).
+    Send them with :func:`send_all`. ``where`` names the study in messages.
+    """
+    from .mllp import control_id  # noqa: PLC0415
+
+    destination = parse_destination(to)
+    if destination.kind == "mllp":
+        message = _hl7_message(study, text, comparison, accession, result_status)
+        pending = [("hl7", control_id(message), message.encode("utf-8"), f"ORU^R01 of {where}")]
+    else:
+        pending = [("dicom", uid, data, what)
+                   for uid, data, what in _dicom_instances(study, where, dicom_dir, labelmap, comparison, baseline_tracking)]
+    return [outbox.add(kind, to.strip(), uid, data, what, calling if destination.kind == "dicom" else "")
+            for kind, uid, data, what in pending]
