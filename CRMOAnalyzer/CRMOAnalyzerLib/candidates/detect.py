@@ -338,7 +338,7 @@ def _normalized(corrected: np.ndarray, inner: np.ndarray, units_array: np.ndarra
 
 def _peer(unit: _Unit, units: list[_Unit], medians: dict) -> tuple[float | None, str]:
     """The reference a whole bone is compared with: its pair on the other side; for a vertebra the other vertebrae;
-    else all other bones."""
+    else none."""
     if unit.side is not None:
         pair = [medians[u.number] for u in units if u.bone.base == unit.bone.base and u.side and u.side != unit.side
                 and medians[u.number]]
@@ -349,10 +349,7 @@ def _peer(unit: _Unit, units: list[_Unit], medians: dict) -> tuple[float | None,
                   and medians[u.number]]
         if len(others) >= 2:
             return float(np.median(others)), "the other vertebrae"
-    others = [medians[u.number] for u in units if u is not unit and medians[u.number]]
-    if len(others) >= 3:
-        return float(np.median(others)), "all other bones"
-    return None, ""
+    return None, ""  # other bones are no reference: their marrow differs (red and yellow marrow), and so may the bias
 
 
 def _smooth_within(values: np.ndarray, mask: np.ndarray, spacing: np.ndarray, sigma_mm: float) -> np.ndarray:
