@@ -96,3 +96,26 @@ def test_unreadable_baseline_sr_is_one_line(tmp_path):
     (tmp_path / "x.dcm").write_bytes(b"not dicom")
     with pytest.raises(CRMOInputError, match="not a readable DICOM SR"):
         tracking_uids_from_sr(tmp_path / "x.dcm")
+
+
+def test_report_sr_with_the_baseline_sr_keeps_a_chain_of_uids(exams, tmp_path, capsys):
+    from CRMOAnalyzerLib.cli.main import main
+    from CRMOAnalyzerLib.model import save_study
+
+    baseline, followup, _, _ = exams
+    third = copy.deepcopy(followup)
+    third.study["date"] = "2026-09-01"
+    for name, exam in (("a", baseline), ("b", followup), ("c", third)):
+        save_study(exam, tmp_path / f"{name}.json")
+    dicom = str(SAMPLE / "dicom")
+    assert main(["report", str(tmp_path / "a.json"), "--format", "sr", "--dicom", dicom, "--out", str(tmp_path / "a.dcm")]) == 0
+    assert main(["report", str(tmp_path / "b.json"), "--format", "sr", "--dicom", dicom, "--compare", str(tmp_path / "a.json"),
+                 "--baseline-sr", str(tmp_path / "a.dcm"), "--out", str(tmp_path / "b.dcm")]) == 0
+    assert main(["report", str(tmp_path / "c.json"), "--format", "sr", "--dicom", dicom, "--compare", str(tmp_path / "b.json"),
+                 "--baseline-sr", str(tmp_path / "b.dcm"), "--out", str(tmp_path / "c.dcm")]) == 0
+    first, last = (tracking_uids_from_sr(tmp_path / f"{name}.dcm") for name in ("a", "c"))
+    assert last == first  # every lesion persists: the first exam's UIDs carry through the chain
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "c.json"), "--format", "sr", "--dicom", dicom,
+                 "--baseline-sr", str(tmp_path / "b.dcm"), "--out", str(tmp_path / "x.dcm")]) == 1
+    assert "--compare" in capsys.readouterr().err and not (tmp_path / "x.dcm").exists()

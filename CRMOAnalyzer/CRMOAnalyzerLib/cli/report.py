@@ -120,11 +120,15 @@ def _evidence(study, args):
 
 def _dicom(study, args, comparison=None):
     from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
-    from ..exports.dicom_sr import dicom_exports  # noqa: PLC0415
+    from ..exports.dicom_sr import dicom_exports, tracking_uids_from_sr  # noqa: PLC0415
 
+    baseline_sr = getattr(args, "baseline_sr", None)
+    if baseline_sr is not None and comparison is None:
+        raise CRMOInputError("--baseline-sr", "the baseline's SR is for a follow-up: give --compare BASELINE.json too")
     datasets = _evidence(study, args)
     labelmap = None if args.no_seg else lesion_labelmap(study, args.lesions)
-    return dicom_exports(study, datasets, labelmap, comparison=comparison)
+    baseline_tracking = tracking_uids_from_sr(baseline_sr) if baseline_sr is not None else None
+    return dicom_exports(study, datasets, labelmap, comparison=comparison, baseline_tracking=baseline_tracking)
 
 
 def _dataset_bytes(ds) -> bytes:
@@ -196,6 +200,9 @@ def add_subparser(subparsers) -> None:
     dicom.add_argument("--lesions", type=Path, metavar="FILE", help="lesion label map for the SEG "
                                                                     "(default: the file the study was analysed from)")
     dicom.add_argument("--no-seg", action="store_true", help="SR only: reference lesion centres, write no SEG")
+    dicom.add_argument("--baseline-sr", type=Path, metavar="SR.dcm",
+                       help="with --compare: the baseline's SR, whose Tracking UIDs the matched lesions keep (so a "
+                            "chain of follow-ups stays linked in viewers that track measurements)")
     hl7 = parser.add_argument_group("HL7 v2 and FHIR")
     hl7.add_argument("--mllp", action="store_true", help="frame the HL7 message for MLLP (0x0B ... 0x1C 0x0D)")
     hl7.add_argument("--sending-app", metavar="NAME", help="MSH-3 (default CRMO_ANALYZER)")
