@@ -109,8 +109,8 @@ class _Unit:
 
     @property
     def display(self) -> str:
-        side = f"{self.side} " if self.side and self.bone.side is None else ""
-        return f"{side}{self.bone.display}"
+        display = self.bone.display
+        return f"{self.side} {display}" if self.side and self.side not in display.lower() else display
 
 
 def _spacing(affine: np.ndarray) -> np.ndarray:
