@@ -24,7 +24,7 @@ def test_bundle_parses_and_carries_the_report():
     study.lesions[0].findings.update(marrow_edema=True, character="lytic")
     text = bundle_json(study, status="final")
     parsed = Bundle.model_validate_json(text)
-    assert parsed.type == "collection" and len(parsed.entry) == 3 + 7  # report, patient, lesion; 6 scores, red flags
+    assert parsed.type == "collection" and len(parsed.entry) == 3 + 8  # report, patient, lesion; 6 scores, flags, support
     bundle = json.loads(text)
     report = resources(bundle, "DiagnosticReport")[0]
     assert report["status"] == "final"
@@ -32,7 +32,11 @@ def test_bundle_parses_and_carries_the_report():
     assert report["code"]["coding"][0] == {"system": "http://loinc.org", "code": "18748-4", "display": "Diagnostic imaging study"}
     assert report["identifier"][0]["value"] == "A123"
     sections = report_sections(study)
-    assert base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8") == sections.text
+    signed = base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8")
+    assert signed == sections.text[:sections.text.index("\nDECISION SUPPORT")].rstrip("\n")  # what the radiologist signs
+    support = next(e["resource"] for e in bundle["entry"]
+                   if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "DECSUPPORT")
+    assert support["valueString"] == sections.decision_support and support["valueString"].startswith("DECISION SUPPORT")
     assert report["conclusion"] == sections.conclusion and report["conclusion"].startswith("Distribution")
     observation = resources(bundle, "Observation")[0]
     assert report["result"][0]["reference"] == bundle["entry"][2]["fullUrl"]
@@ -71,7 +75,7 @@ def test_status_is_checked_against_the_r4_value_set():
 
 def test_empty_study_is_valid():
     bundle = diagnostic_bundle(Study())
-    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["DiagnosticReport"] + ["Observation"] * 7
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["DiagnosticReport"] + ["Observation"] * 8
     assert all(r["interpretation"][0]["text"] == "partial" for r in resources(bundle, "Observation")[:6])  # not assessed
 
 
@@ -85,7 +89,8 @@ def test_scores_and_red_flags_parse_back_with_their_values():
     parsed = Bundle.model_validate_json(bundle_json(known_study(), status="final"))
     observations = {e.resource.code.coding[0].code: e.resource for e in parsed.entry
                     if e.resource.get_resource_type() == "Observation" and e.resource.category[0].coding[0].code == "survey"}
-    assert set(observations) == {"ANDRONIKOU", "JANSSON", "BRISTOL", "EULARACR2025", "RAICROMRIS", "RINBO", "REDFLAGS"}
+    assert set(observations) == {"ANDRONIKOU", "JANSSON", "BRISTOL", "EULARACR2025", "RAICROMRIS", "RINBO", "REDFLAGS",
+                                 "DECSUPPORT"}
     jansson = observations["JANSSON"]
     assert (float(jansson.valueQuantity.value), jansson.valueQuantity.code) == (63.0, "{points}")
     assert jansson.code.coding[0].system == "urn:crmo-analyzer:codes" and "local code" in jansson.code.coding[0].display

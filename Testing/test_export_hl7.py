@@ -67,9 +67,12 @@ def test_user_text_survives_both_parsers(note):
     er7 = message(study)
     sections = report_sections(study)
     for received in (texts_hl7apy(er7), texts_python_hl7(er7)):
-        assert {"18782-3", "19005-8"} <= set(received) and all(c in SCORE_CODES for c in set(received) - {"18782-3", "19005-8"})
+        text_codes = {"18782-3", "19005-8", "DECSUPPORT"}
+        assert text_codes <= set(received) and all(c in SCORE_CODES for c in set(received) - text_codes)
         assert same_text(received["18782-3"], sections.findings)
         assert same_text(received["19005-8"], sections.impression)
+        assert same_text(received["DECSUPPORT"], sections.decision_support)  # its own OBX group
+        assert "\nDECISION SUPPORT" not in received["19005-8"] and received["DECSUPPORT"].startswith("DECISION SUPPORT")
     assert " ".join(note.split())[:200] in sections.findings  # the note is in the report that travelled
     values = [str(obx[5]) for obx in hl7.parse(er7).segments("OBX")]
     assert max(len(v) for v in values) <= 199 and len(values) >= len(sections.findings.split("\n")) + 1
@@ -219,7 +222,7 @@ def test_score_totals_travel_as_nm_obx():
     assert (evaluate_score(study, "jansson").value, evaluate_score(study, "jansson").partial) == (63, False)
     er7 = message(study)
     found = score_segments(er7)
-    assert set(found) == SCORE_CODES
+    assert set(found) == SCORE_CODES | {"DECSUPPORT"}
     jansson = found["JANSSON"]
     assert all(str(s[0]) == "NTE" for s in jansson[1:])  # complete: no PARTIAL note, only the rule's source
     source = "".join(str(s[3]) for s in jansson[1:])
@@ -232,6 +235,7 @@ def test_score_totals_travel_as_nm_obx():
     assert {str(s[2]) for s in bristol} == {"TX"} and "criterion 1" in str(bristol[0][5])
     codes = [str(s[3][0][0]) for s in hl7.parse(er7).segments("OBX")]
     assert codes.index("JANSSON") > max(i for i, c in enumerate(codes) if c == "19005-8")  # after the report text
+    assert codes.index("DECSUPPORT") > max(i for i, c in enumerate(codes) if c in SCORE_CODES)  # the detail comes last
     parsed = parse_message(er7, validation_level=VALIDATION_LEVEL.STRICT)
     assert parsed.validate()
     numeric = [o.obx for o in parsed.oru_r01_patient_result.oru_r01_order_observation.oru_r01_observation

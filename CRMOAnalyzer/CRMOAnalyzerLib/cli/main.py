@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import CRMOInputError
 
 #: subcommand modules of this package, each with ``add_subparser(subparsers)``
-SUBCOMMANDS = ("analyze", "demo", "report", "compare", "clinical", "cohort", "send", "outbox")
+SUBCOMMANDS = ("analyze", "demo", "report", "compare", "clinical", "cohort", "send", "outbox", "candidates")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 

@@ -16,6 +16,8 @@ __all__ = ["ReportSections", "StructuredResult", "export_config", "report_sectio
 
 #: the heading that starts the impression in the report template
 IMPRESSION_HEADING = "IMPRESSION"
+#: the heading of the report's decision-support section (report.render_parts: the signed report, then this)
+DECISION_SUPPORT_HEADING = "DECISION SUPPORT"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -45,15 +47,19 @@ class ReportSections:
     findings: str
         Everything before the impression heading (header, findings, distribution and any other section).
     impression: str
-        The impression and what follows it (red flags, scores, caveat, sources), without its heading.
+        The impression and what follows it in the signed report (red flags, criteria, caveat), without its heading.
     conclusion: str
         The impression paragraph alone (up to the next blank line or heading).
+    decision_support: str
+        The DECISION SUPPORT section (every flag and criterion in full, with sources), kept apart so a RIS shows the
+        signed report first; empty when the text has none.
     """
 
     text: str
     findings: str
     impression: str
     conclusion: str
+    decision_support: str = ""
 
 
 def report_sections(study: Study, text: str | None = None) -> ReportSections:
@@ -63,16 +69,19 @@ def report_sections(study: Study, text: str | None = None) -> ReportSections:
 
         text = render_report(study)
     text = clean_text(text).strip("\n")
-    match = re.search(rf"(?m)^{IMPRESSION_HEADING}[ \t]*$", text)
+    support = re.search(rf"(?m)^{DECISION_SUPPORT_HEADING}\b", text)
+    signed, decision_support = (text[:support.start()].rstrip("\n"), text[support.start():].strip("\n")) if support \
+        else (text, "")
+    match = re.search(rf"(?m)^{IMPRESSION_HEADING}[ \t]*$", signed)
     if match is None:
         from ..distribution import distribution  # noqa: PLC0415
         from ..report import impression  # noqa: PLC0415
 
         conclusion = impression(distribution(study))
-        return ReportSections(text, text, conclusion, conclusion)
-    rest = text[match.end():].strip("\n")
+        return ReportSections(text, signed, conclusion, conclusion, decision_support)
+    rest = signed[match.end():].strip("\n")
     conclusion = re.split(r"\n[ \t]*\n|\n(?=[A-Z][A-Z0-9 ,/&()-]{3,}$)", rest, maxsplit=1, flags=re.M)[0].strip()
-    return ReportSections(text, text[:match.start()].rstrip("\n"), rest, conclusion or rest)
+    return ReportSections(text, signed[:match.start()].rstrip("\n"), rest, conclusion or rest, decision_support)
 
 
 def local_code(key: str) -> dict[str, str]:

@@ -212,6 +212,12 @@ def _decision_support(study: Study, comparison, weights, status: str, subject: d
     return out
 
 
+def _signed(sections) -> str:
+    """The report the radiologist signs: the text without its DECISION SUPPORT section."""
+    return sections.text[:len(sections.text) - len(sections.decision_support)].rstrip("\n") if sections.decision_support \
+        else sections.text
+
+
 def _patient(study: Study) -> dict[str, Any] | None:
     p = study.patient or {}
     if not any(p.get(k) for k in ("id", "name", "birth_date", "sex")):
@@ -285,6 +291,13 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         url = _uuid(seed, namespace)
         entries.append({"fullUrl": url, "resource": resource})
         results.append({"reference": url, "display": display})
+    if sections.decision_support:  # its own Observation: the report's presentedForm is what the radiologist signs
+        url = _uuid("decision-support", namespace)
+        local = local_code("decision_support")
+        resource = _base(local, local["meaning"], observation_status, subject, effective)
+        resource["valueString"] = sections.decision_support
+        entries.append({"fullUrl": url, "resource": resource})
+        results.append({"reference": url, "display": "Decision support (not a diagnosis)"})
     report: dict[str, Any] = {
         "resourceType": "DiagnosticReport", "status": status,
         "category": [{"coding": [{"system": fhir["service_section"], "code": "RAD", "display": "Radiology"}]}],
@@ -292,7 +305,7 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         "issued": issued.isoformat(timespec="seconds"),
         "conclusion": sections.conclusion,
         "presentedForm": [{"contentType": "text/plain; charset=utf-8", "language": "en",
-                           "data": base64.b64encode(sections.text.encode("utf-8")).decode("ascii"),
+                           "data": base64.b64encode(_signed(sections).encode("utf-8")).decode("ascii"),
                            "title": "CRMO Analyzer report"}],
     }
     accession = accession or exam.get("accession")

@@ -290,8 +290,14 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
         code = _coded(config[key], key)
         for value in _lines(getattr(sections, key), config["line_width"]):
             observations.add("TX", code, sub_id, value)
+    number = 2
     for number, result in enumerate(structured_results(study, weights), start=3):
         _add_result(observations, result, str(number), config)
+    if sections.decision_support:  # its own OBX group, after the report and the results: a RIS shows the report first
+        local = export_config("codes")["local"]["decision_support"]
+        code = "^".join(escape(p) for p in (local["code"], local["meaning"], config["local_system"]))
+        for value in _lines(sections.decision_support, config["line_width"]):
+            observations.add("TX", code, str(number + 1), value)
     try:
         message.validate()
         er7 = message.to_er7()
