@@ -167,3 +167,18 @@ def test_a_flag_name_that_reads_as_two_flags_is_refused(monkeypatch):
     finally:
         monkeypatch.undo()
         redflags.flag_rules.cache_clear()
+
+
+def test_two_tibial_lesions_of_unknown_side_are_neither_solitary_nor_unifocal():
+    """One per leg, side unknown: never 'Unifocal: 2 lesions in 1 bone' and never the solitary-lesion biopsy flag."""
+    from CRMOAnalyzerLib.distribution import distribution
+    from CRMOAnalyzerLib.report import distribution_paragraph
+    from studybuilder import lesion, study
+
+    exam = study(lesion("L1", "tibia", sublocation="metaphysis", bone_end="proximal"),
+                 lesion("L2", "tibia", sublocation="metaphysis", bone_end="proximal"))
+    dist = distribution(exam)
+    assert (dist.focality, dist.unifocal, sorted(dist.side_unknown)) == ("unknown", False, ["L1", "L2"])
+    assert distribution_paragraph(dist, exam).startswith("Focality unknown (side not known): 2 lesions")
+    solitary = next(flag for flag in red_flags(exam).flags if flag.id == "solitary_non_clavicular")
+    assert solitary.present is None and "side of lesions L1, L2" in " ".join(solitary.missing)

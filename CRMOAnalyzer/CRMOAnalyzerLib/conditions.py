@@ -172,6 +172,8 @@ def _typical_findings(ctx: Context, spec: dict[str, Any]) -> Outcome:
 
 def _solitary_outside(ctx: Context, spec: dict[str, Any]) -> Outcome:
     dist = ctx.distribution
+    if dist.focality == "unknown":  # lesions of unknown side: one bone or two, not known
+        return Outcome(None, [], ["the side of lesions " + ", ".join(dist.side_unknown)])
     if not dist.unifocal:
         return Outcome(False)
     inside = all(ctx.kind(l).value in spec["kinds"] for l in ctx.assigned)

@@ -88,7 +88,8 @@ def distribution_paragraph(dist: Distribution, study: Study) -> str:
     if dist.lesion_count == 0:
         return "No bone lesion was annotated."
     parts = []
-    focal = "Multifocal" if dist.multifocal else ("Unifocal" if dist.unifocal else "No localized")
+    focal = {"multifocal": "Multifocal", "unifocal": "Unifocal",
+             "unknown": "Focality unknown (side not known)"}.get(dist.focality, "No localized")
     parts.append(f"{focal}: {dist.lesion_count} lesion{'s' if dist.lesion_count != 1 else ''} in {dist.site_count} "
                  f"bone{'s' if dist.site_count != 1 else ''}.")
     by_region = [f"{row['display'].lower()} {row['total']}" for row in dist.regions]
