@@ -66,29 +66,36 @@ def check_facts(patient: dict, study: dict, source) -> None:
         raise CRMOInputError(source, f"sex {patient.get('sex')!r} must be F, M or O")
 
 
+def read_bonemap(bones: str | os.PathLike, bone_labels: str | os.PathLike | None = None, task: str | None = None) -> BoneMap:
+    """The named bone map of a file: names from ``bone_labels``, else the file's own (a .seg.nrrd), else the
+    TotalSegmentator task's ids (with a warning). Refused in one line when no name fits."""
+    labelmap = read_labelmap(bones, "bone map")
+    if bone_labels is not None:
+        from .labelnames import read_label_names  # noqa: PLC0415
+
+        names, source = read_label_names(bone_labels), os.fspath(bone_labels)
+    elif labelmap.names:
+        names, source = labelmap.names, os.fspath(bones)
+    else:
+        names, source = totalsegmentator_ids(task), f"TotalSegmentator task '{task or 'total'}' label ids"
+    try:
+        bonemap = BoneMap(labelmap, names, source)
+    except CRMOInputError as error:
+        if bone_labels is None and not labelmap.names and error.problem.startswith(("no name", "no bone")):
+            raise CRMOInputError(error.path, f"{error.problem}; give the bone names with --bone-labels") from error
+        raise
+    if bone_labels is None and not labelmap.names:  # said once the ids fit: a refusal stays one line
+        logger.warning("%s: no label names given (--bone-labels); assuming the %s", bones, source)
+    return bonemap
+
+
 def analyze_files(inputs: AnalysisInputs) -> Study:
     """Read the inputs, localize every lesion, return the study."""
     if (inputs.lesions is None) == (inputs.points is None):
         raise CRMOInputError(None, "give the lesions either as a label map/segmentation or as points, not both")
-    bones = read_labelmap(inputs.bones, "bone map")
-    if inputs.bone_labels is not None:
-        from .labelnames import read_label_names  # noqa: PLC0415
-
-        names, names_source = read_label_names(inputs.bone_labels), os.fspath(inputs.bone_labels)
-    elif bones.names:
-        names, names_source = bones.names, os.fspath(inputs.bones)
-    else:
-        names = totalsegmentator_ids(inputs.task)
-        names_source = f"TotalSegmentator task '{inputs.task or 'total'}' label ids"
-        logger.warning("%s: no label names given (--bone-labels); assuming the %s", inputs.bones, names_source)
-    try:
-        bonemap = BoneMap(bones, names, names_source)
-    except CRMOInputError as error:
-        if inputs.bone_labels is None and not bones.names and error.problem.startswith(("no name", "no bone")):
-            raise CRMOInputError(error.path, f"{error.problem}; give the bone names with --bone-labels") from error
-        raise
+    bonemap = read_bonemap(inputs.bones, inputs.bone_labels, inputs.task)
     _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force)
-    record = {"bones": os.fspath(inputs.bones), "bone_names": names_source}
+    record = {"bones": os.fspath(inputs.bones), "bone_names": bonemap.names_source}
     image = read_image(inputs.image, "image") if inputs.image else None
     if inputs.image:
         record["image"] = os.fspath(inputs.image)

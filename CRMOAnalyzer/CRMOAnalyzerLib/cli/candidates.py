@@ -31,29 +31,11 @@ def add_subparser(subparsers) -> None:
 
 
 def read_bonemap(bones: Path, bone_labels: Path | None = None, task: str | None = None):
-    """The named bone map, read as ``analyze`` reads it (names from LABELS, the file, or TotalSegmentator ids)."""
-    from ..bonemap import BoneMap  # noqa: PLC0415 (fast --help)
+    """The named bone map, read as ``analyze`` reads it; a bone map that names almost no bone is refused."""
     from ..errors import CRMOInputError  # noqa: PLC0415
-    from ..images import read_labelmap  # noqa: PLC0415
-    from ..pipeline import swapped_bones  # noqa: PLC0415
+    from ..pipeline import read_bonemap as read, swapped_bones  # noqa: PLC0415
 
-    labelmap = read_labelmap(bones, "bone map")
-    if bone_labels is not None:
-        from ..labelnames import read_label_names  # noqa: PLC0415
-
-        names, source = read_label_names(bone_labels), os.fspath(bone_labels)
-    elif labelmap.names:
-        names, source = labelmap.names, os.fspath(bones)
-    else:
-        from ..anatomy import totalsegmentator_ids  # noqa: PLC0415
-
-        names, source = totalsegmentator_ids(task), f"TotalSegmentator task '{task or 'total'}' label ids"
-    try:
-        bonemap = BoneMap(labelmap, names, source)
-    except CRMOInputError as error:
-        if bone_labels is None and not labelmap.names and error.problem.startswith(("no name", "no bone")):
-            raise CRMOInputError(error.path, f"{error.problem}; give the bone names with --bone-labels") from error
-        raise
+    bonemap = read(bones, bone_labels, task)
     why = swapped_bones(bonemap)
     if why is not None:
         raise CRMOInputError(bones, why)
