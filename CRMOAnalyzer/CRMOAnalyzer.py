@@ -157,6 +157,10 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.exportToDicomDatabaseButton.connect("clicked(bool)", self.onExportToDicomDatabase)
         self.ui.sendButton.connect("clicked(bool)", self.onSendButton)
+        self.ui.findCandidatesButton.connect("clicked(bool)", self.onFindCandidates)
+        self.ui.acceptCandidateButton.connect("clicked(bool)", lambda: self.onDecideCandidate(accept=True))
+        self.ui.rejectCandidateButton.connect("clicked(bool)", lambda: self.onDecideCandidate(accept=False))
+        self.ui.candidateComboBox.connect("currentIndexChanged(int)", self.onCandidateChosen)
         self.ui.retryOutboxButton.connect("clicked(bool)", self.onRetryOutbox)
         self.ui.sendDestinationComboBox.addItems(self.savedDestinations())
         self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
@@ -423,6 +427,37 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.showResultOf(lambda: self.logic.exportToDicomDatabase(self.ui.dicomFolderPathLineEdit.currentPath),
                           self.ui.exportStatusLabel, busy=_("Writing the SR and adding it to the DICOM database ..."))
 
+    def onFindCandidates(self) -> None:
+        p = self._parameterNode
+        self.showResultOf(lambda: self.logic.findCandidates(p.inputVolume, p.boneMap),
+                          busy=_("Looking for lesion candidates in the image ..."))
+        self.fillCandidates()
+
+    def fillCandidates(self) -> None:
+        combo = self.ui.candidateComboBox
+        blocked = combo.blockSignals(True)
+        combo.clear()
+        for segmentId, name, _facts in self.logic.candidateList():
+            combo.addItem(name, segmentId)
+        combo.blockSignals(blocked)
+
+    def onCandidateChosen(self, index: int) -> None:
+        segmentId = self.ui.candidateComboBox.itemData(index)
+        if segmentId:
+            self.logic.centreOnCandidate(segmentId)
+
+    def onDecideCandidate(self, accept: bool) -> None:
+        segmentId = self.ui.candidateComboBox.itemData(self.ui.candidateComboBox.currentIndex)
+        if not segmentId:
+            return
+        p = self._parameterNode
+        if accept:
+            self.showResultOf(lambda: self.logic.acceptCandidate(segmentId, p.lesionNode))
+            p.lesionNode = self.logic.lesionNode or p.lesionNode
+        else:
+            self.showResultOf(lambda: self.logic.rejectCandidate(segmentId))
+        self.fillCandidates()
+
     def savedDestinations(self) -> list:
         value = slicer.app.settings().value(DESTINATIONS_SETTING) or []
         return [value] if isinstance(value, str) else list(value)
@@ -482,6 +517,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         self._onLesionNodeChanged = None
         self.processEvents = None  # the widget sets Slicer's, so long runs keep the panel live
         self.swappedInputs = None  # why the last inputs looked swapped (the reader may analyse anyway)
+        self.candidates = None  # the "CRMO candidates (AUTOMATIC)" segmentation
         self._boneMapProcess = None
         self._boneMapCancelled = False
 
@@ -647,6 +683,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         self.storing = True
         try:
             if self.lesionNode is not None:
+                mrml.mark_edited_candidates(self.lesionNode)
                 mrml.store_annotations(self.study, self.lesionNode, lesionIds)
                 mrml.store_study(None, slicer.mrmlScene)
             else:
@@ -963,6 +1000,58 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         DICOMUtils.importDicom(folder, database, copyFiles=True)
         names = sorted(name for name in os.listdir(folder) if name.endswith(".dcm"))
         return _("Added to the DICOM database: {files}").format(files=", ".join(names))
+
+    # -- lesion candidates: proposed AUTOMATIC; the reader accepts or rejects each --
+    def findCandidates(self, volume, boneMap) -> str:
+        """Propose lesion candidates from the image inside the bone map, as the separate segmentation
+        "CRMO candidates (AUTOMATIC)". Nothing enters the study until the reader accepts a candidate."""
+        mrml = self._mrml()
+        from CRMOAnalyzerLib.candidates import find_candidates
+        from CRMOAnalyzerLib.errors import CRMOInputError
+
+        if volume is None or boneMap is None:
+            return "!" + _("Select the image (STIR) and the bone map first: candidates are looked for inside the bones.")
+        try:
+            result = find_candidates(mrml.volume_image(volume, "STIR image"), mrml.bone_map(boneMap))
+        except CRMOInputError as error:
+            return "!" + str(error)
+        self.candidates = mrml.publish_candidates(result, slicer.mrmlScene, reference=volume)
+        mrml.place_beside(volume, [self.candidates])
+        if not result.candidates:
+            return _("No lesion candidate found (the reader decides; this only proposes).")
+        return _("{count} candidates proposed (AUTOMATIC): accept or reject each.").format(count=len(result.candidates))
+
+    def candidateList(self) -> list:
+        """(segment ID, name, facts) of the candidates still to decide on."""
+        if self.candidates is None or self.candidates.GetScene() is None:
+            return []
+        return self._mrml().candidate_segments(self.candidates)
+
+    def centreOnCandidate(self, segmentId: str) -> None:
+        facts = dict((sid, f) for sid, _name, f in self.candidateList()).get(segmentId) or {}
+        if facts.get("centroid_ras"):
+            self._mrml().centre_views(slicer.mrmlScene, facts["centroid_ras"])
+
+    def acceptCandidate(self, segmentId: str, lesionNode=None) -> str:
+        """The candidate becomes a lesion of ``lesionNode`` (a new "CRMO lesions" segmentation when there is none)."""
+        from CRMOAnalyzerLib.errors import CRMOInputError
+
+        mrml = self._mrml()
+        if self.candidates is None:
+            return "!" + _("No candidates: press Find candidates first.")
+        if lesionNode is None:
+            lesionNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", _("CRMO lesions"))
+        try:
+            mrml.accept_candidate(self.candidates, segmentId, lesionNode)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        self.lesionNode = lesionNode
+        return _("Candidate accepted as a lesion of {node}; analyse to see it in the tables.").format(node=lesionNode.GetName())
+
+    def rejectCandidate(self, segmentId: str) -> str:
+        if self.candidates is not None:
+            self.candidates.GetSegmentation().RemoveSegment(segmentId)
+        return _("Candidate rejected.")
 
     # -- sending to the RIS and the PACS, through the outbox --
     def send(self, destination: str, accession: str = "", dicomDir: str = "", timeout: Optional[float] = None) -> str:

@@ -599,3 +599,56 @@ def test_send_from_the_panel_keeps_what_is_refused_in_the_outbox_and_retry_sends
         assert "The reader's own report." in first
     finally:
         receiver.close()
+
+
+def test_candidates_are_proposed_automatic_and_only_an_accepted_one_becomes_a_lesion(panel):
+    from CRMOAnalyzerLib.candidates.stir_phantom import make_skeleton, make_stir_exam
+    from CRMOAnalyzerLib.phantom import Pose, _along
+
+    knees = ("femur_left", "femur_right", "tibia", "fibula", "patella")
+    skeleton = make_skeleton(Grid((3.0, 3.0, 3.0)), Pose(), knees, (-130, -40, -640), (130, 60, -440))
+    lesion = {"name": "R distal femur", "bone": "femur_right", "side": "right", "radius_mm": 8.0, "contrast": 2.5,
+              "centre": _along("femur", "right", from_distal_mm=40)}
+    exam = make_stir_exam(0, skeleton, lesions=[lesion], noise=0.08)
+    volume = panel.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "STIR")
+    volume.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(exam.image.affine))
+    slicer.util.updateVolumeFromArray(volume, exam.image.array.astype(np.float32))
+    bones = add_labelmap(panel.scene, skeleton.bones, "Knee bones")
+
+    message = panel.logic.findCandidates(volume, bones)
+    assert not message.startswith("!"), message
+    found = panel.logic.candidateList()
+    assert found and found[0][2]["bone"] == "femur_right" and found[0][2]["side"] == "right"
+    candidates = panel.scene.GetFirstNodeByName(mrml.CANDIDATES_SEGMENTATION)
+    tags = [vtk_tag(candidates, segment_id, mrml.ALGORITHM_TYPE_TAG) for segment_id, _name, _facts in found]
+    assert set(tags) == {"AUTOMATIC"}
+    points = panel.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Lesion points")
+    panel.logic.analyze(points, bones)
+    assert panel.logic.study.lesions == []  # proposed is not reported
+
+    first = found[0][0]
+    assert not panel.logic.acceptCandidate(first).startswith("!")
+    lesions = panel.logic.lesionNode
+    assert lesions.IsA("vtkMRMLSegmentationNode") and [sid for sid, *_ in panel.logic.candidateList()] == [s for s, *_ in found[1:]]
+    panel.logic.analyze(lesions, bones)
+    [accepted] = panel.logic.study.lesions
+    assert (accepted.bone, accepted.side) == ("femur_right", "right")
+    segment_id = lesions.GetSegmentation().GetNthSegmentID(0)
+    assert vtk_tag(lesions, segment_id, mrml.ALGORITHM_TYPE_TAG) == "AUTOMATIC"
+    layer = lesions.GetBinaryLabelmapInternalRepresentation(segment_id)
+    voxels = numpy_support.vtk_to_numpy(layer.GetPointData().GetScalars())
+    voxels[np.flatnonzero(voxels == lesions.GetSegmentation().GetSegment(segment_id).GetLabelValue())[:5]] = 0  # erased
+    layer.Modified()
+    panel.logic.analyze(lesions, bones)
+    assert vtk_tag(lesions, segment_id, mrml.ALGORITHM_TYPE_TAG) == "SEMIAUTOMATIC"  # edited by the reader
+    for segment_id, _name, _facts in panel.logic.candidateList():
+        panel.logic.rejectCandidate(segment_id)
+    assert panel.logic.candidateList() == [] and len(panel.logic.study.lesions) == 1
+
+
+def vtk_tag(node, segment_id: str, tag: str) -> str:
+    import vtk
+
+    value = vtk.reference("")
+    node.GetSegmentation().GetSegment(segment_id).GetTag(tag, value)
+    return str(value)

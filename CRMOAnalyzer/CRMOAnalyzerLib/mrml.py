@@ -49,7 +49,8 @@ __all__ = [
     "FINDINGS_TAG", "OVERRIDES_TAG",
     "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "REPORT_EDITED_ATTRIBUTE", "STUDY_DATA_ATTRIBUTE",
     "TERMINOLOGY_FILES", "report_node", "set_report_text", "report_edited", "store_study", "stored_study", "store_baseline",
-    "stored_baseline", "apply_annotations", "load_sample_study", "place_beside", "bone_map_is_cached", "forget_bone_map", "BASELINE_ATTRIBUTE",
+    "stored_baseline", "apply_annotations", "load_sample_study", "bone_map", "publish_candidates", "candidate_segments",
+    "accept_candidate", "mark_edited_candidates", "CANDIDATES_SEGMENTATION", "ALGORITHM_TYPE_TAG", "place_beside", "bone_map_is_cached", "forget_bone_map", "BASELINE_ATTRIBUTE",
     "prepare_scene", "analyze_nodes", "SwappedInputs", "publish", "publish_comparison", "lesion_voxels", "store_annotations", "terminology_entry", "terminology_context_names",
     "load_terminologies", "volume_image", "segmentation_labelmap", "lesion_key", "study_info", "centre_views",
 ]
@@ -816,6 +817,119 @@ def load_sample_study(scene: Any, folder: str | Path) -> dict[str, Any]:
     report = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
     report.SetAttribute(STUDY_INFO_ATTRIBUTE, json.dumps({key: info.get(key) or {} for key in ("patient", "study")}))
     return {"image": image, "bones": bones, "lesions": lesions}
+
+
+# ---- lesion candidates: proposed AUTOMATIC, accepted or rejected by the reader ----------------------------
+
+#: segment tags of DICOM SEG (as QuantitativeReporting and dcmqi read them)
+ALGORITHM_TYPE_TAG = "DICOM.SegmentAlgorithmType"
+ALGORITHM_NAME_TAG = "DICOM.SegmentAlgorithmName"
+#: segment tag of a candidate: score and why it was proposed (JSON); on an accepted one, its volume when accepted
+CANDIDATE_TAG = "CRMOAnalyzer.candidate"
+CANDIDATES_SEGMENTATION = "CRMO candidates (AUTOMATIC)"
+
+
+def bone_map(bones: Any, bone_names: dict[int, str] | None = None) -> BoneMap:
+    """The bone map of a segmentation or label map node (read once and reused until the node changes)."""
+    return _bone_map(bones, bone_names)[0]
+
+
+def _labelmap_node(scene: Any, labelmap: LabelMap, name: str) -> Any:
+    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
+    node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(labelmap.affine))
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(labelmap.array))
+    return node
+
+
+def publish_candidates(result: Any, scene: Any, reference: Any = None) -> Any:
+    """The candidates of ``candidates.find_candidates`` as the segmentation "CRMO candidates (AUTOMATIC)" (replaced,
+    never duplicated): a segment per candidate, named with its rank, side and bone, tagged AUTOMATIC, its score and
+    why in a tag. Candidates are not lesions: nothing enters the study or the report unless the reader accepts one."""
+    node = _singleton(scene, "vtkMRMLSegmentationNode", CANDIDATES_SEGMENTATION, "candidates")
+    node.GetSegmentation().RemoveAllSegments()
+    if reference is not None:
+        node.SetReferenceImageGeometryParameterFromVolumeNode(reference)
+    if not result.candidates:
+        return node
+    temporary = _labelmap_node(scene, result.labelmap, "CRMO candidates (temporary)")
+    try:
+        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(temporary, node):
+            raise CRMOInputError(CANDIDATES_SEGMENTATION, "the candidates could not be made into segments")
+    finally:
+        scene.RemoveNode(temporary)
+    by_label = {candidate.label: candidate for candidate in result.candidates}
+    segmentation = node.GetSegmentation()
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(index)
+        candidate = by_label.get(segment.GetLabelValue())
+        if candidate is None:
+            continue
+        where = " ".join(part for part in (candidate.side, candidate.bone) if part)
+        segment.SetName(f"candidate {candidate.label}: {where} (score {candidate.score:.2f})")
+        segment.SetTag(ALGORITHM_TYPE_TAG, "AUTOMATIC")
+        segment.SetTag(ALGORITHM_NAME_TAG, "CRMO Analyzer candidates")
+        segment.SetTag(CANDIDATE_TAG, _dumps({"score": candidate.score, "why": candidate.why, "bone": candidate.bone,
+                                              "side": candidate.side, "centroid_ras": list(candidate.centroid_ras)}))
+        segment.SetColor(1.0, 0.85, 0.0)
+    return node
+
+
+def candidate_segments(node: Any) -> list[tuple[str, str, dict]]:
+    """(segment ID, name, candidate facts) of each candidate still to decide on."""
+    out = []
+    for segment_id, segment in _segments(node):
+        facts = vtk.reference("")
+        segment.GetTag(CANDIDATE_TAG, facts)
+        out.append((segment_id, segment.GetName(), _loads(str(facts))))
+    return out
+
+
+def accept_candidate(candidates: Any, segment_id: str, lesions: Any) -> str:
+    """Make a candidate a lesion of ``lesions`` (a segmentation: the segment is copied; a point list: a point at its
+    centre) and take it off the candidates. Returns the new segment or point ID."""
+    segment = candidates.GetSegmentation().GetSegment(segment_id)
+    if segment is None:
+        raise CRMOInputError(_name(candidates), f"no candidate {segment_id!r}")
+    facts = vtk.reference("")
+    segment.GetTag(CANDIDATE_TAG, facts)
+    facts = _loads(str(facts))
+    if _is(lesions, "vtkMRMLSegmentationNode"):
+        target = lesions.GetSegmentation()
+        if not target.CopySegmentFromSegmentation(candidates.GetSegmentation(), segment_id):
+            raise CRMOInputError(_name(lesions), "the candidate could not be copied into the lesion segmentation")
+        copied = target.GetSegment(segment_id) or target.GetNthSegment(target.GetNumberOfSegments() - 1)
+        new_id = target.GetSegmentIdBySegment(copied)
+        copied.SetName(f"Lesion {target.GetNumberOfSegments()} (accepted {segment.GetName().split(':')[0]})")
+        copied.SetTag(CANDIDATE_TAG, _dumps({**facts, "accepted_voxels": _voxels(lesions, new_id)}))
+    elif _is(lesions, "vtkMRMLMarkupsFiducialNode"):
+        index = lesions.AddControlPoint(vtk.vtkVector3d(*facts["centroid_ras"]), segment.GetName().split(":")[0])
+        new_id = lesions.GetNthControlPointID(index)
+    else:
+        raise CRMOInputError(_name(lesions), "candidates are accepted into a lesion segmentation or a point list")
+    candidates.GetSegmentation().RemoveSegment(segment_id)
+    return new_id
+
+
+def _voxels(node: Any, segment_id: str) -> int:
+    image = node.GetBinaryLabelmapInternalRepresentation(segment_id)
+    label = node.GetSegmentation().GetSegment(segment_id).GetLabelValue()
+    return int(np.count_nonzero(numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()) == label))
+
+
+def mark_edited_candidates(lesions: Any) -> list[str]:
+    """Accepted candidates whose voxels the reader changed since become SEMIAUTOMATIC; returns their segment IDs."""
+    if not _is(lesions, "vtkMRMLSegmentationNode"):
+        return []
+    edited = []
+    for segment_id, segment in _segments(lesions):
+        kind, facts = vtk.reference(""), vtk.reference("")
+        segment.GetTag(ALGORITHM_TYPE_TAG, kind)
+        segment.GetTag(CANDIDATE_TAG, facts)
+        accepted = _loads(str(facts)).get("accepted_voxels")
+        if str(kind) == "AUTOMATIC" and accepted is not None and _voxels(lesions, segment_id) != accepted:
+            segment.SetTag(ALGORITHM_TYPE_TAG, "SEMIAUTOMATIC")
+            edited.append(segment_id)
+    return edited
 
 
 def centre_views(scene: Any, ras: Iterable[float]) -> int:
