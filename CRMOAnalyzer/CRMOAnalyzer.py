@@ -9,8 +9,11 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+import types
 from typing import Annotated, Optional, Union
 
 import qt
@@ -181,6 +184,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._refreshTimer.stop()
         if self.logic:
             self.logic.stopObserving()
+            self.logic.cancelCandidates()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -429,9 +433,26 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onFindCandidates(self) -> None:
         p = self._parameterNode
-        self.showResultOf(lambda: self.logic.findCandidates(p.inputVolume, p.boneMap),
-                          busy=_("Looking for lesion candidates in the image ..."))
-        self.fillCandidates()
+        message = self.logic.startCandidates(p.inputVolume, p.boneMap)
+        if not self.showResult(message):
+            return
+        dialog = slicer.util.createProgressDialog(labelText=message, maximum=0)
+        dialog.connect("canceled()", self.logic.cancelCandidates)
+        timer = qt.QTimer()
+        timer.setInterval(200)
+
+        def poll():
+            result = None if dialog.wasCanceled else self.logic.pollCandidates()
+            if result is None and not dialog.wasCanceled:
+                return
+            timer.stop()
+            dialog.close()
+            self.showResult(result or _("Candidate search cancelled: nothing was added."))
+            self.fillCandidates()
+
+        timer.connect("timeout()", poll)
+        self._candidatesTimer = timer  # kept alive while it runs
+        timer.start()
 
     def fillCandidates(self) -> None:
         combo = self.ui.candidateComboBox
@@ -518,6 +539,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         self.processEvents = None  # the widget sets Slicer's, so long runs keep the panel live
         self.swappedInputs = None  # why the last inputs looked swapped (the reader may analyse anyway)
         self.candidates = None  # the "CRMO candidates (AUTOMATIC)" segmentation
+        self._candidatesRun = None  # (process, folder, image node) of a running candidate search
         self._boneMapProcess = None
         self._boneMapCancelled = False
 
@@ -1003,23 +1025,80 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
     # -- lesion candidates: proposed AUTOMATIC; the reader accepts or rejects each --
     def findCandidates(self, volume, boneMap) -> str:
-        """Propose lesion candidates from the image inside the bone map, as the separate segmentation
-        "CRMO candidates (AUTOMATIC)". Nothing enters the study until the reader accepts a candidate."""
+        """Propose lesion candidates (blocking): :meth:`startCandidates`, then wait for it."""
+        message = self.startCandidates(volume, boneMap)
+        if message.startswith("!"):
+            return message
+        while True:
+            message = self.pollCandidates(wait=0.2)
+            if message is not None:
+                return message
+
+    def startCandidates(self, volume, boneMap) -> str:
+        """Start ``crmo-analyzer candidates`` on the image and the bone map as a background process (the panel stays
+        live; :meth:`pollCandidates` shows them when it ends, :meth:`cancelCandidates` stops it). Returns a status
+        message ("!" first on a problem)."""
         mrml = self._mrml()
-        from CRMOAnalyzerLib.candidates import find_candidates
         from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.images import write_image
+        from CRMOAnalyzerLib.labelnames import write_label_names
 
         if volume is None or boneMap is None:
             return "!" + _("Select the image (STIR) and the bone map first: candidates are looked for inside the bones.")
+        self.cancelCandidates()
+        folder = tempfile.mkdtemp(prefix="CRMOAnalyzer-candidates-")
         try:
-            result = find_candidates(mrml.volume_image(volume, "STIR image"), mrml.bone_map(boneMap))
+            bonemap = mrml.bone_map(boneMap)
+            write_image(os.path.join(folder, "stir.nrrd"), mrml.volume_image(volume, "STIR image"))
+            write_image(os.path.join(folder, "bones.nrrd"), bonemap.labelmap)
         except CRMOInputError as error:
             return "!" + str(error)
+        write_label_names(os.path.join(folder, "bones.json"), bonemap.names)
+        python = shutil.which("PythonSlicer") or sys.executable
+        command = [python, "-c", "from CRMOAnalyzerLib.cli.main import entry_point; entry_point()", "-q", "candidates",
+                   "--image", os.path.join(folder, "stir.nrrd"), "--bones", os.path.join(folder, "bones.nrrd"),
+                   "--bone-labels", os.path.join(folder, "bones.json"), "--out", os.path.join(folder, "out")]
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH")])))
+        self._candidatesRun = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                                env=environment), folder, volume)
+        return _("Looking for lesion candidates in the background ...")
+
+    def pollCandidates(self, wait: float = 0.0) -> Optional[str]:
+        """None while the candidates run; when they end, publish them and return the status message."""
+        if self._candidatesRun is None:
+            return "!" + _("No candidate search is running.")
+        process, folder, volume = self._candidatesRun
+        try:
+            process.wait(timeout=wait) if wait else None
+        except subprocess.TimeoutExpired:
+            return None
+        if process.poll() is None:
+            return None
+        self._candidatesRun = None
+        error = (process.stderr.read() or "").strip().splitlines()
+        if process.returncode != 0:
+            return "!" + (error[-1] if error else _("the candidate search stopped (exit {code})").format(code=process.returncode))
+        from CRMOAnalyzerLib.files import read_json
+        from CRMOAnalyzerLib.images import read_labelmap
+
+        out = os.path.join(folder, "out")
+        found = read_json(os.path.join(out, "candidates.json"), "candidates")["candidates"]
+        result = types.SimpleNamespace(labelmap=read_labelmap(os.path.join(out, "candidates.nii.gz"), "candidates"),
+                                       candidates=[types.SimpleNamespace(**candidate) for candidate in found])
+        mrml = self._mrml()
         self.candidates = mrml.publish_candidates(result, slicer.mrmlScene, reference=volume)
         mrml.place_beside(volume, [self.candidates])
-        if not result.candidates:
+        if not found:
             return _("No lesion candidate found (the reader decides; this only proposes).")
-        return _("{count} candidates proposed (AUTOMATIC): accept or reject each.").format(count=len(result.candidates))
+        return _("{count} candidates proposed (AUTOMATIC): accept or reject each.").format(count=len(found))
+
+    def cancelCandidates(self) -> None:
+        """Stop a running candidate search (nothing is added to the scene)."""
+        if self._candidatesRun is not None:
+            self._candidatesRun[0].kill()
+            self._candidatesRun[0].wait()
+            self._candidatesRun = None
 
     def candidateList(self) -> list:
         """(segment ID, name, facts) of the candidates still to decide on."""

@@ -261,7 +261,8 @@ def calls(function: ast.FunctionDef) -> set[str]:
 def test_the_widget_stops_its_timer_and_observers_when_the_reader_leaves():
     """Defect 9, the widget's half: exit() and cleanup() stop everything the panel started."""
     tree = ast.parse(slicer_standins.MODULE_FILE.read_text(encoding="utf-8"))
-    assert {"self._refreshTimer.stop", "self.logic.stopObserving"} <= calls(method(tree, "CRMOAnalyzerWidget", "exit"))
+    assert {"self._refreshTimer.stop", "self.logic.stopObserving", "self.logic.cancelCandidates"} <= \
+        calls(method(tree, "CRMOAnalyzerWidget", "exit"))
     assert "self.exit" in calls(method(tree, "CRMOAnalyzerWidget", "cleanup"))
 
 
@@ -652,3 +653,16 @@ def vtk_tag(node, segment_id: str, tag: str) -> str:
     value = vtk.reference("")
     node.GetSegmentation().GetSegment(segment_id).GetTag(tag, value)
     return str(value)
+
+
+def test_a_candidate_search_runs_in_the_background_and_cancel_leaves_nothing(panel, phantom):
+    bones = add_labelmap(panel.scene, phantom.bones, "Bones")
+    volume = panel.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "STIR")
+    volume.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(phantom.bones.affine))
+    slicer.util.updateVolumeFromArray(volume, (phantom.bones.array > 0).astype(np.float32) * 100 + 10)
+    assert "background" in panel.logic.startCandidates(volume, bones)
+    assert panel.logic.pollCandidates() is None  # still running: the panel is free meanwhile
+    process = panel.logic._candidatesRun[0]
+    panel.logic.cancelCandidates()
+    assert process.poll() is not None and panel.logic.pollCandidates().startswith("!")
+    assert panel.scene.GetFirstNodeByName(mrml.CANDIDATES_SEGMENTATION) is None
