@@ -82,8 +82,8 @@ def registerSampleData() -> None:
 
     if not os.path.isdir(SAMPLE_STUDY):
         return  # an install without the sample
-    SampleData.SampleDataLogic.registerCustomSampleDataSource(
-        category="CRMO Analyzer", sampleName="CRMOAnalyzerSample",
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(  # no download: the files are here (lists: Slicer needs them)
+        category="CRMO Analyzer", sampleName="CRMOAnalyzerSample", uris=[], fileNames=[], nodeNames=[],
         thumbnailFileName=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "CRMOAnalyzer.png"),
         customDownloader=lambda source: CRMOAnalyzerLogic().loadSampleStudy())
 

@@ -666,3 +666,18 @@ def test_a_candidate_search_runs_in_the_background_and_cancel_leaves_nothing(pan
     panel.logic.cancelCandidates()
     assert process.poll() is not None and panel.logic.pollCandidates().startswith("!")
     assert panel.scene.GetFirstNodeByName(mrml.CANDIDATES_SEGMENTATION) is None
+
+
+def test_sample_data_registers_a_source_slicer_can_build_whose_button_loads_the_sample(panel, monkeypatch):
+    registered = []
+    sample_data = types.ModuleType("SampleData")
+    sample_data.SampleDataLogic = types.SimpleNamespace(registerCustomSampleDataSource=lambda **kw: registered.append(kw))
+    monkeypatch.setitem(sys.modules, "SampleData", sample_data)
+    panel.module.registerSampleData()
+    [source] = registered
+    # Slicer 5.12's SampleDataSource takes len() of uris, fileNames, nodeNames (lists of one length), then the button
+    # calls customDownloader(source)
+    assert len(source["uris"]) == len(source["fileNames"]) == len(source["nodeNames"])
+    assert Path(source["thumbnailFileName"]).is_file()
+    message = source["customDownloader"](types.SimpleNamespace(**source))
+    assert message.startswith("9 lesions analysed"), message
