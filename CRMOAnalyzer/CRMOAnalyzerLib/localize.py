@@ -110,7 +110,40 @@ class _Localizer:
         if bone.kind == BoneKindValues.VERTEBRA:
             right = midline.normal if midline is not None else np.array([1.0, 0.0, 0.0])
             return sublocation.Vertebra.from_runs(self.bonemap.bone_runs(value, None), right)
+        if bone.kind == BoneKindValues.FLAT:
+            return self._flat_frame(value, bone, side)
         return sublocation.UNKNOWN
+
+    def _flat_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
+        """Hip bone, rib, scapula, sternum and mandible (rules in ``sublocation.json``); other flat bones have none."""
+        midline = self.bonemap.midline
+        axes = sublocation.PatientAxes.of(midline.normal if midline is not None else None,
+                                          midline.offset if midline is not None else None)
+        runs = self.bonemap.bone_runs(value, None)
+        cut = self.bonemap.touches_edge(runs)
+        own_side = bone.side.value if bone.side is not None else side
+        if bone.base == "hip":
+            femur = self.bonemap.partners("femur", own_side) if own_side else []
+            sacrum = self.bonemap.partners("sacrum", None)
+            return sublocation.HipBone.from_runs(runs, axes, femur, sacrum, cut)
+        if bone.base.startswith("rib"):
+            return sublocation.Rib.from_runs(runs, axes, self._chest_front(axes), cut)
+        if bone.base == "scapula":
+            humerus = self.bonemap.partners("humerus", own_side) if own_side else []
+            return sublocation.Scapula.from_runs(runs, axes, humerus, own_side)
+        if bone.base == "sternum":
+            return sublocation.Sternum.from_runs(runs, axes, cut)
+        if bone.base == "mandible":
+            return sublocation.Mandible.from_runs(runs, axes, cut)
+        return sublocation.UNKNOWN
+
+    def _chest_front(self, axes: sublocation.PatientAxes) -> tuple[float, str] | None:
+        """The anterior coordinate of the front of the rib cage: the sternum's, else the most anterior rib's."""
+        for kind, basis in (("sternum", "the sternum"), ("rib", "the most anterior rib")):
+            values = [v for v, b in self.bonemap.bones.items() if b.base.startswith(kind)]
+            if values:
+                return max(self.bonemap.bone_runs(v).extent(axes.anterior)[1] for v in values), basis
+        return None
 
     def orient(self, base: str, side: str | None, low: np.ndarray, high: np.ndarray,
                parallel: bool = True) -> sublocation.Orientation:

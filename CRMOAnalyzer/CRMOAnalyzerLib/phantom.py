@@ -18,7 +18,7 @@ from .geometry import LPS_TO_RAS, grid_affine, to_index, to_ras
 from .images import Image, LabelMap
 from .markups import PointLesion
 
-__all__ = ["Pose", "Grid", "Phantom", "make_phantom", "skeleton_shapes", "LESIONS", "ARMS", "rotation"]
+__all__ = ["Pose", "Grid", "Phantom", "make_phantom", "skeleton_shapes", "LESIONS", "FLAT_LESIONS", "ARMS", "rotation"]
 
 
 def rotation(axis, degrees: float) -> np.ndarray:
@@ -140,11 +140,38 @@ def _limb_axis(name: str, side: str, arms: str = "down") -> tuple[np.ndarray, np
     return np.array(row[1], float), np.array(row[2], float)
 
 
-def skeleton_shapes(arms: str = "down", shaped: bool = False) -> tuple[list[tuple[str, object]], dict[str, int]]:
+def _flat_shapes(s: float, side: str) -> list[tuple[str, object]]:
+    """Flat bones shaped like real ones, on one side (``s`` +1 right, -1 left), for ``flat=True``: a hip bone with
+    an iliac wing, a sacroiliac part reaching the sacrum, an acetabular cup around the shaped femoral head
+    (``shaped=True``: centre (s*50, 0, -150), radius 13), ischium and pubis below it; a scapula with a body on the
+    back, a glenoid facing the shaped humeral head (centre (s*128, -5, 402), radius 16), an acromion above the head
+    and a coracoid in front; the mandible's ramus and condyle."""
+    hip, scapula = f"hip_{side}", f"scapula_{side}"
+    return [
+        (hip, _Ellipsoid((s * 70, -12, -80), (12, 38, 42))),  # iliac wing
+        (hip, _Capsule((s * 66, -14, -85), (s * 36, -12, -95), 12)),  # to the sacroiliac joint (sacrum |x| <= 30)
+        (hip, _Ellipsoid((s * 46, 0, -142), (16, 22, 22))),  # acetabular cup (the femoral head written over it)
+        (hip, _Capsule((s * 50, -14, -158), (s * 44, -18, -192), 10)),  # ischial body and tuberosity
+        (hip, _Capsule((s * 44, -18, -192), (s * 30, 0, -192), 5)),  # ischial ramus
+        (hip, _Capsule((s * 45, 12, -140), (s * 8, 30, -160), 8)),  # superior pubic ramus to the symphysis
+        (hip, _Capsule((s * 8, 30, -165), (s * 30, 0, -192), 5)),  # inferior pubic ramus
+        (scapula, _Ellipsoid((s * 80, -50, 350), (30, 6, 55))),  # body
+        (scapula, _Ellipsoid((s * 104, -8, 402), (6, 10, 14))),  # glenoid
+        (scapula, _Capsule((s * 102, -10, 398), (s * 88, -44, 380), 7)),  # neck
+        (scapula, _Capsule((s * 85, -55, 395), (s * 122, -20, 432), 5)),  # spine and acromion
+        (scapula, _Capsule((s * 100, -5, 410), (s * 100, 25, 415), 5)),  # coracoid
+        ("mandible", _Capsule((s * 44, 22, 466), (s * 48, 14, 500), 7)),  # ramus
+        ("mandible", _Capsule((s * 44, 22, 470), (s * 44, 30, 496), 4)),  # coronoid process
+        ("mandible", _Ellipsoid((s * 49, 13, 503), (9, 6, 5))),  # condyle
+    ]
+
+
+def skeleton_shapes(arms: str = "down", shaped: bool = False, flat: bool = False) -> tuple[list[tuple[str, object]], dict[str, int]]:
     """(name, solid) for every bone, and the label value of each name (TotalSegmentator ``total`` ids
     where that task has the class, 118 + the ``appendicular_bones`` id for side-less limb bones); ``arms``: one of ARMS;
     ``shaped``: long-bone ends shaped like real ones (femoral head, neck and greater trochanter, femoral condyles,
-    tibial plateau, humeral head), which move the bones' principal axes and widen their ends."""
+    tibial plateau, humeral head), which move the bones' principal axes and widen their ends; ``flat``: the hip bones,
+    scapulae and mandible shaped like real ones (:func:`_flat_shapes`; use with ``shaped``) instead of ellipsoids."""
     total = {name: value for value, name in totalsegmentator_ids("total").items()}
     appendicular = {name: 118 + value for value, name in totalsegmentator_ids("appendicular_bones").items()}
     values = {**total, **appendicular, "mandible": 140}
@@ -169,8 +196,11 @@ def skeleton_shapes(arms: str = "down", shaped: bool = False) -> tuple[list[tupl
             for p, q in zip(pts[:-1], pts[1:]):
                 shapes.append((f"rib_{side}_{n}", _Capsule(p, q, 5)))
         shapes.append((f"clavicula_{side}", _Capsule((s * 18, 60, 402), (s * 125, 5, 418), 7)))
-        shapes.append((f"scapula_{side}", _Ellipsoid((s * 88, -62, 345), (38, 8, 60))))
-        shapes.append((f"hip_{side}", _Ellipsoid((s * 68, -8, -105), (32, 22, 62))))
+        if flat:
+            shapes += _flat_shapes(s, side)
+        else:
+            shapes.append((f"scapula_{side}", _Ellipsoid((s * 88, -62, 345), (38, 8, 60))))
+            shapes.append((f"hip_{side}", _Ellipsoid((s * 68, -8, -105), (32, 22, 62))))
         for name, p0, p1, r in _limbs(s, arms):
             label = f"{name}_{side}" if name in ("humerus", "femur") else name
             shapes += [(label, solid) for solid in _long_bone(p0, p1, r)]
@@ -233,6 +263,53 @@ LESIONS: list[dict] = [
 ]
 
 
+def _rib_point(side: str, n: int, t: float) -> np.ndarray:
+    """A point on the axis of the phantom's rib ``n`` at its parameter ``t`` (0.35 at the spine to 2.5 in front)."""
+    s = 1.0 if side == "right" else -1.0
+    a = 70 + 40 * min(1.0, n / 6)
+    return np.array((s * a * np.sin(t), 8 - 72 * np.cos(t), _vertebra_z()[f"T{n}"][0] - 45 * t / np.pi))
+
+
+def _flat_lesions() -> list[dict]:
+    out = []
+    for side, s in (("right", 1.0), ("left", -1.0)):
+        short = side[0].upper()
+        hip, scapula = f"hip_{side}", f"scapula_{side}"
+        for name, xyz, bone, where in (
+                ("iliac wing", (72, -10, -70), hip, "ilium"),
+                ("ilium at the sacroiliac joint", (40, -12, -95), hip, "ilium beside the sacroiliac joint"),
+                ("acetabulum", (40, 0, -132), hip, "acetabulum"),
+                ("ischial tuberosity", (46, -19, -188), hip, "ischium"),
+                ("superior pubic ramus", (20, 24, -153), hip, "pubis"),
+                ("glenoid", (104, -8, 398), scapula, "glenoid"),
+                ("coracoid", (100, 20, 414), scapula, "coracoid"),
+                ("acromion", (114.6, -27, 424.6), scapula, "acromion"),
+                ("scapular body", (78, -50, 340), scapula, "body"),
+                ("mandibular body", (25, 42.4, 466.8), "mandible", "body"),
+                ("mandibular ramus", (46.1, 17.8, 484), "mandible", "ramus"),
+                ("mandibular condyle", (49, 13, 502), "mandible", "condyle")):
+            centre = np.array(xyz, float) * np.array([s, 1.0, 1.0])
+            out.append({"name": f"{short} {name}", "centre": lambda c=centre: c, "radius": 4, "bone": bone, "side": side,
+                        "sublocation": where, "bone_end": None})
+        for n, t, where in ((6, 0.6, "posterior arc"), (6, np.pi / 2, "lateral arc"), (6, 2.45, "anterior arc"),
+                            (3, 2.4, "anterior arc"), (11, 0.5, "posterior arc"), (12, 1.5, "lateral arc")):
+            out.append({"name": f"{short} rib {n} {where}", "centre": lambda side=side, n=n, t=t: _rib_point(side, n, t),
+                        "radius": 4, "bone": f"rib_{side}_{n}", "side": side, "sublocation": where, "bone_end": None})
+    out += [{"name": "mandibular symphysis", "centre": lambda: np.array((2.0, 68.0, 462.0)), "radius": 4, "bone": "mandible",
+             "side": None, "sublocation": "symphysis", "bone_end": None},
+            {"name": "manubrium", "centre": lambda: np.array((0.0, 76.0, 345.0)), "radius": 5, "bone": "sternum",
+             "side": None, "sublocation": "manubrium", "bone_end": None},
+            {"name": "sternal body", "centre": lambda: np.array((0.0, 76.0, 250.0)), "radius": 5, "bone": "sternum",
+             "side": None, "sublocation": "body", "bone_end": None}]
+    return out
+
+
+#: Lesions of the flat and irregular bones, with their answers, for ``make_phantom(shaped=True, flat=True)``: hip bone
+#: (ilium, ilium beside the sacroiliac joint, acetabulum, ischium, pubis), scapula (glenoid, coracoid, acromion, body),
+#: mandible (body, ramus, condyle, symphysis), ribs (posterior, lateral, anterior arc), sternum (manubrium, body).
+FLAT_LESIONS: list[dict] = _flat_lesions()
+
+
 @dataclass
 class Phantom:
     """A rasterized phantom: bone map with names, lesion map (value i+1 = ``expected[i]``), points, image."""
@@ -276,12 +353,12 @@ def _rasterize(shapes, values: dict[str, int], affine: np.ndarray, size_ijk, pos
 
 def make_phantom(bone_grid: Grid = Grid(), lesion_grid: Grid | None = None, pose: Pose = Pose(),
                  with_image: bool = False, lesions: list[dict] | None = None, seed: int = 0, arms: str = "down",
-                 shaped: bool = False) -> Phantom:
-    """Rasterize the skeleton (``arms``, ``shaped``: see :func:`skeleton_shapes`) on ``bone_grid`` and the lesions
+                 shaped: bool = False, flat: bool = False) -> Phantom:
+    """Rasterize the skeleton (``arms``, ``shaped``, ``flat``: see :func:`skeleton_shapes`) on ``bone_grid`` and the lesions
     (and a STIR-like image) on ``lesion_grid``."""
     lesion_grid = lesion_grid or bone_grid
     lesions = LESIONS if lesions is None else lesions
-    shapes, values = skeleton_shapes(arms, shaped)
+    shapes, values = skeleton_shapes(arms, shaped, flat)
     low = np.array([-200.0, -110.0, -900.0])
     high = np.array([200.0, 140.0, 650.0])
     affine, size = _fit_grid(bone_grid, pose, low, high)

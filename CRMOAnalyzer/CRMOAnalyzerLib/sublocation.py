@@ -13,7 +13,8 @@ import numpy as np
 from .files import read_json
 from .runs import Runs
 
-__all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "rules", "end_slabs"]
+__all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "HipBone", "Rib", "Scapula",
+           "Sternum", "Mandible", "PatientAxes", "rules", "end_slabs", "points_of"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -235,3 +236,308 @@ class Vertebra:
         if position <= rule["body_anterior_fraction"]:
             return SubLocation("vertebral body", None, position)
         return SubLocation("posterior elements", None, position)
+
+
+# ---- flat and irregular bones ---------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class PatientAxes:
+    """The patient's axes in RAS: ``right`` (the midline normal, else RAS x), ``superior`` (RAS z made
+    perpendicular to it) and ``anterior`` (superior x right); ``offset``: the midline's (None: no midline)."""
+
+    right: np.ndarray
+    superior: np.ndarray
+    anterior: np.ndarray
+    offset: float | None = None
+
+    @classmethod
+    def of(cls, right: np.ndarray | None, offset: float | None = None) -> PatientAxes:
+        right = np.array([1.0, 0.0, 0.0]) if right is None else np.asarray(right, dtype=float)
+        superior = SUPERIOR - (SUPERIOR @ right) * right
+        superior = superior / np.linalg.norm(superior)
+        return cls(right, superior, np.cross(superior, right), offset)
+
+    def frame(self, points: np.ndarray) -> np.ndarray:
+        """(right, anterior, superior) mm coordinates of RAS points (``(n, 3)`` or ``(3,)``)."""
+        return np.asarray(points, dtype=float) @ np.column_stack([self.right, self.anterior, self.superior])
+
+
+def points_of(runs: Runs, most: int = 200_000) -> np.ndarray:
+    """RAS centres of the voxels of ``runs`` (``(n, 3)``), every ``step``-th voxel when there are more than ``most``."""
+    length = (runs.stop - runs.start).astype(np.int64)
+    if not length.sum():
+        return np.zeros((0, 3))
+    row = np.repeat(np.arange(len(length)), length)
+    i = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + runs.start[row]
+    ijk = np.column_stack([i, runs.j[row], runs.k[row]]).astype(float)
+    if len(ijk) > most:
+        ijk = ijk[:: len(ijk) // most + 1]
+    return ijk @ runs.affine[:3, :3].T + runs.affine[:3, 3]
+
+
+def _distances(points: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """mm from each of ``points`` to the nearest of ``to``."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    if not len(to):
+        return np.full(len(points), np.inf)
+    return cKDTree(to).query(points)[0]
+
+
+def _contact(bone: np.ndarray, other: np.ndarray, reach: float, margin: float) -> np.ndarray | None:
+    """The points of ``bone`` facing ``other`` across a joint: those within ``margin`` mm of the nearest distance
+    between the two, if that lies within ``reach`` mm; else ``None`` (they do not articulate)."""
+    if not len(bone) or not len(other):
+        return None
+    distance = _distances(bone, other)
+    nearest = float(distance.min())
+    if nearest > reach:
+        return None
+    return bone[distance <= nearest + margin]
+
+
+@dataclass(frozen=True, eq=False)
+class HipBone:
+    """A hip bone in the patient's frame: its acetabulum (the bone facing the femoral head), the three bones that
+    meet there by their direction from it, and the sacrum beside the ilium (rules in ``sublocation.json``)."""
+
+    axes: PatientAxes
+    centre: np.ndarray | None  # the acetabulum's centre (RAS), None without a femur articulating with it
+    femur: np.ndarray  # femur voxel centres (RAS) of the same side
+    sacrum: np.ndarray  # sacrum voxel centres (RAS)
+    top: float  # the bone's highest point along the patient's superior (mm)
+    height: float
+    warning: str | None  # why only part of the bone can be told (None: all of it)
+
+    @classmethod
+    def from_runs(cls, bone: Runs, axes: PatientAxes, femur: list[Runs], sacrum: list[Runs], cut: bool) -> BoneFrame:
+        """Measure the hip bone; ``femur`` and ``sacrum`` the bones of the map it articulates with, ``cut``:
+        the bone touches the edge of the image."""
+        if bone.count < 10:
+            return UNKNOWN
+        if cut:
+            return Unknown("sub-location unknown: the hip bone is cut by the edge of the image")
+        rule = rules()["hip_bone"]
+        points = points_of(bone)
+        femur_points = np.concatenate([points_of(r) for r in femur]) if femur else np.zeros((0, 3))
+        sacrum_points = np.concatenate([points_of(r) for r in sacrum]) if sacrum else np.zeros((0, 3))
+        low, high = bone.extent(axes.superior)
+        height = high - low
+        face = _contact(points, femur_points, rule["articulation_max_mm"], rule["contact_margin_mm"])
+        if face is None:
+            why = "no femur in the bone map" if not len(femur_points) else "no femur within " \
+                  f"{rule['articulation_max_mm']:g} mm of it"
+            return cls(axes, None, femur_points, sacrum_points, high, height,
+                       f"acetabulum unknown ({why}): only the upper ilium and the ilium beside the sacroiliac joint can be told")
+        centre = face.mean(axis=0)
+        below = (float(centre @ axes.superior) - low) / max(height, 1e-6)
+        named = cls._parts(axes, centre, points)
+        shares = {name: float(np.mean(named == name)) for name in ("ilium", "ischium", "pubis")}
+        missing = [name for name, share in shares.items() if share < rule["min_part_fraction"]]
+        if not rule["acetabulum_height_range"][0] <= below <= rule["acetabulum_height_range"][1] or missing:
+            shown = f"the acetabulum, where the femur meets it, lies at {100 * below:.0f}% of its height from its lowest " \
+                    "point" + (f", and it shows no {' or '.join(missing)}" if missing else "")
+            return Unknown(f"sub-location unknown: the hip bone's shape is not that of a whole hip bone ({shown}): "
+                           "partly segmented?")
+        return cls(axes, centre, femur_points, sacrum_points, high, height, None)
+
+    @staticmethod
+    def _parts(axes: PatientAxes, centre: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """"ilium", "ischium" or "pubis" for each point, by its direction from the acetabulum's centre seen from the
+        side: the ilium above, between ``ilium_from_degrees`` (posterior) and ``ilium_to_degrees`` (anterior) from
+        the patient's superior; below that the pubis in front and the ischium behind."""
+        rule = rules()["hip_bone"]
+        d = np.atleast_2d(np.asarray(points, dtype=float)) - centre
+        angle = np.degrees(np.arctan2(d @ axes.anterior, d @ axes.superior))
+        ilium = (angle > rule["ilium_from_degrees"]) & (angle < rule["ilium_to_degrees"])
+        return np.where(ilium, "ilium", np.where(angle > 0, "pubis", "ischium"))
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Acetabulum, ilium (beside the sacroiliac joint or not), ischium or pubis; unknown where the geometry
+        does not tell."""
+        rule = rules()["hip_bone"]
+        point = np.asarray(point, dtype=float)
+        if self.centre is not None:
+            if float(_distances(point[None], self.femur)[0]) <= rule["acetabulum_mm"]:
+                return SubLocation("acetabulum")
+            part = str(self._parts(self.axes, self.centre, point)[0])
+        elif (self.top - float(point @ self.axes.superior)) / max(self.height, 1e-6) <= rule["upper_ilium_fraction"]:
+            part = "ilium"
+        else:
+            return SubLocation(None, warning=f"sub-location unknown: {self.warning}")
+        if part == "ilium" and float(_distances(point[None], self.sacrum)[0]) <= rule["sacroiliac_mm"]:
+            return SubLocation("ilium beside the sacroiliac joint")
+        return SubLocation(part)
+
+
+@dataclass(frozen=True, eq=False)
+class Rib:
+    """A rib's angle around the body axis: 0 degrees towards the spine, 180 towards the sternum, measured in the
+    axial plane on the rib cage's ellipse (lateral by the rib's half-width from the midline, antero-posterior by
+    the cage's depth from the rib's back to the sternum or the front of the rib cage)."""
+
+    axes: PatientAxes
+    half_width: float
+    back: float
+    front: float
+    basis: str
+
+    @classmethod
+    def from_runs(cls, bone: Runs, axes: PatientAxes, front: tuple[float, str] | None, cut: bool) -> BoneFrame:
+        """Measure the rib; ``front``: the anterior coordinate of the front of the rib cage and what gave it."""
+        if bone.count < 10:
+            return UNKNOWN
+        if axes.offset is None:
+            return Unknown("sub-location unknown: the bone map has no midline to measure the rib's angle from")
+        if cut:
+            return Unknown("sub-location unknown: the rib is cut by the edge of the image")
+        if front is None:
+            return Unknown("sub-location unknown: no sternum and no rib reaching the front of the chest in the bone map")
+        lateral = bone.extent(axes.right)
+        half_width = max(abs(lateral[0] - axes.offset), abs(lateral[1] - axes.offset))
+        back = bone.extent(axes.anterior)[0]
+        if front[0] - back < 10.0 or half_width < 10.0:
+            return Unknown("sub-location unknown: the rib cage's depth or the rib's width could not be measured")
+        return cls(axes, half_width, back, front[0], front[1])
+
+    def angle(self, point: np.ndarray) -> float:
+        """Degrees around the body axis from the spine (0) to the sternum (180)."""
+        point = np.asarray(point, dtype=float)
+        u = abs(float(point @ self.axes.right) - self.axes.offset) / self.half_width
+        v = (float(point @ self.axes.anterior) - (self.back + self.front) / 2) / ((self.front - self.back) / 2)
+        return float(np.degrees(np.arctan2(u, -v)))
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Posterior, lateral or anterior arc."""
+        rule = rules()["rib"]
+        angle = self.angle(point)
+        if angle < rule["posterior_to_degrees"]:
+            where = "posterior arc"
+        elif angle <= rule["anterior_from_degrees"]:
+            where = "lateral arc"
+        else:
+            where = "anterior arc"
+        return SubLocation(where)
+
+
+@dataclass(frozen=True, eq=False)
+class Scapula:
+    """A scapula's glenoid (the bone facing the humeral head) and the processes by their direction from it."""
+
+    axes: PatientAxes
+    glenoid: np.ndarray  # the glenoid's centre (RAS)
+    outward: float  # +1 if the patient's right is away from the midline on this side, else -1
+
+    @classmethod
+    def from_runs(cls, bone: Runs, axes: PatientAxes, humerus: list[Runs], side: str | None) -> BoneFrame:
+        """Measure the scapula; ``humerus``: the humerus of its side in the map."""
+        if bone.count < 10:
+            return UNKNOWN
+        if side is None:
+            return Unknown("sub-location unknown: the scapula's side is unknown")
+        rule = rules()["scapula"]
+        other = np.concatenate([points_of(r) for r in humerus]) if humerus else np.zeros((0, 3))
+        face = _contact(points_of(bone), other, rule["articulation_max_mm"], rule["contact_margin_mm"])
+        if face is None:
+            why = "no humerus in the bone map" if not len(other) else \
+                  f"no humeral head within {rule['articulation_max_mm']:g} mm of it"
+            return Unknown(f"sub-location unknown: the glenoid cannot be found ({why})")
+        return cls(axes, face.mean(axis=0), 1.0 if side == "right" else -1.0)
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Glenoid, coracoid, acromion or body."""
+        rule = rules()["scapula"]
+        d = np.asarray(point, dtype=float) - self.glenoid
+        if float(np.linalg.norm(d)) <= rule["glenoid_mm"]:
+            return SubLocation("glenoid")
+        if float(d @ self.axes.anterior) > rule["coracoid_anterior_mm"]:
+            return SubLocation("coracoid")
+        if float(d @ self.axes.superior) > rule["acromion_superior_mm"] \
+                and self.outward * float(d @ self.axes.right) > -rule["acromion_medial_mm"]:
+            return SubLocation("acromion")
+        return SubLocation("body")
+
+
+@dataclass(frozen=True, eq=False)
+class Sternum:
+    """The sternum's long axis from its upper end (the end higher along the patient's superior axis)."""
+
+    axis: _Axis
+
+    @classmethod
+    def from_runs(cls, bone: Runs, axes: PatientAxes, cut: bool) -> BoneFrame:
+        if bone.count < 10:
+            return UNKNOWN
+        if cut:
+            return Unknown("sub-location unknown: the sternum is cut by the edge of the image")
+        return cls(_long_axis(bone, lambda end: -float(end @ axes.superior)))
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Manubrium or body."""
+        position = self.axis.fraction(self.axis.along(point))
+        where = "manubrium" if position < rules()["sternum"]["manubrium_fraction"] else "body"
+        return SubLocation(where, None, position)
+
+
+@dataclass(frozen=True, eq=False)
+class Mandible:
+    """Per side, the ramus (where the bone rises to more than ``ramus_height_factor`` x the body's height) and its
+    condyle (its posterior top); the symphysis within the midline's half-width."""
+
+    axes: PatientAxes
+    halves: dict  # side -> (ramus front, ramus back, ramus top) in mm along anterior / superior, or a warning
+
+    @classmethod
+    def from_runs(cls, bone: Runs, axes: PatientAxes, cut: bool) -> BoneFrame:
+        if bone.count < 10:
+            return UNKNOWN
+        if axes.offset is None:
+            return Unknown()  # the side is unknown, with its own warning
+        if cut:
+            return Unknown("sub-location unknown: the mandible is cut by the edge of the image")
+        rule = rules()["mandible"]
+        half_width = rules()["sided_midline_bones"]["mandible"]["midline_half_width_mm"]
+        points = axes.frame(points_of(bone))
+        lateral = points[:, 0] - axes.offset
+        halves: dict = {}
+        for side, on_side in (("right", lateral > half_width), ("left", lateral < -half_width)):
+            half = points[on_side]
+            if len(half) < 10:
+                halves[side] = f"the {side} half of the mandible is not in the bone map"
+                continue
+            back, front = half[:, 1].min(), half[:, 1].max()
+            edges = np.arange(back, front + rule["slab_mm"], rule["slab_mm"])
+            heights = []
+            for a, b in zip(edges[:-1], edges[1:]):
+                slab = half[(half[:, 1] >= a) & (half[:, 1] < b), 2]
+                heights.append(float(slab.max() - slab.min()) if len(slab) else 0.0)
+            heights = np.array(heights)
+            front_half = heights[(edges[:-1] + edges[1:]) / 2 > (back + front) / 2]
+            body = float(front_half.max()) if len(front_half) else 0.0
+            tall = heights > rule["ramus_height_factor"] * body
+            first = int(np.argmax(tall))  # the first tall slab from the back, then the tall slabs in a row from it
+            if body <= 0 or not tall.any() or edges[first] - back > rule["condyle_mm"]:
+                halves[side] = f"no ramus rising from the back of the {side} body (partly segmented mandible?)"
+                continue
+            n = first + (int(np.argmin(tall[first:])) if not tall[first:].all() else len(tall) - first)
+            ramus_front = float(edges[n])
+            ramus = half[half[:, 1] < ramus_front]
+            halves[side] = (ramus_front, float(back), float(ramus[:, 2].max()))
+        return cls(axes, halves)
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Symphysis, or body, ramus or condyle on the point's side."""
+        rule = rules()["mandible"]
+        lateral, anterior, superior = self.axes.frame(point)
+        lateral -= self.axes.offset
+        if abs(lateral) <= rules()["sided_midline_bones"]["mandible"]["midline_half_width_mm"]:
+            return SubLocation("symphysis")
+        half = self.halves["right" if lateral > 0 else "left"]
+        if isinstance(half, str):
+            return SubLocation(None, warning=f"sub-location unknown: {half}")
+        front, back, top = half
+        if anterior >= front:
+            return SubLocation("body")
+        if superior >= top - rule["condyle_mm"] and anterior < (front + back) / 2:
+            return SubLocation("condyle")
+        return SubLocation("ramus")
