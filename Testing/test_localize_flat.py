@@ -155,6 +155,20 @@ def test_a_partly_segmented_hip_bone_gets_no_sub_location():
     assert all(any("not that of a whole hip bone" in w for w in lesion.warnings) for lesion in study.lesions)
 
 
+def test_a_hip_bone_without_its_iliac_wing_gets_no_sub_location():
+    """Only the lower part of each hip bone segmented (nothing above z -115): the acetabulum lies near its top."""
+    phantom = flat_phantom("identity")
+    bonemap = BoneMap(phantom.bones, phantom.bones.names)
+    x = phantom.pose.to_anatomical(to_ras(phantom.bones.affine, np.argwhere(phantom.bones.array >= 0)[:, ::-1]))
+    hips = [v for v, n in bonemap.names.items() if n.startswith("hip_")]
+    array = phantom.bones.array.copy()
+    array[(x[:, 2] > -115).reshape(array.shape) & np.isin(array, hips)] = 0
+    cut = BoneMap(LabelMap(array, phantom.bones.affine, "partial", phantom.bones.names), phantom.bones.names)
+    study = analyze(cut, at(phantom, ["R acetabulum", "R ischial tuberosity", "L superior pubic ramus"]))
+    assert [lesion.sublocation for lesion in study.lesions] == [None, None, None]
+    assert all(any("not that of a whole hip bone" in w for w in lesion.warnings) for lesion in study.lesions)
+
+
 def test_a_hip_bone_cut_by_the_image_edge_gets_no_sub_location():
     phantom = flat_phantom("identity")
     study = analyze(crop(phantom, (-200, -110, -170), (200, 140, 650)), at(phantom, ["R iliac wing", "L acetabulum"]))
@@ -172,6 +186,15 @@ def test_without_a_sternum_the_front_of_the_rib_cage_is_the_ribs(case):
     phantom = flat_phantom(case)
     study = analyze(only(BoneMap(phantom.bones, phantom.bones.names), drop={"sternum"}), at(phantom, RIBS))
     assert [found(lesion) for lesion in study.lesions] == answers(RIBS)
+
+
+def test_a_rib_cut_by_the_image_edge_has_no_sub_location():
+    """The field of view ends 30 mm below T6's centre: the sixth rib is cut, its arc cannot be measured."""
+    phantom = flat_phantom("identity")
+    low = _vertebra_z()["T6"][0] - 30
+    study = analyze(crop(phantom, (-200, -110, low), (200, 140, 650)), at(phantom, ["R rib 6 lateral arc", "L rib 3 anterior arc"]))
+    assert [found(lesion) for lesion in study.lesions] == [("rib_right_6", "right", None, None)] + answers(["L rib 3 anterior arc"])
+    assert any("the rib is cut by the edge of the image" in w for w in study.lesions[0].warnings)
 
 
 def test_a_rib_with_no_midline_has_no_sub_location():
@@ -212,6 +235,23 @@ def test_without_a_humerus_the_scapula_has_no_sub_location(case):
                for lesion in study.lesions)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_above_the_glenoid_only_the_part_lateral_to_it_is_the_acromion(side):
+    """The superior angle of the blade also lies above the glenoid, but medial to it: body, not acromion."""
+    phantom = flat_phantom("rotated_patient")
+    bonemap = BoneMap(phantom.bones, phantom.bones.names)
+    axes = sublocation.PatientAxes.of(bonemap.midline.normal, bonemap.midline.offset)
+    value = next(v for v, n in bonemap.names.items() if n == f"scapula_{side}")
+    humerus = bonemap.partners("humerus", side)
+    scapula = sublocation.Scapula.from_runs(bonemap.bone_runs(value), axes, humerus, side)
+    outward = axes.right if side == "right" else -axes.right
+    above = scapula.glenoid + 25 * axes.superior
+    assert scapula.locate(above - 20 * outward).sublocation == "body"
+    assert scapula.locate(above + 5 * outward).sublocation == "acromion"
+    assert scapula.locate(scapula.glenoid + 25 * axes.anterior).sublocation == "coracoid"
+    assert scapula.locate(scapula.glenoid - 25 * axes.superior).sublocation == "body"
+
+
 def test_a_scapula_away_from_the_humerus_has_no_sub_location(phantoms):
     """The schematic scapula (an ellipsoid on the back, 40 mm from the humerus): 'scapula', no part, a warning."""
     phantom = phantoms("identity")
@@ -250,6 +290,13 @@ def test_a_mandible_without_rami_has_no_sub_location_beyond_the_symphysis(phanto
     study = analyze(BoneMap(phantom.bones, phantom.bones.names), points)
     assert [(lesion.side, lesion.sublocation) for lesion in study.lesions] == [("left", None), (None, "symphysis")]
     assert any("no ramus rising from the back of the left body" in w for w in study.lesions[0].warnings)
+
+
+def test_a_mandible_cut_by_the_image_edge_has_no_sub_location():
+    phantom = flat_phantom("identity")
+    study = analyze(crop(phantom, (-200, -110, -900), (200, 140, 490)), at(phantom, ["L mandibular body", "mandibular symphysis"]))
+    assert [(lesion.side, lesion.sublocation) for lesion in study.lesions] == [("left", None), (None, "symphysis")]
+    assert any("the mandible is cut by the edge of the image" in w for w in study.lesions[0].warnings)
 
 
 def test_the_mandible_and_the_rib_with_no_midline_have_no_part():

@@ -275,13 +275,19 @@ def points_of(runs: Runs, most: int = 200_000) -> np.ndarray:
     return ijk @ runs.affine[:3, :3].T + runs.affine[:3, 3]
 
 
-def _distances(points: np.ndarray, to: np.ndarray) -> np.ndarray:
-    """mm from each of ``points`` to the nearest of ``to``."""
+def _distances(points: np.ndarray, to) -> np.ndarray:
+    """mm from each of ``points`` to the nearest of ``to`` (points, or a :func:`_tree` of them)."""
+    tree = _tree(to) if isinstance(to, np.ndarray) else to
+    if tree is None:
+        return np.full(len(points), np.inf)
+    return tree.query(points)[0]
+
+
+def _tree(points: np.ndarray):
+    """A k-d tree of the points for repeated nearest-distance queries, ``None`` for no point."""
     from scipy.spatial import cKDTree  # noqa: PLC0415
 
-    if not len(to):
-        return np.full(len(points), np.inf)
-    return cKDTree(to).query(points)[0]
+    return cKDTree(points) if len(points) else None
 
 
 def _contact(bone: np.ndarray, other: np.ndarray, reach: float, margin: float) -> np.ndarray | None:
@@ -303,8 +309,8 @@ class HipBone:
 
     axes: PatientAxes
     centre: np.ndarray | None  # the acetabulum's centre (RAS), None without a femur articulating with it
-    femur: np.ndarray  # femur voxel centres (RAS) of the same side
-    sacrum: np.ndarray  # sacrum voxel centres (RAS)
+    femur: object  # k-d tree of the femur's voxel centres (RAS) of the same side, or None
+    sacrum: object  # k-d tree of the sacrum's voxel centres (RAS), or None
     top: float  # the bone's highest point along the patient's superior (mm)
     height: float
     warning: str | None  # why only part of the bone can be told (None: all of it)
@@ -327,7 +333,7 @@ class HipBone:
         if face is None:
             why = "no femur in the bone map" if not len(femur_points) else "no femur within " \
                   f"{rule['articulation_max_mm']:g} mm of it"
-            return cls(axes, None, femur_points, sacrum_points, high, height,
+            return cls(axes, None, _tree(femur_points), _tree(sacrum_points), high, height,
                        f"acetabulum unknown ({why}): only the upper ilium and the ilium beside the sacroiliac joint can be told")
         centre = face.mean(axis=0)
         below = (float(centre @ axes.superior) - low) / max(height, 1e-6)
@@ -339,7 +345,7 @@ class HipBone:
                     "point" + (f", and it shows no {' or '.join(missing)}" if missing else "")
             return Unknown(f"sub-location unknown: the hip bone's shape is not that of a whole hip bone ({shown}): "
                            "partly segmented?")
-        return cls(axes, centre, femur_points, sacrum_points, high, height, None)
+        return cls(axes, centre, _tree(femur_points), _tree(sacrum_points), high, height, None)
 
     @staticmethod
     def _parts(axes: PatientAxes, centre: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -493,8 +499,8 @@ class Mandible:
             return UNKNOWN
         if axes.offset is None:
             return Unknown()  # the side is unknown, with its own warning
-        if cut:
-            return Unknown("sub-location unknown: the mandible is cut by the edge of the image")
+        if cut:  # the symphysis is still told (from the midline alone)
+            return cls(axes, {side: "the mandible is cut by the edge of the image" for side in ("right", "left")})
         rule = rules()["mandible"]
         half_width = rules()["sided_midline_bones"]["mandible"]["midline_half_width_mm"]
         points = axes.frame(points_of(bone))
