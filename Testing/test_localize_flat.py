@@ -140,32 +140,20 @@ def test_a_hip_bone_that_is_not_whole_gets_no_sub_location(phantoms, case):
     assert any("not that of a whole hip bone" in w and "no ischium or pubis" in w for w in ilium.warnings)
 
 
-def test_a_partly_segmented_hip_bone_gets_no_sub_location():
-    """Only the upper half of each hip bone segmented: its lowest point is near the acetabulum."""
+@pytest.mark.parametrize("removed, names", [
+    (lambda z: z < -160, ["R iliac wing", "R superior pubic ramus"]),  # the upper part only: the acetabulum near its bottom
+    (lambda z: z > -115, ["R acetabulum", "R ischial tuberosity", "L superior pubic ramus"]),  # no iliac wing: near its top
+], ids=["no ischium or pubis", "no iliac wing"])
+def test_a_partly_segmented_hip_bone_gets_no_sub_location(removed, names):
     phantom = flat_phantom("identity")
     bonemap = BoneMap(phantom.bones, phantom.bones.names)
     x = phantom.pose.to_anatomical(to_ras(phantom.bones.affine, np.argwhere(phantom.bones.array >= 0)[:, ::-1]))
     hips = [v for v, n in bonemap.names.items() if n.startswith("hip_")]
     array = phantom.bones.array.copy()
-    low = (x[:, 2] < -160).reshape(array.shape) & np.isin(array, hips)
-    array[low] = 0
+    array[removed(x[:, 2]).reshape(array.shape) & np.isin(array, hips)] = 0
     cut = BoneMap(LabelMap(array, phantom.bones.affine, "partial", phantom.bones.names), phantom.bones.names)
-    study = analyze(cut, at(phantom, ["R iliac wing", "R superior pubic ramus"]))
-    assert [lesion.sublocation for lesion in study.lesions] == [None, None]
-    assert all(any("not that of a whole hip bone" in w for w in lesion.warnings) for lesion in study.lesions)
-
-
-def test_a_hip_bone_without_its_iliac_wing_gets_no_sub_location():
-    """Only the lower part of each hip bone segmented (nothing above z -115): the acetabulum lies near its top."""
-    phantom = flat_phantom("identity")
-    bonemap = BoneMap(phantom.bones, phantom.bones.names)
-    x = phantom.pose.to_anatomical(to_ras(phantom.bones.affine, np.argwhere(phantom.bones.array >= 0)[:, ::-1]))
-    hips = [v for v, n in bonemap.names.items() if n.startswith("hip_")]
-    array = phantom.bones.array.copy()
-    array[(x[:, 2] > -115).reshape(array.shape) & np.isin(array, hips)] = 0
-    cut = BoneMap(LabelMap(array, phantom.bones.affine, "partial", phantom.bones.names), phantom.bones.names)
-    study = analyze(cut, at(phantom, ["R acetabulum", "R ischial tuberosity", "L superior pubic ramus"]))
-    assert [lesion.sublocation for lesion in study.lesions] == [None, None, None]
+    study = analyze(cut, at(phantom, names))
+    assert [lesion.sublocation for lesion in study.lesions] == [None] * len(names)
     assert all(any("not that of a whole hip bone" in w for w in lesion.warnings) for lesion in study.lesions)
 
 
