@@ -123,6 +123,18 @@ def test_without_a_femur_only_the_upper_ilium_is_told(case):
         assert all("acetabulum unknown (no femur in the bone map)" in w for w in lesion.warnings)
 
 
+@pytest.mark.parametrize("case", ["k_flipped_left_handed", "oblique"])
+def test_without_a_femur_label_lesions_at_the_sacroiliac_joint_are_told(case):
+    """The sacroiliac lesions lie near the lower bound of the upper ilium: the sacrum beside them tells them."""
+    phantom = flat_phantom(case)
+    bonemap = only(BoneMap(phantom.bones, phantom.bones.names), drop={"femur_left", "femur_right"})
+    study = analyze(bonemap, phantom.lesions)
+    sacroiliac = [lesion for lesion in study.lesions if "sacroiliac" in lesion.source["name"]]
+    assert len(sacroiliac) == 2 and all(lesion.sublocation == "ilium beside the sacroiliac joint" for lesion in sacroiliac)
+    pubis = [lesion for lesion in study.lesions if "pubic" in lesion.source["name"]]
+    assert len(pubis) == 2 and all(lesion.sublocation is None and lesion.warnings for lesion in pubis)
+
+
 def test_without_the_sacrum_the_ilium_there_is_ilium():
     phantom = flat_phantom("identity")
     study = analyze(only(BoneMap(phantom.bones, phantom.bones.names), drop={"sacrum"}), at(phantom, HIP[:2]))

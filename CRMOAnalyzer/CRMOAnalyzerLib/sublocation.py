@@ -367,7 +367,9 @@ class HipBone:
             if float(_distances(point[None], self.femur)[0]) <= rule["acetabulum_mm"]:
                 return SubLocation("acetabulum")
             part = str(self._parts(self.axes, self.centre, point)[0])
-        elif (self.top - float(point @ self.axes.superior)) / max(self.height, 1e-6) <= rule["upper_ilium_fraction"]:
+        elif (depth := (self.top - float(point @ self.axes.superior)) / max(self.height, 1e-6)) <= rule["upper_ilium_fraction"] \
+                or (depth <= rule["sacroiliac_height_fraction"]
+                    and float(_distances(point[None], self.sacrum)[0]) <= rule["sacroiliac_mm"]):
             part = "ilium"
         else:
             return SubLocation(None, warning=f"sub-location unknown: {self.warning}")
