@@ -232,22 +232,25 @@ def test_report_compare_puts_new_and_resolved_lesions_in_hl7_and_fhir(tmp_path, 
     base, follow = _followup_pair(tmp_path)
     code, text, _ = run(capsys, "report", follow, "--compare", base)
     assert code == 0 and "FOLLOW-UP\nCompared with 2026-01-01" in text
-    assert "1 new lesion: " in text and "(L4)" in text and "no longer seen" in text and "(baseline L3)" in text
+    # the new left tibial lesion L4 is the follow-up's finding #3; the resolved clavicle L3 was the baseline's #1
+    assert "1 new lesion: Left tibia, proximal metaphysis (#3)." in text and "\n#3 Left tibia, proximal metaphysis: " in text
+    assert "no longer seen: Right clavicle, medial third (baseline #1)." in text
+    assert "\n#1 Right clavicle, medial third: " in run(capsys, "report", base)[1]
     assert run(capsys, "-q", "report", follow, "--compare", base, "--format", "hl7", "--out", tmp_path / "m.hl7")[0] == 0
     parsed = hl7.parse((tmp_path / "m.hl7").read_bytes().decode("utf-8"))  # segments end in CR
     findings = "\n".join(parsed.unescape(str(obx[5])) for obx in parsed.segments("OBX") if str(obx[3][0][0]) == "18782-3")
-    assert "(L4)" in findings and "(baseline L3)" in findings and "Compared with 2026-01-01" in findings
+    assert "(#3)" in findings and "(baseline #1)" in findings and "Compared with 2026-01-01" in findings
     assert run(capsys, "-q", "report", follow, "--compare", base, "--format", "fhir", "--out", tmp_path / "b.json")[0] == 0
     bundle = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))
     report = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
-    assert "(baseline L3)" in base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8")
+    assert "(baseline #1)" in base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8")
     followup = next(e["resource"] for e in bundle["entry"]
                     if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "FOLLOWUP")
     changes = {c["code"]["text"]: c["valueCodeableConcept"]["coding"][0]["code"] for c in followup["component"]
                if c["code"]["coding"][0]["code"] == "LESIONCHANGE"}
     assert sorted(changes.values()) == ["new", "resolved", "stable", "stable"]
-    assert [k for k, v in changes.items() if v == "new"][0].endswith("(L4)")
-    assert [k for k, v in changes.items() if v == "resolved"][0].endswith("(baseline L3)")
+    assert [k for k, v in changes.items() if v == "new"][0] == "Left tibia, proximal metaphysis (#3)"
+    assert [k for k, v in changes.items() if v == "resolved"][0] == "Right clavicle, medial third (baseline #1)"
 
 
 def test_report_compare_refuses_another_patient_unless_forced(tmp_path, capsys):
@@ -256,7 +259,7 @@ def test_report_compare_refuses_another_patient_unless_forced(tmp_path, capsys):
     assert code == 1 and not out and len(err.strip().splitlines()) == 1
     assert "not the same patient" in err and "--force" in err
     code, out, err = run(capsys, "report", follow, "--compare", base, "--force")
-    assert code == 0 and "(baseline L3)" in out and "patient facts differ" in err
+    assert code == 0 and "(baseline #1)" in out and "patient facts differ" in err
     code, _, err = run(capsys, "report", follow, "--compare", base, "--format", "csv")
     assert code == 1 and "format csv carries no comparison" in err and "comparison-csv" in err
 

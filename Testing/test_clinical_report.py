@@ -52,16 +52,28 @@ def test_signed_report_is_short_and_the_decision_support_is_a_separate_section()
     from CRMOAnalyzerLib.scores import evaluate_all
 
     s = _ten_lesions(crp_mg_l=8.0, bone_pain=True, temperature_c=37.1, blood_count_normal=True)
+    s.patient["name"], s.study["description"] = "Demo^Synthetic", "Whole-body MRI"
     parts = render_parts(s)
     lines = parts.report.splitlines()
-    assert len(lines) <= 34 and len([line for line in lines if line.strip()]) <= 28  # was about 60 for 9 lesions
-    findings = lines[lines.index("FINDINGS") + 1: lines.index("DISTRIBUTION") - 1]
-    assert [line.split(". ", 1)[0] for line in findings] == [str(n) for n in range(1, 11)]
+    # 26 lines for 10 lesions (was 33 with blanks): title, patient and study, FINDINGS and 10 lines, DISTRIBUTION,
+    # IMPRESSION and its line, RED FLAGS and its line, CRITERIA AND SCORES and 6 lines, the caveat
+    assert len(lines) == 26 and all(line.strip() for line in lines), parts.report
+    assert lines[1] == "Patient: Synthetic Demo, P1, born 2015-01-01. Study: 2026-03-01, MR, Whole-body MRI"
+    distribution_line = next(n for n, line in enumerate(lines) if line.startswith("DISTRIBUTION: Multifocal, 10 lesions"))
+    findings = lines[lines.index("FINDINGS") + 1: distribution_line]
+    assert [line.split(" ", 1)[0] for line in findings] == [f"#{n}" for n in range(1, 11)]
+    # one line per lesion: label, site, side, sub-location, recorded findings, size
+    assert findings[0] == "#1 Right clavicle, medial third: lesion (marrow edema, bony expansion), 2.1 cm³"
+    assert lines[distribution_line + 1: distribution_line + 4] == [
+        "IMPRESSION", "Distribution consistent with CRMO: multifocal, bilateral, symmetric lesions at typical sites "
+        "(long-bone metaphyses, medial clavicle, vertebral bodies and pelvis).", "RED FLAGS"]
+    assert lines[distribution_line + 4] == ("No red flag found among the 5 checked; 6 not assessed (items not recorded; "
+                                            "listed under DECISION SUPPORT).")
     criteria = [line for line in lines if line.startswith("- ")]
     assert len(criteria) == 6 and all(len(line) < 220 for line in criteria), max(criteria, key=len)
     assert ("- Bristol criteria: imaging supports criterion 1 (more than one bone, CRP 8 mg/L). PARTIAL, missing: "
             "significant local inflammation at a painful site, infection.") in lines
-    assert "- RINBO: 10 active lesions; largest 2.1 cm³ (L5); extramedullary yes; spinal yes." in lines
+    assert "- RINBO: 10 active lesions; largest 2.1 cm³ (#1); extramedullary yes; spinal yes." in lines  # L5, finding #1
     # statuses, items and sources are not in the signed report: they are the decision support
     assert "Score sources" not in parts.report and "as cited" not in parts.report and "verified" not in parts.report
     support = parts.decision_support
@@ -100,6 +112,6 @@ def test_red_flags_found_stay_in_the_signed_report_with_their_reason():
 
     s = study(lesion("L1", "tibia", "left", "metaphysis", "distal", cortical_destruction=True), fever=True)
     report = render_parts(s).report
-    assert "RED FLAG: cortical destruction (L1): rare and atypical in CNO" in report
-    assert "RED FLAG: fever: think of infection and malignancy." in report
-    assert "Red flags " in report and "not assessed (items not recorded; listed under DECISION SUPPORT)." in report
+    assert "RED FLAG: cortical destruction (#1): rare and atypical in CNO" in report
+    assert "RED FLAG: fever: think of infection and malignancy. Other red flags: 7 not assessed (items not recorded; " \
+           "listed under DECISION SUPPORT)." in report

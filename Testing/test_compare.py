@@ -105,11 +105,21 @@ def test_comparison_document_and_paragraph(exams_graded):
     assert document["summary"]["new"] == 1 and document["summary"]["resolved"] == 1 and document["summary"]["persistent"] == 8
     assert document["thresholds"]["volume_change_percent"] == rules()["volume"]["change_percent"]
     for row in document["lesions"]:
-        assert {"baseline_id", "followup_id", "status", "volume_change", "volume_change_percent", "bone", "sublocation"} <= set(row)
+        assert {"baseline_id", "followup_id", "baseline_label", "followup_label", "status", "volume_change",
+                "volume_change_percent", "bone", "sublocation"} <= set(row)
     text = comparison.paragraph()
-    assert text.startswith("Compared with 2026-03-01: 9 lesions then, 9 now. 1 new lesion: Right tibia, distal metaphysis (")
-    assert "1 lesion no longer seen: Right clavicle, medial third (baseline L7)." in text
-    assert "Left femur, distal metaphysis (L2 -> " in text and "decreased in volume" in text
+    # lesions are named by their labels: the follow-up's report findings, and the baseline's for resolved lesions
+    assert text.startswith("Compared with 2026-03-01: 9 lesions then, 9 now. 1 new lesion: Right tibia, distal metaphysis (#7).")
+    assert "1 lesion no longer seen: Right clavicle, medial third (baseline #1)." in text
+    assert "Left femur, distal metaphysis (#4, baseline #5: 2.2 cm³ -> 0.5 cm³, -76%): decreased in volume." in text
+    from CRMOAnalyzerLib.report import render_parts
+
+    now, then = render_parts(followup).report.splitlines(), render_parts(baseline).report.splitlines()
+    assert any(line.startswith("#7 Right tibia, distal metaphysis: ") for line in now)
+    assert any(line.startswith("#4 Left femur, distal metaphysis: ") for line in now)
+    assert any(line.startswith("#1 Right clavicle, medial third: ") for line in then)
+    assert any(line.startswith("#5 Left femur, distal metaphysis: ") for line in then)
+    assert "L7" not in text and "L2" not in text  # ids, never shown
     assert "RAI-CROMRIS total 16 then, 17 now (change +1)." in text
     assert "patient" not in json.dumps(document).lower() or "P7" not in json.dumps(document)
 
@@ -195,9 +205,10 @@ def test_report_has_the_follow_up_paragraph_before_the_impression():
     b = study(lesion("L1", "femur_left", sublocation="metaphysis", bone_end="distal", volume=800, position=0.85),
               lesion("L2", "clavicula_right", sublocation="medial", volume=900, position=0.2), date="2026-09-01")
     text = render_report(b, comparison=compare_studies(a, b))
-    follow = text.index("FOLLOW-UP\nCompared with 2026-03-01: 1 lesion then, 2 now. 1 new lesion: Right clavicle, medial third (L2).")
+    follow = text.index("FOLLOW-UP\nCompared with 2026-03-01: 1 lesion then, 2 now. 1 new lesion: Right clavicle, medial third (#1).")
     assert text.index("DISTRIBUTION") < follow < text.index("IMPRESSION")
-    assert "Left femur, distal metaphysis (L1 -> L1, 2.0 cm³ -> 0.8 cm³, -60%): decreased in volume." in text
+    assert "Left femur, distal metaphysis (#2, baseline #1: 2.0 cm³ -> 0.8 cm³, -60%): decreased in volume." in text
+    assert "\n#1 Right clavicle, medial third: " in text and "\n#2 Left femur, distal metaphysis: " in text
     assert "FOLLOW-UP" not in render_report(b)
 
 

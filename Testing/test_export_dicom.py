@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 from CRMOAnalyzerLib.cli.demo import sample_inputs
+from CRMOAnalyzerLib.distribution import lesion_labels
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.exports.dicom_series import read_series, series_image
 from CRMOAnalyzerLib.model import save_study
 from CRMOAnalyzerLib.pipeline import analyze_files
+from CRMOAnalyzerLib.report import render_report
 from conftest import SAMPLE
 
 #: the validators these tests run; .ci/run installs them (dicom3tools, dcmtk)
@@ -238,10 +240,16 @@ def test_followup_comparison_reads_back_from_the_sr(tmp_path):
     sr.save_as(tmp_path / "followup.dcm", enforce_file_format=True)
     groups = hd.sr.srread(tmp_path / "followup.dcm").content.get_image_measurement_groups()
     by_id = {g.tracking_identifier: g for g in groups}
-    changes = {"L1 -> L1": ("increased", 60.0, "71341001", "24028007"), "L2 -> L2": ("stable", 0.0, "71341001", "7771000"),
-               "new -> L4": ("new", None, "12611008", "7771000"), "L3 -> resolved": ("resolved", None, "11068009", None)}
+    # identifiers name the lesions by their labels, as the reports do (follow-up #1 was the baseline's #2: the
+    # baseline listed T8 first); BASELINEID / FOLLOWUPID keep the ids, the lesion groups' tracking identifiers
+    changes = {"#1 (baseline #2)": ("increased", 60.0, "71341001", "24028007", "L1", "L1"),
+               "#2 (baseline #3)": ("stable", 0.0, "71341001", "7771000", "L2", "L2"),
+               "#3 (new)": ("new", None, "12611008", "7771000", None, "L4"),
+               "baseline #1 (resolved)": ("resolved", None, "11068009", None, "L3", None)}
     assert set(changes) | {"Follow-up comparison"} <= set(by_id)
-    for label, (change, percent, site, side) in changes.items():
+    assert render_report(followup, comparison).count("\n#1 Right femur, distal metaphysis: ") == 1
+    assert "\n#3 Left tibia" in render_report(followup, comparison)
+    for label, (change, percent, site, side, before, after) in changes.items():
         group = by_id[label]
         assert group.finding_type == hd.sr.CodedConcept("52988006", "SCT", "Lesion")
         (evaluation,) = group.get_qualitative_evaluations()
@@ -257,15 +265,13 @@ def test_followup_comparison_reads_back_from_the_sr(tmp_path):
         assert (offset.value, offset.unit.value) == (101, "d")
         assert offset.ContentSequence[0].ConceptCodeSequence[0].CodeValue == "121079"
         ids = {item.name.value: item.value for item in group[0].ContentSequence if item.ValueType == "TEXT"}
-        before, _, after = label.partition(" -> ")
-        assert (ids.get("BASELINEID"), ids.get("FOLLOWUPID")) == (
-            None if before == "new" else before, None if after == "resolved" else after)
+        assert (ids.get("BASELINEID"), ids.get("FOLLOWUPID")) == (before, after)
     summary = {item.name.value: item for item in by_id["Follow-up comparison"][0].ContentSequence}
     assert summary["BASELINEDATE"].value == datetime.date(2025, 11, 20)
     assert summary["CROMRISCHANGE"].value == 0 and summary["RESULT"].value.startswith("Compared with 2025-11-20")
     assert errors_of(tmp_path / "followup.dcm") == []
     dump = dsrdump(tmp_path / "followup.dcm")
-    assert '<has obs context TEXT:(,,"Tracking Identifier")="new -> L4">' in dump
+    assert '<has obs context TEXT:(,,"Tracking Identifier")="#3 (new)">' in dump
     assert 'CODE:(,,"Lesion change since baseline (local code)")=(increased,99CRMO,"Increased in volume")' in dump
     assert 'NUM:(,,"Lesion volume change since baseline (local code)")="60.0" (%,UCUM,"percent")' in dump
     assert 'NUM:(,,"Longitudinal Temporal Offset from Event")="101.0" (d,UCUM,"day")' in dump
@@ -287,6 +293,22 @@ def test_cli_sr_with_compare(exported, tmp_path):
                  str(tmp_path / "baseline.json"), "--out", str(tmp_path / "sr.dcm")]) == 0
     groups = hd.sr.srread(tmp_path / "sr.dcm").content.get_image_measurement_groups()
     labels = [g.tracking_identifier for g in groups]
-    assert f"new -> {gone.id}" in labels and "Follow-up comparison" in labels
-    assert sum(" -> " in label for label in labels) == len(study.lesions)  # every follow-up lesion: persistent or new
+    assert f"{lesion_labels(study.lesions)[gone.id]} (new)" in labels and "Follow-up comparison" in labels
+    assert sum("(baseline #" in label or label.endswith(" (new)") for label in labels) == len(study.lesions)  # persistent or new
     assert errors_of(tmp_path / "sr.dcm") == []
+
+
+def test_sr_lesion_groups_carry_the_report_findings_line_with_its_label(exported):
+    """Each lesion group keeps the id as its tracking identifier (baselines are read back by it) and states the
+    lesion as the report's findings do: "#4 Left femur, ..." is the lesion the report numbers #4."""
+    study, out = exported
+    findings = [line for line in render_report(study).splitlines() if line[:1] == "#"]
+    groups = hd.sr.srread(out / "sr.dcm").content.get_volumetric_roi_measurement_groups()
+    texts = {str(g.tracking_identifier): next(item.value for item in g[0].ContentSequence
+                                               if item.ValueType == "TEXT" and item.name.value == "RESULT")
+             for g in groups}
+    assert set(texts) == {lesion.id for lesion in study.lesions}
+    assert sorted(texts.values(), key=lambda t: int(t.split()[0][1:])) == findings
+    first = study.lesions[0]  # L1, lytic with marrow edema: the report's fourth finding (head to toe)
+    assert texts[first.id].startswith(f"{lesion_labels(study.lesions)[first.id]} ") and "(lytic, marrow edema)" in texts[first.id]
+    assert texts[first.id].startswith("#4 ")

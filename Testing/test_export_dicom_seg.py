@@ -153,12 +153,19 @@ def test_lesion_missing_from_the_map_is_the_voxel_at_its_centroid(caplog):
     missing.lesions[0].source["value"] = 250  # no such label in the map
     with caplog.at_level("WARNING", logger="CRMOAnalyzerLib"):
         seg = lesion_segmentation(missing, datasets, labelmap, seed="m")
-    assert "L1 has no voxel in the lesion label map" in caplog.text
+    # lesion L1 is the report's finding #4 (head to toe): messages and the segment's label name it so, the
+    # tracking id keeps the id
+    from CRMOAnalyzerLib.report import render_report, site_phrase
+
+    assert f"\n#4 {site_phrase(missing.lesions[0])}: " in render_report(missing)
+    assert "lesion #4 has no voxel in the lesion label map" in caplog.text
+    first = seg.SegmentSequence[0]
+    assert (first.SegmentLabel, first.TrackingID) == (f"#4 {site_phrase(missing.lesions[0])}"[:64], "L1")
     volume, centre = segments_read_back(seg)[1]
     assert volume == pytest.approx(labelmap.voxel_volume_mm3)
     assert np.linalg.norm(centre - missing.lesions[0].centroid_ras) < np.linalg.norm(labelmap.affine[:3, :3], axis=0).max()
     missing.lesions[0].centroid_ras = [5000.0, 0.0, 0.0]
-    with pytest.raises(CRMOInputError, match="L1 lies outside the lesion label map"):
+    with pytest.raises(CRMOInputError, match="lesion #4 lies outside the lesion label map"):
         lesion_segmentation(missing, datasets, labelmap, seed="m")
     far = LabelMap(np.asarray(labelmap.array), labelmap.affine + np.array([[0, 0, 0, 3000.0]] * 3 + [[0, 0, 0, 0]]), "far")
     moved = copy.deepcopy(study)

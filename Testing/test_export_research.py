@@ -58,7 +58,11 @@ def test_scores_table_is_the_deidentified_studys_with_no_patient_fact(tmp_path):
     assert [(by_id[i]["kind"], by_id[i]["status"], by_id[i]["outcome"], by_id[i]["lesions"]) for i in (
         "bristol", "jansson", "solitary_non_clavicular", "diaphyseal_symmetric", "fever")] == [
         ("score", "partial", "criterion 2", ""), ("score", "partial", "below threshold", ""),
-        ("red flag", "present", "", "L1"), ("red flag", "absent", "", ""), ("red flag", "not assessed", "", "")]
+        ("red flag", "present", "", "#1"), ("red flag", "absent", "", ""), ("red flag", "not assessed", "", "")]
+    lesions = list(csv.DictReader(io.StringIO(written["lesions"].read_text(encoding="utf-8"))))
+    assert [(r["label"], r["id"]) for r in lesions] == [("#1", "L1")]
+    assert "\n#1 Left femur" in written["report"].read_text(encoding="utf-8")
+    assert [l["label"] for l in json.loads(written["study"].read_text(encoding="utf-8"))["lesions"]] == ["#1"]
     for fact in (pseudonym, clean.patient["birth_date"], "/home/", ".nii", ".json"):
         assert fact.lower() not in text.lower(), fact
 
@@ -176,14 +180,16 @@ def test_comparison_is_deidentified_and_keeps_the_interval(tmp_path):
                for r in document["lesions"]}
     assert changes == {("L1", "L1"): ("persistent", "decreased", -40.0), ("L2", None): ("resolved", None, None),
                        ("L9", None): ("resolved", None, None)}
-    assert "baseline L9 is not assigned to a bone and cannot be matched" in document["warnings"]
+    # L9, unassigned, is the baseline's last finding (#3 of 3): the warning names it so
+    assert "baseline #3 is not assigned to a bone and cannot be matched" in document["warnings"]
     assert f"Compared with {before.isoformat()}" in document["paragraph"]
     assert f"Compared with {before.isoformat()}" in written["report"].read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(written["comparison_table"].read_text(encoding="utf-8"))))
-    assert [(r["baseline_date"], r["followup_date"], r["baseline_id"], r["status"], r["volume_change_percent"])
-            for r in rows] == [(before.isoformat(), after.isoformat(), "L1", "persistent", "-40.0"),
-                               (before.isoformat(), after.isoformat(), "L2", "resolved", ""),
-                               (before.isoformat(), after.isoformat(), "L9", "resolved", "")]
+    assert [(r["baseline_date"], r["followup_date"], r["baseline_id"], r["baseline_label"], r["followup_label"], r["status"],
+             r["volume_change_percent"]) for r in rows] == [
+        (before.isoformat(), after.isoformat(), "L1", "#2", "#1", "persistent", "-40.0"),  # baseline: clavicle #1, femur #2
+        (before.isoformat(), after.isoformat(), "L2", "#1", "", "resolved", ""),
+        (before.isoformat(), after.isoformat(), "L9", "#3", "", "resolved", "")]
 
 
 def test_cli_research_with_compare(tmp_path, capsys):

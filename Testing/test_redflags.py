@@ -30,7 +30,8 @@ def test_cortical_destruction_and_soft_tissue_mass_name_their_lesions():
 def test_unrecorded_imaging_finding_is_not_assessed_not_absent():
     s = study(lesion("L1", "femur_right", sublocation="metaphysis", cortical_destruction=False), lesion("L2", "tibia", "left", "metaphysis"))
     flag = _state(s, "cortical_destruction")
-    assert flag.present is None and flag.missing == ["cortical destruction not recorded for L2"]
+    assert flag.present is None and flag.missing == ["cortical destruction not recorded for #2"]
+    assert "\n#2 Left tibia, metaphysis: lesion, 1.0 cm³\n" in render_report(s)  # #2 is the report's second finding
     assert any(line.startswith("Imaging red flags not assessed") and "cortical destruction" in line for line in red_flags(s).lines())
 
 
@@ -114,13 +115,14 @@ def test_report_puts_red_flags_right_after_the_impression():
     text = render_report(s)
     lines = text.splitlines()
     impression = lines.index("IMPRESSION")
-    assert lines[impression + 2] == ""
-    assert lines[impression + 3] == "RED FLAGS (findings that argue against CRMO)"
+    assert lines[impression + 2] == "RED FLAGS"
     assert "3 red flags argue against CRMO: solitary lesion outside the clavicle, cortical destruction and fever" in lines[impression + 1]
-    flagged = lines[impression + 4: impression + 7]
-    assert flagged[0].startswith("RED FLAG: solitary lesion outside the clavicle (L1)")
-    assert flagged[1].startswith("RED FLAG: cortical destruction (L1)")
+    flagged = lines[impression + 3: impression + 6]
+    assert flagged[0].startswith("RED FLAG: solitary lesion outside the clavicle (#1)")
+    assert flagged[1].startswith("RED FLAG: cortical destruction (#1)")
     assert flagged[2].startswith("RED FLAG: fever: think of infection")
+    assert flagged[2].endswith(" Other red flags: 7 not assessed (items not recorded; listed under DECISION SUPPORT).")
+    assert lines[impression + 6].startswith("CRITERIA AND SCORES")
     assert text.index("RED FLAGS") < text.index("CRITERIA AND SCORES")
 
 
@@ -179,6 +181,6 @@ def test_two_tibial_lesions_of_unknown_side_are_neither_solitary_nor_unifocal():
                  lesion("L2", "tibia", sublocation="metaphysis", bone_end="proximal"))
     dist = distribution(exam)
     assert (dist.focality, dist.unifocal, sorted(dist.side_unknown)) == ("unknown", False, ["L1", "L2"])
-    assert distribution_paragraph(dist, exam).startswith("Focality unknown (side not known): 2 lesions")
+    assert distribution_paragraph(dist, exam).startswith("Focality unknown (side not known), 2 lesions")
     solitary = next(flag for flag in red_flags(exam).flags if flag.id == "solitary_non_clavicular")
-    assert solitary.present is None and "side of lesions L1, L2" in " ".join(solitary.missing)
+    assert solitary.present is None and "side of lesions #1, #2" in " ".join(solitary.missing)

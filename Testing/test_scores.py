@@ -179,8 +179,14 @@ def test_cromris_says_the_binary_hyperintensity_grading_is_unconfirmed():
 def test_cromris_partial_when_items_missing():
     result = evaluate_score(_cromris_study(L2={"signal_extent": None}, L3={"vertebral_collapse": None}), "cromris")
     assert result.partial and result.value == 11 - 2 - 1  # L1's <=25% still counts 1 for the left tibia
-    assert "extent of signal abnormality not recorded for L2" in result.missing
-    assert "vertebral collapse not recorded for L3" in result.missing
+    # named by their labels, the report's findings lines: L2 is the fourth (#4), the T8 lesion L3 the first (#1)
+    assert "extent of signal abnormality not recorded for #4" in result.missing
+    assert "vertebral collapse not recorded for #1" in result.missing
+    from CRMOAnalyzerLib.report import render_parts
+
+    findings = render_parts(_cromris_study()).report.splitlines()
+    assert any(line.startswith("#4 Left tibia, distal metaphysis: ") for line in findings)
+    assert any(line.startswith("#1 T8 vertebra, vertebral body: ") for line in findings)
 
 
 # ---- RINBO, EULAR/ACR 2025, Andronikou ----------------------------------------------------------------
@@ -212,7 +218,7 @@ def test_eular_entry_exclusions_and_imaging_domains():
     open_ = evaluate_score(study(*lesions, **EULAR_ENTRY), "eular_acr_2025")
     assert open_.partial and "exclusions not yet ruled out: malignancy, infection" in " ".join(open_.missing)
     assert open_.details["imaging_domains"]["pattern"] == ["multifocal", "symmetric"]
-    assert open_.details["imaging_domains"]["site"][0] == "mandible (L1)"
+    assert open_.details["imaging_domains"]["site"][0] == "mandible (#1)"
     assert "points not computed" in open_.summary and "Classification criteria, not a diagnosis" in open_.summary
     clear = evaluate_score(study(*lesions, **EULAR_ENTRY, **EULAR_RULED_OUT), "eular_acr_2025")
     assert not clear.partial and "all exclusions ruled out" in clear.summary
@@ -278,7 +284,7 @@ def test_eular_entry_and_site_groups_name_their_source_and_status():
     s = study(lesion("L1", "skull"), lesion("L2", "metacarpal", "left"), lesion("L3", "vertebrae_T8", sublocation="vertebral body"),
               **EULAR_ENTRY, **EULAR_RULED_OUT)
     result = evaluate_score(s, "eular_acr_2025")
-    assert result.details["imaging_domains"]["site"] == ["skull (L1)", "hand (L2)", "vertebra (L3; tool convention group)"]
+    assert result.details["imaging_domains"]["site"] == ["skull (#1)", "hand (#2)", "vertebra (#3; tool convention group)"]
     assert "entry secondary report (The Rheumatologist, Oct 2025) / verified" in result.statuses
     assert "site of lesions groups secondary report / tool convention" in result.statuses
     assert "Levenson D. Classification Criteria for Pediatric CNO Released" in result.source

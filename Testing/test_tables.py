@@ -53,7 +53,7 @@ def test_a_present_red_flag_names_its_lesion():
     from studybuilder import lesion, study
 
     rows = by_id(score_rows(study(lesion("L1", "tibia", "left", "diaphysis", cortical_destruction=True))))
-    assert (rows["cortical_destruction"]["status"], rows["cortical_destruction"]["lesions"]) == ("present", "L1")
+    assert (rows["cortical_destruction"]["status"], rows["cortical_destruction"]["lesions"]) == ("present", "#1")
     assert rows["solitary_non_clavicular"]["status"] == "present"
     assert rows["bristol"]["outcome"].startswith("criterion 2")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .distribution import ordered_lesions
+from .distribution import lesion_labels, ordered_lesions
 from .errors import CRMOInputError
 from .files import read_json
 from .model import Lesion, Study
@@ -50,6 +50,8 @@ class LesionChange:
     volume_change_percent: float | None = None
     position_difference: float | None = None
     match: str | None = None  # how the pair was made
+    baseline_label: str | None = None  # the lesion's label in the baseline's outputs ("#3": lesion_labels)
+    followup_label: str | None = None  # its label in the follow-up's outputs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (contract: CONTRACTS.md, comparison.json)."""
@@ -97,12 +99,12 @@ class Comparison:
                  f"{counts['followup_lesions']} now."]
         new, resolved = self.of_status("new"), self.of_status("resolved")
         if new:
-            parts.append(f"{len(new)} new lesion{_s(len(new))}: {_join([f'{r.site} ({r.followup_id})' for r in new])}.")
+            parts.append(f"{len(new)} new lesion{_s(len(new))}: {_join([f'{r.site} ({r.followup_label})' for r in new])}.")
         else:
             parts.append("No new lesion.")
         if resolved:
             parts.append(f"{len(resolved)} lesion{_s(len(resolved))} no longer seen: "
-                         f"{_join([f'{r.site} (baseline {r.baseline_id})' for r in resolved])}.")
+                         f"{_join([f'{r.site} (baseline {r.baseline_label})' for r in resolved])}.")
         for key, verb in (("increased", "increased in volume"), ("decreased", "decreased in volume")):
             rows = [r for r in self.of_status("persistent") if r.volume_change == key]
             if rows:
@@ -120,7 +122,8 @@ class Comparison:
             parts.append(f"RAI-CROMRIS total {c['baseline']} then, {c['followup']} now (change {c['change']:+d}){label}.")
         ambiguous = [r for r in self.lesions if r.match and "ambiguous" in r.match]
         if ambiguous:
-            parts.append(f"Check the matching of {_join([r.site for r in ambiguous])} (no position along the bone).")
+            parts.append(f"Check the matching of {_join([f'{r.site} ({r.followup_label})' for r in ambiguous])} "
+                         "(no position along the bone).")
         return " ".join(parts)
 
 
@@ -141,7 +144,7 @@ def _cm3(mm3: float) -> str:
 
 
 def _change_phrase(row: LesionChange) -> str:
-    return (f"{row.site} ({row.baseline_id} -> {row.followup_id}, {_cm3(row.volume_baseline_mm3)} -> "
+    return (f"{row.site} ({row.followup_label}, baseline {row.baseline_label}: {_cm3(row.volume_baseline_mm3)} -> "
             f"{_cm3(row.volume_followup_mm3)}, {row.volume_change_percent:+.0f}%)")
 
 
@@ -220,7 +223,8 @@ def _pairs(before: list[Lesion], after: list[Lesion]) -> list[tuple[int, int, fl
             for i, j in zip(rows, cols) if cost[i, j] < 10]
 
 
-def _row(status: str, a: Lesion | None, b: Lesion | None, difference: float | None = None, how: str | None = None) -> LesionChange:
+def _row(status: str, a: Lesion | None, b: Lesion | None, labels: tuple[dict[str, str], dict[str, str]],
+         difference: float | None = None, how: str | None = None) -> LesionChange:
     from .report import site_phrase  # noqa: PLC0415 (report is the place phrases live)
 
     ref = b or a
@@ -228,7 +232,8 @@ def _row(status: str, a: Lesion | None, b: Lesion | None, difference: float | No
     row = LesionChange(baseline_id=a.id if a else None, followup_id=b.id if b else None, status=status, bone=ref.bone,
                        side=ref.side, sublocation=ref.sublocation, bone_end=ref.bone_end, site=site_phrase(ref),
                        volume_baseline_mm3=a.volume_mm3 if a else None, volume_followup_mm3=b.volume_mm3 if b else None,
-                       position_difference=difference, match=how)
+                       position_difference=difference, match=how, baseline_label=labels[0][a.id] if a else None,
+                       followup_label=labels[1][b.id] if b else None)
     if a and b:
         row.volume_change, row.volume_change_percent = volume_change(a.volume_mm3, b.volume_mm3)
     return row
@@ -288,25 +293,26 @@ def compare_studies(baseline: Study, followup: Study, force: bool = False,
         return out
 
     before, after = groups(baseline), groups(followup)
+    labels = (lesion_labels(baseline.lesions), lesion_labels(followup.lesions))
     persistent, resolved, new = [], [], []
     matched_a: set[str] = set()
     matched_b: set[str] = set()
     for key in before.keys() & after.keys():
         for i, j, difference, how in _pairs(before[key], after[key]):
             a, b = before[key][i], after[key][j]
-            persistent.append(_row("persistent", a, b, difference, how))
+            persistent.append(_row("persistent", a, b, labels, difference, how))
             matched_a.add(a.id)
             matched_b.add(b.id)
     for lesion in ordered_lesions(baseline.lesions):
         if lesion.id not in matched_a:
-            resolved.append(_row("resolved", lesion, None))
+            resolved.append(_row("resolved", lesion, None, labels))
     for lesion in ordered_lesions(followup.lesions):
         if lesion.id not in matched_b:
-            new.append(_row("new", None, lesion))
-    for study, name in ((baseline, sources[0]), (followup, sources[1])):
+            new.append(_row("new", None, lesion, labels))
+    for study, name, named in ((baseline, sources[0], labels[0]), (followup, sources[1], labels[1])):
         for lesion in study.lesions:
             if not lesion.assigned:
-                warnings.append(f"{name} {lesion.id} is not assigned to a bone and cannot be matched")
+                warnings.append(f"{name} {named[lesion.id]} is not assigned to a bone and cannot be matched")
     order = {l.id: n for n, l in enumerate(ordered_lesions(followup.lesions))}
     persistent.sort(key=lambda r: order[r.followup_id])
     cromris = {}

@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any
 
 from .anatomy import BoneKindValues, bones
-from .distribution import Distribution, distribution
+from .distribution import Distribution, distribution, labelled, lesion_labels
 from .errors import CRMOInputError
 from .files import read_json
 from .model import FINDINGS, Lesion, Study
@@ -111,6 +111,11 @@ class Context:
         self.study = study
         self.assigned: list[Lesion] = [lesion for lesion in study.lesions if lesion.assigned]
         self.distribution: Distribution = distribution(study)
+        self.labels: dict[str, str] = lesion_labels(study.lesions)
+
+    def named(self, ids: list[str]) -> str:
+        """These lesions as text says them: their labels, in the report's order ("#1, #4")."""
+        return ", ".join(labelled(ids, self.labels))
 
     def kind(self, lesion: Lesion) -> BoneKindValues:
         return bones()[lesion.bone].kind
@@ -138,7 +143,7 @@ def _finding_any(ctx: Context, spec: dict[str, Any]) -> Outcome:
         return Outcome(True, hits)
     unrecorded = [l.id for l in ctx.assigned if key not in l.findings or l.findings[key] is None]
     if unrecorded:
-        which = "any lesion" if len(unrecorded) == len(ctx.assigned) else ", ".join(unrecorded)
+        which = "any lesion" if len(unrecorded) == len(ctx.assigned) else ctx.named(unrecorded)
         return Outcome(None, missing=[f"{key.replace('_', ' ')} not recorded for {which}"])
     return Outcome(False)
 
@@ -173,7 +178,7 @@ def _typical_findings(ctx: Context, spec: dict[str, Any]) -> Outcome:
 def _solitary_outside(ctx: Context, spec: dict[str, Any]) -> Outcome:
     dist = ctx.distribution
     if dist.focality == "unknown":  # lesions of unknown side: one bone or two, not known
-        return Outcome(None, [], ["the side of lesions " + ", ".join(dist.side_unknown)])
+        return Outcome(None, [], ["the side of lesions " + ctx.named(dist.side_unknown)])
     if not dist.unifocal:
         return Outcome(False)
     inside = all(ctx.kind(l).value in spec["kinds"] for l in ctx.assigned)

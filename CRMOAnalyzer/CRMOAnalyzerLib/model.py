@@ -129,20 +129,23 @@ class Study:
     warnings: list[str] = field(default_factory=list)
 
     def lesion(self, lesion_id: str) -> Lesion:
-        """The lesion with this id."""
-        for lesion in self.lesions:
-            if lesion.id == lesion_id:
-                return lesion
-        raise KeyError(lesion_id)
+        """The lesion with this id, or with this label ("#3", "Lesion 3": ``distribution.find_lesion``)."""
+        from .distribution import find_lesion  # noqa: PLC0415
+
+        found = find_lesion(self.lesions, lesion_id)
+        if found is None:
+            raise KeyError(lesion_id)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict per the contract, with the distribution computed now."""
-        from .distribution import distribution  # noqa: PLC0415 (distribution imports model)
+        """JSON-ready dict per the contract, with the distribution and each lesion's ``label`` computed now."""
+        from .distribution import distribution, lesion_labels  # noqa: PLC0415 (distribution imports model)
 
+        labels = lesion_labels(self.lesions)  # written for readers of the file; never read back (derived)
         return {
             "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "software": software(),
             "patient": copy.deepcopy(self.patient), "study": copy.deepcopy(self.study),
-            "lesions": [lesion.to_dict() for lesion in self.lesions],
+            "lesions": [{"id": lesion.id, "label": labels[lesion.id], **lesion.to_dict()} for lesion in self.lesions],
             "distribution": distribution(self).to_dict(),
             "clinical": copy.deepcopy(self.clinical), "midline": copy.deepcopy(self.midline),
             "inputs": copy.deepcopy(self.inputs), "dicom": copy.deepcopy(self.dicom), "warnings": list(self.warnings),

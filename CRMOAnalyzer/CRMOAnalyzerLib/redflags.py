@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from .conditions import Context, check_clinical, evaluate
+from .distribution import labelled
 from .errors import CRMOInputError
 from .files import read_json
 from .model import Study
@@ -44,12 +45,13 @@ class RedFlag:
     kind: str  # "imaging" | "clinical"
     citation: str  # the literature the flag rests on, from the rule file's sources
     present: bool | None
-    lesions: list[str] = field(default_factory=list)
+    lesions: list[str] = field(default_factory=list)  # lesion ids
     missing: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # the same lesions as text names them ("#3": lesion_labels)
 
     def phrase(self) -> str:
-        """"cortical destruction (L3): not a feature of CNO; ..." """
-        where = f" ({', '.join(self.lesions)})" if self.lesions else ""
+        """"cortical destruction (#3): rare and atypical in CNO; ..." """
+        where = f" ({', '.join(self.labels or self.lesions)})" if self.lesions else ""
         return f"{self.text}{where}: {self.why}"
 
 
@@ -106,5 +108,6 @@ def red_flags(study: Study | Context) -> RedFlags:
             result.append(RedFlag(*known, None, missing=["lesions"]))
             continue
         outcome = evaluate(spec["when"], ctx, f"red flag {spec['id']}")
-        result.append(RedFlag(*known, outcome.value, outcome.lesions if outcome.value else [], outcome.missing))
+        lesions = outcome.lesions if outcome.value else []
+        result.append(RedFlag(*known, outcome.value, lesions, outcome.missing, labelled(lesions, ctx.labels)))
     return RedFlags(result)

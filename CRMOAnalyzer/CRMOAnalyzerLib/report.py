@@ -12,10 +12,11 @@ from functools import lru_cache
 from importlib import resources
 
 from .anatomy import BoneKindValues, bones
-from .distribution import Distribution, distribution, ordered_lesions, pattern_rules
+from .distribution import Distribution, distribution, lesion_labels, ordered_lesions, pattern_rules
 from .model import Lesion, Study
 
-__all__ = ["person_name", "site_phrase", "lesion_line", "distribution_paragraph", "impression", "conclusion", "criterion_line",
+__all__ = ["person_name", "site_phrase", "lesion_line", "finding_lines", "distribution_paragraph", "impression", "conclusion",
+           "criterion_line",
            "ReportParts", "render_parts", "render_report"]
 
 CAVEAT = ("Decision support, not a diagnosis: CRMO is a diagnosis of exclusion (infection, malignancy, "
@@ -75,6 +76,12 @@ def lesion_line(lesion: Lesion) -> str:
     return f"{site_phrase(lesion)}: lesion{detail}{_volume(lesion)}{overridden}{note}"
 
 
+def finding_lines(study: Study) -> dict[str, str]:
+    """Lesion id -> its line in the report's findings, head to toe, opening with its label: "#3 Left femur, ..."."""
+    labels = lesion_labels(study.lesions)
+    return {lesion.id: f"{labels[lesion.id]} {lesion_line(lesion)}" for lesion in ordered_lesions(study.lesions)}
+
+
 def _pair_phrase(pair: dict) -> str:
     where = pair["sublocation"]
     if where is None:
@@ -90,7 +97,7 @@ def distribution_paragraph(dist: Distribution, study: Study) -> str:
     parts = []
     focal = {"multifocal": "Multifocal", "unifocal": "Unifocal",
              "unknown": "Focality unknown (side not known)"}.get(dist.focality, "No localized")
-    parts.append(f"{focal}: {dist.lesion_count} lesion{'s' if dist.lesion_count != 1 else ''} in {dist.site_count} "
+    parts.append(f"{focal}, {dist.lesion_count} lesion{'s' if dist.lesion_count != 1 else ''} in {dist.site_count} "
                  f"bone{'s' if dist.site_count != 1 else ''}.")
     by_region = [f"{row['display'].lower()} {row['total']}" for row in dist.regions]
     if by_region:
@@ -173,6 +180,12 @@ def _study_line(study: Study) -> str:
     return ", ".join(str(s[k]) for k in ("date", "modality", "description", "accession") if s.get(k))
 
 
+def _header(study: Study) -> str:
+    """"Patient: Synthetic Demo, P1, born 2016-05-14, sex F. Study: 2026-03-01, MR" (one line; "" with neither)."""
+    patient, exam = _patient_line(study), _study_line(study)
+    return ". ".join(part for part in (patient and f"Patient: {patient}", exam and f"Study: {exam}") if part)
+
+
 def _flag_sentence(flags) -> str:
     present = flags.present
     if not present:
@@ -223,7 +236,8 @@ def criterion_line(result) -> str:
         summary = "; ".join(parts)
     elif "active_lesions" in details:  # RINBO parameters
         extra = {True: "yes", False: "no", None: "not recorded"}[details["extramedullary"]]
-        size = (f"; largest {details['largest_active_mm3'] / 1000:.1f} cm³ ({details['largest_active_id']})"
+        size = (f"; largest {details['largest_active_mm3'] / 1000:.1f} cm³ "
+                f"({details.get('largest_active_label') or details['largest_active_id']})"
                 if details.get("largest_active_mm3") is not None else "")
         summary = (f"{details['active_lesions']} active lesion{'s' if details['active_lesions'] != 1 else ''}{size}; "
                    f"extramedullary {extra}; spinal {'yes' if details['spinal'] else 'no'}")
@@ -236,16 +250,17 @@ def criterion_line(result) -> str:
 
 
 def _flag_lines(flags) -> list[str]:
-    """The report's red-flag lines: each flag found with its reason, else one line; the rest is in the decision support."""
-    lines = [f"RED FLAG: {flag.phrase()}." for flag in flags.present]
+    """The report's red-flag lines (under RED FLAGS): each flag found with its reason, else one line saying how many
+    were checked; the count not assessed ends the last line. The rest is in the decision support."""
     count = len(flags.not_assessed)
     unknown = f"{count} not assessed (items not recorded; listed under DECISION SUPPORT)" if count else ""
+    lines = [f"RED FLAG: {flag.phrase()}." for flag in flags.present]
     if not lines:
         checked = len(flags.absent)
         line = f"No red flag found among the {checked} checked" if checked else "No red flag could be checked"
-        lines.append(f"{line}; {unknown}." if unknown else f"{line}.")
-    elif unknown:
-        lines.append(f"Red flags {unknown}.")
+        return [f"{line}; {unknown}." if unknown else f"{line}."]
+    if unknown:
+        lines[-1] += f" Other red flags: {unknown}."
     return lines
 
 
@@ -282,8 +297,7 @@ def render_parts(study: Study, comparison=None, weights=None) -> ReportParts:
     results = evaluate_all(study, weights)
     score_sources = list(dict.fromkeys(result.source for result in results))
     report = _template().render(
-        patient=_patient_line(study), study=_study_line(study),
-        findings=[lesion_line(lesion) for lesion in ordered_lesions(study.lesions)],
+        header=_header(study), findings=list(finding_lines(study).values()),
         distribution=distribution_paragraph(dist, study), impression=impression(dist) + _flag_sentence(flags),
         red_flags=_flag_lines(flags), criteria=[criterion_line(result) for result in results],
         followup=comparison.paragraph() if comparison is not None else "", caveat=CAVEAT)

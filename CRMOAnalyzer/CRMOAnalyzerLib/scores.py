@@ -226,7 +226,7 @@ def load_weights(path: str | os.PathLike) -> dict[str, Any]:
 # ---- evaluators, one per kind ----------------------------------------------------------------------
 
 def _which(ids: Sequence[str], ctx: Context) -> str:
-    return "any lesion" if len(ids) == len(ctx.assigned) and len(ids) > 1 else ", ".join(ids)
+    return "any lesion" if len(ids) == len(ctx.assigned) and len(ids) > 1 else ctx.named(list(ids))
 
 
 def _pts(value: float) -> str:
@@ -452,20 +452,21 @@ def _rinbo(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
     parts = [f"{len(active)} radiologically active lesion{'s' if len(active) != 1 else ''}"]
     if largest is not None:
         diameter = (6 * largest.volume_mm3 / math.pi) ** (1 / 3)
-        parts.append(f"largest active lesion {largest.volume_mm3 / 1000:.1f} cm³ ({diameter:.0f} mm equivalent diameter, {largest.id})")
+        parts.append(f"largest active lesion {largest.volume_mm3 / 1000:.1f} cm³ ({diameter:.0f} mm equivalent diameter, {ctx.labels[largest.id]})")
     elif active:
         missing.append("size of the largest active lesion (no segmented volume: point annotations)")
     if extra_ids:
-        parts.append(f"extramedullary involvement: yes ({', '.join(extra_ids)})")
+        parts.append(f"extramedullary involvement: yes ({ctx.named(extra_ids)})")
     elif None in extra:
         parts.append("extramedullary involvement: not recorded")
         missing.append("extramedullary involvement (soft-tissue inflammation, periosteal reaction, soft-tissue mass)")
     else:
         parts.append("extramedullary involvement: no")
-    parts.append(f"spinal involvement: {'yes (' + ', '.join(spinal) + ')' if spinal else 'no'}")
+    parts.append(f"spinal involvement: {'yes (' + ctx.named(spinal) + ')' if spinal else 'no'}")
     summary = "; ".join(parts) + f". {d['points_note']}"
     details = {"active_lesions": len(active), "largest_active_mm3": largest.volume_mm3 if largest else None,
-               "largest_active_id": largest.id if largest else None, "extramedullary": True if extra_ids else
+               "largest_active_id": largest.id if largest else None,
+               "largest_active_label": ctx.labels[largest.id] if largest else None, "extramedullary": True if extra_ids else
                (None if None in extra else False), "spinal": bool(spinal)}
     conventions = [f"{spec['display']} {'findings' if 'findings_status' in spec else 'rule'}" for spec in d["parameters"]
                    if "tool convention" in (spec.get("rule_status"), spec.get("findings_status"))]
@@ -508,7 +509,7 @@ def _eular(ctx: Context, d: dict[str, Any], weights: dict | None) -> ScoreResult
             outcome = evaluate(value["when"], ctx, d["id"])
             if outcome.value:
                 convention = "; tool convention group" if value.get("status") == "tool convention" else ""
-                hits.append(f"{value['display']} ({', '.join(outcome.lesions)}{convention})" if domain["id"] == "site"
+                hits.append(f"{value['display']} ({ctx.named(outcome.lesions)}{convention})" if domain["id"] == "site"
                             else value["display"])
         domains[domain["id"]] = hits
         parts.append(f"{domain['display']}: {', '.join(hits) or 'none of the listed values'}")

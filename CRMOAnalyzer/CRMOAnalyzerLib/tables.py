@@ -7,7 +7,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from .distribution import distribution, ordered_lesions
+from .distribution import distribution, lesion_labels, ordered_lesions
 from .model import FINDINGS, Study
 from .report import site_phrase
 
@@ -18,7 +18,7 @@ __all__ = ["LESION_COLUMNS", "DISTRIBUTION_COLUMNS", "SCORE_COLUMNS", "COMPARISO
            "lesion_table_csv", "distribution_rows", "distribution_table_csv", "score_rows", "score_table_csv",
            "comparison_rows", "comparison_table_csv"]
 
-LESION_COLUMNS = ["id", "site", "bone", "side", "sublocation", "bone_end", "finding_site_code", "finding_site_meaning",
+LESION_COLUMNS = ["label", "id", "site", "bone", "side", "sublocation", "bone_end", "finding_site_code", "finding_site_meaning",
                   "laterality_code", "volume_mm3", "centroid_r", "centroid_a", "centroid_s", "localization", "edited",
                   *FINDINGS, "warnings"]
 
@@ -28,11 +28,14 @@ DISTRIBUTION_COLUMNS = ["region", "bone", "left", "right", "midline", "unknown",
 
 
 def lesion_rows(study: Study) -> list[dict[str, Any]]:
-    """One dict per lesion, head to toe, with the columns of :data:`LESION_COLUMNS`."""
+    """One dict per lesion, head to toe, with the columns of :data:`LESION_COLUMNS`: ``label`` ("#3") is the name
+    the report and every other output give the lesion (the panel's table shows it), ``id`` ("L7") its identity in
+    files."""
     rows = []
+    labels = lesion_labels(study.lesions)
     for lesion in ordered_lesions(study.lesions):
         site = lesion.finding_site or {}
-        row = {"id": lesion.id, "site": site_phrase(lesion), "bone": lesion.bone, "side": lesion.side or "",
+        row = {"label": labels[lesion.id], "id": lesion.id, "site": site_phrase(lesion), "bone": lesion.bone, "side": lesion.side or "",
                "sublocation": lesion.sublocation or "", "bone_end": lesion.bone_end or "",
                "finding_site_code": site.get("code", ""), "finding_site_meaning": site.get("meaning", ""),
                "laterality_code": (lesion.laterality or {}).get("code", ""),
@@ -141,7 +144,7 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
     for flag in red_flags(ctx).flags:
         status = {True: "present", False: "absent", None: "not assessed"}[flag.present]
         rows.append({"kind": "red flag", "id": flag.id, "name": flag.text, "value": "", "maximum": "", "threshold": "",
-                     "outcome": "", "status": status, "missing": " | ".join(flag.missing), "lesions": ";".join(flag.lesions),
+                     "outcome": "", "status": status, "missing": " | ".join(flag.missing), "lesions": ";".join(flag.labels),
                      "not_verified": "", "value_statuses": "", "source": flag.citation, "result": flag.why})
     return rows
 
@@ -152,7 +155,8 @@ def score_table_csv(study: Study, weights: Any = None) -> str:
 
 
 #: the columns of the comparison table: a row per lesion change (``comparison.json``'s lesions, in its order)
-COMPARISON_COLUMNS = ["baseline_date", "followup_date", "baseline_id", "followup_id", "status", "volume_change",
+COMPARISON_COLUMNS = ["baseline_date", "followup_date", "baseline_label", "followup_label", "baseline_id", "followup_id",
+                      "status", "volume_change",
                       "volume_change_percent", "volume_baseline_mm3", "volume_followup_mm3", "site", "bone", "side",
                       "sublocation", "bone_end", "position_difference", "match"]
 

@@ -11,7 +11,9 @@ EXAMPLES = """examples:
   crmo-analyzer clinical result/study.json                      (show items, red flags and scores)
   crmo-analyzer clinical result/study.json --crp 8 --blood-count normal --temperature 37.1 --bone-pain yes
   crmo-analyzer clinical result/study.json --set biopsy=not_done --set malignancy=no
-  crmo-analyzer clinical result/study.json --finding L2:marrow_edema=yes --finding "L2:signal_extent=25-50%"
+  crmo-analyzer clinical result/study.json --finding "#2:marrow_edema=yes" --finding "#2:signal_extent=25-50%"
+  (#2: the lesion the report lists as #2, quoted for the shell; lesion2 or "Lesion 2" work too, and so does
+   its id, e.g. L7, as older reports name it)
   crmo-analyzer clinical result/study.json --eular-weights weights.json --json
 
 Clinical items (a missing item means 'not entered', never 'normal'): see resources/clinical.json.
@@ -35,7 +37,8 @@ def add_subparser(subparsers) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any clinical item")
     parser.add_argument("--unset", action="append", default=[], metavar="KEY", help="remove a clinical item")
     parser.add_argument("--finding", action="append", default=[], metavar="LESION:KEY=VALUE",
-                        help="a lesion finding, e.g. L3:cortical_destruction=yes (KEY=  clears it)")
+                        help='a lesion finding, e.g. "#3:cortical_destruction=yes" (LESION: its label as the report '
+                             'gives it, #3 or "Lesion 3", or its id; KEY=  clears it)')
     parser.add_argument("--eular-weights", type=Path, metavar="FILE", help="EULAR/ACR 2025 item weights (not bundled)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the updated study here instead of STUDY.json")
     parser.add_argument("--json", action="store_true", help="print scores and red flags as JSON")
@@ -93,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     for key in args.unset:
         changed |= clinical.pop(key, None) is not None
     check_clinical(clinical, str(args.study))
+    from ..distribution import lesion_labels  # noqa: PLC0415
+
+    labels = lesion_labels(study.lesions)
     for spec in args.finding:
         lesion_id, sep, rest = spec.partition(":")
         key, sep2, value = rest.partition("=")
@@ -101,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             lesion = study.lesion(lesion_id.strip())
         except KeyError:
-            raise CRMOInputError(args.study, f"no lesion {lesion_id!r} (lesions: {', '.join(l.id for l in study.lesions)})") from None
+            known = ", ".join(f"{label} ({i})" for i, label in labels.items())
+            raise CRMOInputError(args.study, f"no lesion {lesion_id.strip()!r} (lesions: {known or 'none'})") from None
         parsed = _finding_value(key.strip(), value.strip(), "--finding")
         if parsed is None:
             lesion.findings.pop(key.strip(), None)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..distribution import lesion_labels
 from ..errors import CRMOInputError
 from ..geometry import LPS_TO_RAS, to_index
 from ..images import Image, LabelMap, read_labelmap
@@ -143,14 +144,15 @@ def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, se
     series = series_image(datasets)
     pixels = np.zeros(labels.shape, dtype=np.uint16 if len(numbers) > 255 else np.uint8)
     lesions: list[Lesion] = [lesion for lesion in study.lesions if lesion.id in numbers]
+    names = lesion_labels(study.lesions)
     for lesion in lesions:
         value = lesion.source.get("value")
         mask = labels == value if value is not None else np.zeros(labels.shape, dtype=bool)
         if not mask.any():
             i, j, k = np.round(to_index(grid.affine, np.array([lesion.centroid_ras]))[0]).astype(int)
             if not (0 <= k < pixels.shape[0] and 0 <= j < pixels.shape[1] and 0 <= i < pixels.shape[2]):
-                raise CRMOInputError("--lesions", f"lesion {lesion.id} lies outside the lesion label map: is it the map the study was analysed from?")
-            logger.warning("lesion %s has no voxel in the lesion label map; its SEG segment is the voxel at its centroid", lesion.id)
+                raise CRMOInputError("--lesions", f"lesion {names[lesion.id]} lies outside the lesion label map: is it the map the study was analysed from?")
+            logger.warning("lesion %s has no voxel in the lesion label map; its SEG segment is the voxel at its centroid", names[lesion.id])
             mask = np.zeros(labels.shape, dtype=bool)
             mask[k, j, i] = True
         pixels[mask & (pixels == 0)] = numbers[lesion.id]
@@ -163,7 +165,7 @@ def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, se
     codes = export_config("codes")
     descriptions = []
     for lesion in lesions:
-        label = f"{lesion.id} {site_phrase(lesion)}"
+        label = f"{names[lesion.id]} {site_phrase(lesion)}"  # what a viewer shows; tracking_id keeps the id
         descriptions.append(hd.seg.SegmentDescription(
             segment_number=numbers[lesion.id], segment_label=label[:64],
             segmented_property_category=_code(codes["lesion_category"]), segmented_property_type=dcm.SCT.Lesion,

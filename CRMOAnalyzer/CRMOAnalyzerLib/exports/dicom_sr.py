@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
+from ..report import finding_lines
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, structured_results
 from .dicom_seg import lesion_segmentation, segment_numbers, tracking_uids
 from .dicom_series import _uid
@@ -96,7 +97,9 @@ def _finding_sites(lesion: Lesion) -> list | None:
     return _sites(lesion.finding_site, lesion.laterality, lesion.bone_end) if lesion.assigned else None
 
 
-def _group(lesion: Lesion, tracking_uid: str, seg, numbers: dict[str, int], datasets: Sequence):
+def _group(lesion: Lesion, tracking_uid: str, seg, numbers: dict[str, int], datasets: Sequence, finding: str = ""):
+    """TID 1411 group of one lesion; its tracking identifier is the lesion id (baselines are read back by it), and a
+    RESULT text gives its findings line as the report writes it, with its label ("#3 Left femur, ...")."""
     import highdicom as hd  # noqa: PLC0415
 
     codes = export_config("codes")
@@ -115,10 +118,13 @@ def _group(lesion: Lesion, tracking_uid: str, seg, numbers: dict[str, int], data
                                               unit=_code(codes["volume_unit"])))
     from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
 
-    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+    group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=lesion.id[:64]),
         finding_type=dcm.SCT.Lesion, finding_sites=_finding_sites(lesion), measurements=measurements or None,
         qualitative_evaluations=_evaluations(lesion) or None, **kwargs)
+    if finding:
+        group[0].ContentSequence.append(_text_item(local_code("result_text"), clean_text(finding)))
+    return group
 
 
 def _text_item(code: dict[str, str], text: str):
@@ -186,13 +192,16 @@ def _change_group(change, study: Study, comparison, seed: str):
     from pydicom.sr.codedict import codes as dcm  # noqa: PLC0415
 
     codes = export_config("codes")
-    label = f"{change.baseline_id or 'new'} -> {change.followup_id or 'resolved'}"
+    label = f"{change.baseline_id or 'new'} -> {change.followup_id or 'resolved'}"  # seeds the UID: by id, as before
+    # the identifier a reader sees names the lesions as the reports do; BASELINEID / FOLLOWUPID keep the ids
+    shown = (f"{change.followup_label} (baseline {change.baseline_label})" if change.baseline_id and change.followup_id
+             else f"{change.followup_label} (new)" if change.followup_id else f"baseline {change.baseline_label} (resolved)")
     measurements = None
     if change.volume_change_percent is not None:
         measurements = [hd.sr.Measurement(name=_code(local_code("volume_change_percent")),
                                           value=float(change.volume_change_percent), unit=_code(codes["percent_unit"]))]
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(seed, "change", label), identifier=label[:64]),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(seed, "change", label), identifier=shown[:64]),
         time_point_context=_time_point(comparison), finding_type=dcm.SCT.Lesion,
         finding_sites=_change_sites(change, study), measurements=measurements,
         qualitative_evaluations=[hd.sr.QualitativeEvaluation(_code(local_code("lesion_change")), _code(change_code(change)))])
@@ -255,7 +264,8 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
             uid=_uid(seed, "device"), name="CRMO Analyzer", model_name=f"crmo-analyzer {__version__}"))
     procedure = codes["procedure"].get(str(getattr(datasets[0], "Modality", "")), codes["procedure"]["default"])
     tracking = tracking_uids(study, seed, comparison, baseline_tracking)
-    groups = [_group(lesion, tracking[lesion.id], seg, numbers, datasets) for lesion in study.lesions]
+    findings = finding_lines(study)
+    groups = [_group(lesion, tracking[lesion.id], seg, numbers, datasets, findings[lesion.id]) for lesion in study.lesions]
     groups += [_result_group(result, seed) for result in structured_results(study)]
     if comparison is not None:
         groups += [_change_group(change, study, comparison, seed) for change in comparison.lesions]

@@ -24,6 +24,7 @@ import json
 import uuid
 from typing import Any
 
+from ..distribution import lesion_labels
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
 from ..report import site_phrase
@@ -176,7 +177,7 @@ def _change_components(comparison) -> list[dict[str, Any]]:
         local_code, ("lesion_change", "volume_change_percent", "cromris_change")))
     components: list[dict[str, Any]] = []
     for row in comparison.lesions:
-        label = clean_text(f"{row.site} ({row.followup_id or 'baseline ' + str(row.baseline_id)})")
+        label = clean_text(f"{row.site} ({row.followup_label or 'baseline ' + str(row.baseline_label)})")
         code = change_code(row)
         components.append({"code": {**change, "text": label}, "valueCodeableConcept": _local(code["code"], code["meaning"])})
         if row.volume_change_percent is not None:
@@ -283,10 +284,11 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         entries.append({"fullUrl": url, "resource": patient})
         subject = {"reference": url}
     results = []
+    labels = lesion_labels(study.lesions)
     for lesion in study.lesions:
         url = _uuid(f"lesion:{lesion.id}", namespace)
         entries.append({"fullUrl": url, "resource": _observation(lesion, observation_status, subject, effective)})
-        results.append({"reference": url, "display": f"{lesion.id}: {site_phrase(lesion)}"})
+        results.append({"reference": url, "display": f"{labels[lesion.id]}: {site_phrase(lesion)}"})
     for seed, resource, display in _decision_support(study, comparison, weights, observation_status, subject, effective):
         url = _uuid(seed, namespace)
         entries.append({"fullUrl": url, "resource": resource})

@@ -3,7 +3,7 @@
 Page 1 holds the body map (:mod:`~CRMOAnalyzerLib.body_atlas`, seen from the front in radiological convention:
 the patient's right on the viewer's left) and the signed report; text that does not fit continues on the next
 pages, and the DECISION SUPPORT section follows on pages of its own. Text is set at 8 pt on A4, readable at
-100%. Each lesion is a dot on its bone, at its end or third, coloured by side and numbered as in the report's
+100%. Each lesion is a dot on its bone, at its end or third, coloured by side and labelled as in the report's
 findings; with a follow-up comparison, new, resolved, grown and shrunk lesions are marked and a legend says how.
 Lesions the map cannot place (unassigned, or a paired bone of unknown side) are listed under the map.
 Made with matplotlib's Agg backend (no display needed).
@@ -26,7 +26,7 @@ SIDE_COLORS = {"right": "#d62728", "left": "#1f77b4", None: "#555555"}
 #: follow-up change -> (matplotlib marker, filled, legend text)
 CHANGE_MARKERS = {"new": ("*", True, "new"), "increased": ("^", True, "grown"), "decreased": ("v", True, "shrunk"),
                   "stable": ("o", True, "persistent"), "persistent": ("o", True, "persistent"),
-                  "resolved": ("o", False, "resolved (baseline site)")}
+                  "resolved": ("o", False, "resolved (baseline site and label)")}
 _A4 = (8.27, 11.69)
 _FONT = 8.0
 #: characters per line and lines per page: beside the map (page 1) and on a full-width page
@@ -35,10 +35,10 @@ _DECISION_SUPPORT = "DECISION SUPPORT"
 
 
 def map_numbers(study: Study) -> dict[str, str]:
-    """Lesion id -> the number of its line in the report's findings, which the body map shows."""
-    from ..distribution import ordered_lesions  # noqa: PLC0415
+    """Lesion id -> its label ("#3", the report's findings line), which the body map shows."""
+    from ..distribution import lesion_labels  # noqa: PLC0415
 
-    return {lesion.id: str(number) for number, lesion in enumerate(ordered_lesions(study.lesions), start=1)}
+    return lesion_labels(study.lesions)
 
 
 def lesion_map_positions(study: Study) -> dict[str, tuple[float, float]]:
@@ -86,7 +86,7 @@ def _changes(study: Study, comparison) -> list[tuple[str, tuple[float, float], s
         if position is None:
             continue
         key = "new" if row.status == "new" else "resolved" if row.status == "resolved" else (row.volume_change or "persistent")
-        label = numbers.get(row.followup_id, "") if row.followup_id else f"({row.baseline_id})"
+        label = numbers.get(row.followup_id, "") if row.followup_id else f"({row.baseline_label})"
         out.append((key, position, row.side, label))
     return out
 
