@@ -10,7 +10,12 @@ Rules (see the README):
   pair), else from the named bones the side-less bone articulates with (one knee); else unknown with a
   warning. Midline bones have none, except the mandible and sacrum (left, right, or none near the midline).
 - sub-location: from the lesion's position in its own bone (``sublocation.py``); a long bone's proximal
-  end from the bones it articulates with, the bone beside it, then the trunk, else "end unknown".
+  end from the bones it articulates with, the bone beside it, then the trunk, else "end unknown". Flat bones
+  from their own geometry and the bones they articulate with: hip bone (acetabulum facing the femoral head;
+  ilium, ischium, pubis by direction from it; ilium beside the sacroiliac joint), rib (arc by angle from the
+  spine to the sternum), scapula (glenoid facing the humeral head; coracoid, acromion, body), sternum
+  (manubrium, body), mandible (symphysis, body, ramus, condyle); where the map does not show what a rule
+  needs, unknown with a warning.
 """
 
 from __future__ import annotations
