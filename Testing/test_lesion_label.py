@@ -97,6 +97,8 @@ def test_the_finding_numbered_3_is_the_lesion_every_output_names_3(tmp_path):
     bundle = diagnostic_bundle(exam)
     report = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
     assert "#3: T8 vertebra, vertebral body" in [r["display"] for r in report["result"]]
+    observation = next(e["resource"] for e in bundle["entry"] if e["resource"].get("identifier", [{}])[0].get("value") == "L7")
+    assert observation["note"][0]["text"] == "#3 " + _findings(parts.report)["#3"]  # the report's line; the id stays
     # HL7: the findings text and the red flags result
     message = oru_r01(exam, HL7Options(control_id="C1", timestamp=datetime.datetime(2026, 3, 2, 8, 30)))
     assert "#3 T8 vertebra, vertebral body" in message and "cortical destruction (#3)" in message

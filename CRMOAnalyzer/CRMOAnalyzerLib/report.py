@@ -16,8 +16,7 @@ from .distribution import Distribution, distribution, lesion_labels, ordered_les
 from .model import Lesion, Study
 
 __all__ = ["person_name", "site_phrase", "lesion_line", "finding_lines", "distribution_paragraph", "impression", "conclusion",
-           "criterion_line",
-           "ReportParts", "render_parts", "render_report"]
+           "criterion_line", "ReportParts", "render_parts", "render_report"]
 
 CAVEAT = ("Decision support, not a diagnosis: CRMO is a diagnosis of exclusion (infection, malignancy, "
           "Langerhans cell histiocytosis and others must be excluded clinically and, where indicated, by biopsy).")

@@ -27,7 +27,7 @@ from typing import Any
 from ..distribution import lesion_labels
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
-from ..report import site_phrase
+from ..report import finding_lines, site_phrase
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, report_sections, structured_results
 
 __all__ = ["diagnostic_bundle", "bundle_json", "check_bundle"]
@@ -83,7 +83,10 @@ def _components(lesion: Lesion) -> list[dict[str, Any]]:
     return components
 
 
-def _observation(lesion: Lesion, status: str, subject: dict | None, effective: str | None) -> dict[str, Any]:
+def _observation(lesion: Lesion, status: str, subject: dict | None, effective: str | None,
+                 finding: str = "") -> dict[str, Any]:
+    """One lesion's Observation: identifier the lesion id; the first note its findings line as the report writes it,
+    with its label ("#3 Left femur, ..."), then its warnings."""
     codes = _codes()
     fhir = codes["fhir"]
     resource: dict[str, Any] = {
@@ -107,7 +110,7 @@ def _observation(lesion: Lesion, status: str, subject: dict | None, effective: s
     components = _components(lesion)
     if components:
         resource["component"] = components
-    notes = [clean_text(w) for w in lesion.warnings if str(w).strip()]
+    notes = [clean_text(w) for w in [finding, *lesion.warnings] if str(w).strip()]
     if notes:
         resource["note"] = [{"text": n} for n in notes]
     return resource
@@ -284,10 +287,11 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         entries.append({"fullUrl": url, "resource": patient})
         subject = {"reference": url}
     results = []
-    labels = lesion_labels(study.lesions)
+    labels, findings = lesion_labels(study.lesions), finding_lines(study)
     for lesion in study.lesions:
         url = _uuid(f"lesion:{lesion.id}", namespace)
-        entries.append({"fullUrl": url, "resource": _observation(lesion, observation_status, subject, effective)})
+        entries.append({"fullUrl": url, "resource": _observation(lesion, observation_status, subject, effective,
+                                                                 findings[lesion.id])})
         results.append({"reference": url, "display": f"{labels[lesion.id]}: {site_phrase(lesion)}"})
     for seed, resource, display in _decision_support(study, comparison, weights, observation_status, subject, effective):
         url = _uuid(seed, namespace)
