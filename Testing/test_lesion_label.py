@@ -220,3 +220,15 @@ def test_only_distribution_lesion_labels_writes_a_label():
              if pattern.search(path.read_text(encoding="utf-8")) and path.name != "distribution.py"]
     assert found == [], found
     assert pattern.search((package / "distribution.py").read_text(encoding="utf-8"))
+
+
+def test_score_items_name_their_lesions_by_label_too():
+    """Items keep the ids (data) and carry the labels the text uses: Jansson's vertebral, clavicular or sternal item
+    is the clavicle (#1), T8 (#3) and S1 (#4), as the report numbers them."""
+    from CRMOAnalyzerLib.scores import evaluate_score
+
+    exam = _exam()
+    item = next(i for i in evaluate_score(exam, "jansson").items if i.lesions and "clavicular" in i.display)
+    assert (sorted(item.lesions), item.labels) == (["L4", "L6", "L7"], ["#1", "#3", "#4"])
+    findings = _findings(render_report(exam))
+    assert [findings[label].split(",")[0] for label in item.labels] == ["Right clavicle", "T8 vertebra", "S1 vertebra"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from .anatomy import BoneKindValues, bones
 from .conditions import Context, check_clinical, evaluate
+from .distribution import labelled
 from .errors import CRMOInputError
 from .files import read_json
 from .model import Lesion, Study
@@ -47,9 +48,10 @@ class Item:
     status: str
     value: Any = None  # True / False / None (missing), or a number or category
     points: float | None = None
-    lesions: list[str] = field(default_factory=list)
+    lesions: list[str] = field(default_factory=list)  # lesion ids
     missing: list[str] = field(default_factory=list)
     points_status: str | None = None
+    labels: list[str] = field(default_factory=list)  # the same lesions as text names them ("#3": lesion_labels)
 
 
 @dataclass
@@ -621,7 +623,10 @@ def evaluate_score(study: Study | Context, score: str | os.PathLike | dict[str, 
     if not ctx.assigned:
         return _result(definition, True, "not assessed: no lesion localized to a bone.", None, [],
                        ["lesions (the study has no lesion localized to a bone)"], "", {})
-    return EVALUATORS[definition["kind"]](ctx, definition, weights)
+    result = EVALUATORS[definition["kind"]](ctx, definition, weights)
+    for item in result.items:
+        item.labels = labelled(item.lesions, ctx.labels)
+    return result
 
 
 def evaluate_all(study: Study | Context, weights: dict[str, Any] | str | os.PathLike | None = None,
