@@ -38,7 +38,9 @@ BOOLEAN_FINDINGS = ("marrow_edema", "periosteal_reaction", "soft_tissue_inflamma
                     "vertebral_collapse", "symptomatic")
 SIDES = ("", "left", "right")
 SUBLOCATIONS = ("", "epiphysis", "metaphysis", "diaphysis", "medial", "middle", "lateral", "vertebral body",
-                "posterior elements")
+                "posterior elements", "ilium", "ilium beside the sacroiliac joint", "ischium", "pubis", "acetabulum",
+                "anterior arc", "lateral arc", "posterior arc", "body", "glenoid", "acromion", "coracoid", "manubrium",
+                "ramus", "condyle", "symphysis")
 CHARACTERS = ("", "lytic", "sclerotic", "mixed")
 #: lesion table columns: (title, kind) where kind is the model field or finding it edits
 TABLE_COLUMNS = [("ID", "id"), ("Site", "site"), ("Bone", "bone"), ("Side", "side"), ("Sub-location", "sublocation"),
