@@ -43,7 +43,7 @@ SUBLOCATIONS = ("", "epiphysis", "metaphysis", "diaphysis", "medial", "middle", 
                 "ramus", "condyle", "symphysis")
 CHARACTERS = ("", "lytic", "sclerotic", "mixed")
 #: lesion table columns: (title, kind) where kind is the model field or finding it edits
-TABLE_COLUMNS = [("ID", "id"), ("Site", "site"), ("Bone", "bone"), ("Side", "side"), ("Sub-location", "sublocation"),
+TABLE_COLUMNS = [("Lesion", "label"), ("Site", "site"), ("Bone", "bone"), ("Side", "side"), ("Sub-location", "sublocation"),
                  ("Volume (mm³)", "volume"), ("Character", "character"), ("Marrow edema", "marrow_edema"),
                  ("Periosteal reaction", "periosteal_reaction"), ("Soft-tissue inflammation", "soft_tissue_inflammation"),
                  ("Bony expansion", "bony_expansion"), ("Vertebral collapse", "vertebral_collapse"),

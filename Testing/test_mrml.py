@@ -361,7 +361,7 @@ def test_lesion_outside_every_bone_is_unassigned_with_a_warning(phantoms):
     points.AddControlPoint(vtk.vtkVector3d(0.0, 120.0, 0.0), "in the abdomen")
     study = mrml.analyze_nodes(lesions=points, bones=add_labelmap(scene, phantom.bones, "Bones"))
     assert [lesion.bone for lesion in study.lesions] == ["femur_right", "unassigned"]
-    assert any("L2: not in or within" in w for w in study.warnings)
+    assert any("#2: not in or within" in w for w in study.warnings)  # named by its label
     assert mrml.terminology_entry(study.lesions[1]).endswith("~Anatomic codes - CRMO Analyzer bones~^^~^^")
 
 

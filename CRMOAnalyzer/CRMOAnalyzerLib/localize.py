@@ -28,6 +28,7 @@ import numpy as np
 from . import sublocation
 from .anatomy import LATERALITY_CODES, UNASSIGNED, Bone, BoneKindValues
 from .bonemap import BoneMap, distance_to
+from .distribution import lesion_labels
 from .errors import CRMOInputError
 from .images import Image, LabelMap
 from .markups import PointLesion
@@ -353,7 +354,8 @@ def analyze(bonemap: BoneMap, lesions: LabelMap | Sequence[PointLesion], image: 
     else:
         found = localize_points(bonemap, lesions, (inputs or {}).get("lesions", "points"))
     midline = bonemap.midline
-    warnings = map_warnings + [f"{lesion.id}: {w}" for lesion in found for w in lesion.warnings]
+    labels = lesion_labels(found)  # warnings name lesions as every output does ("#3")
+    warnings = map_warnings + [f"{labels[lesion.id]}: {w}" for lesion in found for w in lesion.warnings]
     if midline is None:
         warnings.append("no midline reference (spine, sternum, sacrum or left/right bone pairs) in the bone map")
     else:

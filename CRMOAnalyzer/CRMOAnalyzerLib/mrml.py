@@ -62,8 +62,8 @@ DISTRIBUTION_TABLE = "CRMO distribution"
 REPORT_TEXT = "CRMO report"
 COMPARISON_TABLE = "CRMO comparison"
 #: a row per lesion of a follow-up comparison (fields of ``compare.LesionChange``)
-COMPARISON_COLUMNS = ["baseline_id", "followup_id", "bone", "side", "sublocation", "status", "volume_change",
-                      "volume_change_percent"]
+COMPARISON_COLUMNS = ["baseline_label", "followup_label", "bone", "side", "sublocation", "status", "volume_change",
+                      "volume_change_percent", "baseline_id", "followup_id"]
 
 #: node attribute marking the nodes :func:`publish` owns (so a renamed node is still found, not duplicated)
 ROLE_ATTRIBUTE = "CRMOAnalyzer.role"
@@ -484,6 +484,9 @@ def _restore_annotations(study: Study, lesions: Any) -> None:
 
 def _apply(study: Study, stored: dict[str, dict]) -> int:
     """Put stored findings and overrides (by :func:`lesion_key`) onto the study's lesions; returns how many matched."""
+    from .distribution import lesion_labels  # noqa: PLC0415
+
+    labels = lesion_labels(study.lesions)
     matched = 0
     for lesion in study.lesions:
         data = stored.get(lesion_key(lesion))
@@ -500,7 +503,7 @@ def _apply(study: Study, stored: dict[str, dict]) -> int:
                 lesion.override(**{name: value})
             except ValueError as error:
                 lesion.warnings.append(f"stored override ignored: {error}")
-                study.warnings.append(f"{lesion.id}: stored override ignored: {error}")
+                study.warnings.append(f"{labels.get(lesion.id, lesion.id)}: stored override ignored: {error}")
     return matched
 
 
