@@ -9,11 +9,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .anatomy import BoneKindValues, bones, regions
 from .files import read_json
-from .model import Lesion, Study
+
+if TYPE_CHECKING:  # model derives the distribution (Study.to_dict): the types only, so no import cycle
+    from .model import Lesion, Study
 
 __all__ = ["Distribution", "distribution", "pattern_rules", "ordered_lesions", "lesion_labels", "labelled",
            "find_lesion"]

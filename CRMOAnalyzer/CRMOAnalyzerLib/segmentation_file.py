@@ -11,7 +11,7 @@ import numpy as np
 from .errors import CRMOInputError
 from .files import atomic_write
 from .geometry import LPS_TO_RAS
-from .images import LabelMap, checked_affine
+from .volumes import LabelMap, checked_affine
 
 __all__ = ["read_seg_nrrd", "write_seg_nrrd"]
 

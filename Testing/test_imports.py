@@ -1,0 +1,108 @@
+"""The core's imports flow one way: no module imports one that (directly or not) imports it back, and only the
+MRML adapter imports Slicer, VTK or Qt. Read as source (ast), function-level imports included; imports under
+``if TYPE_CHECKING:`` are for type checkers only and left out."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "CRMOAnalyzer" / "CRMOAnalyzerLib"
+#: the only modules that may import slicer / vtk (never qt): the MRML adapter
+ADAPTER = {"CRMOAnalyzerLib.mrml"}
+
+
+def module_name(path: Path) -> str:
+    parts = ("CRMOAnalyzerLib",) + path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:``."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            yield from (n for child in node.orelse for n in [child, *_runtime_nodes(child)])
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
+def imports(path: Path, modules: set[str]) -> tuple[set[str], set[str]]:
+    """(modules of the package it imports, top-level names of everything else it imports)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    inside, outside = set(), set()
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                (inside if alias.name in modules else outside).add(alias.name if alias.name in modules else alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("CRMOAnalyzerLib"):
+                outside.add(target.split(".")[0])
+                continue
+            for alias in node.names:
+                inside.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target)
+    return inside - {name}, outside
+
+
+def graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    edges, external = {}, {}
+    for name, path in paths.items():
+        edges[name], external[name] = imports(path, set(paths))
+    return edges, external
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_core_has_no_import_cycle():
+    edges, _ = graph()
+    assert len(edges) > 40 and sum(map(len, edges.values())) > 100  # the walk sees the package
+    assert cycles(edges) == []
+
+
+def test_the_cycle_finder_finds_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_only_the_mrml_adapter_imports_slicer_or_vtk_and_nothing_imports_qt():
+    _, external = graph()
+    offenders = {name: sorted(names & {"slicer", "vtk", "qt", "ctk"}) for name, names in external.items()
+                 if names & {"slicer", "vtk", "qt", "ctk"} and name not in ADAPTER}
+    assert offenders == {}
+    assert "qt" not in external["CRMOAnalyzerLib.mrml"] and {"slicer", "vtk"} <= external["CRMOAnalyzerLib.mrml"]
