@@ -347,7 +347,6 @@ class SwappedInputs(CRMOInputError):
 def _refuse_swapped(reason: str | None, node: Any, force: bool, warnings: list[str]) -> None:
     if reason is None:
         return
-    reason = reason.replace("(use --force if these are lesions)", "").replace("(use --force if it is the bone map)", "").strip()
     if not force:
         raise SwappedInputs(_name(node), reason)
     warnings.append(f"{_name(node)}: {reason} (analysed as given, at the reader's request)")

@@ -94,7 +94,7 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
     if (inputs.lesions is None) == (inputs.points is None):
         raise CRMOInputError(None, "give the lesions either as a label map/segmentation or as points, not both")
     bonemap = read_bonemap(inputs.bones, inputs.bone_labels, inputs.task)
-    _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force)
+    _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force, hint=FORCE_HINT["bones"])
     record = {"bones": os.fspath(inputs.bones), "bone_names": bonemap.names_source}
     image = read_image(inputs.image, "image") if inputs.image else None
     if inputs.image:
@@ -105,7 +105,8 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
         record["lesions"] = os.fspath(inputs.lesions)
         if lesions.array.any():
             study = analyze(bonemap, lesions, image, kind, inputs.patient, inputs.study, record)
-            _refuse_swapped(swapped_lesions(study, bonemap, lesions), inputs.lesions, inputs.force, study)
+            _refuse_swapped(swapped_lesions(study, bonemap, lesions), inputs.lesions, inputs.force, study,
+                            hint=FORCE_HINT["lesions"])
         else:
             _check_overlap(lesions, bonemap)
             what = f"the segmentation has {_count(len(lesions.names), 'segment')}, all empty" if lesions.names else (
@@ -124,10 +125,11 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
     return study
 
 
-def _refuse_swapped(why: str | None, path, force: bool, study: Study | None = None) -> None:
-    """Refuse a map that looks swapped (one line naming it), or with ``force`` go on with a warning."""
+def _refuse_swapped(why: str | None, path, force: bool, study: Study | None = None, hint: str = "") -> None:
+    """Refuse a map that looks swapped (one line naming it and ``hint``), or with ``force`` go on with a warning."""
     if why is None:
         return
+    why = f"{why} {hint}".strip()
     if not force:
         raise CRMOInputError(path, why)
     warning = f"{path}: analyzed although it looks swapped (--force): {why}"
@@ -209,7 +211,9 @@ LARGER = 1.01
 #: a bone map names at least this many bones, or at least half of its labels are bones
 MIN_BONES = 3
 
-_SWAPPED = "is this the bone map given as lesions? (use --force if these are lesions)"
+_SWAPPED = "is this the bone map given as lesions?"
+#: what ``analyze`` adds to a refusal (the reasons themselves name no option: the panel asks, candidates has none)
+FORCE_HINT = {"lesions": "(use --force if these are lesions)", "bones": "(use --force if it is the bone map)"}
 
 
 def _bone_volumes(bonemap: BoneMap) -> dict[int, float]:
@@ -260,4 +264,4 @@ def swapped_bones(bonemap: BoneMap) -> str | None:
     named = sorted({bone.name for bone in bonemap.bones.values()})
     others = ", ".join(sorted(set(bonemap.ignored.values()))[:4]) + (", ..." if ignored > 4 else "")
     return (f"only {known} of {known + ignored} labels name a bone ({', '.join(named)}); the others ({others}) are no "
-            f"bone of the vocabulary: is this the lesion map given as bones? (use --force if it is the bone map)")
+            f"bone of the vocabulary: is this the lesion map given as bones?")
