@@ -448,6 +448,13 @@ def _no_lesions(bonemap: BoneMap, patient: dict | None, study: dict | None, inpu
     return result
 
 
+def _tag(segment: Any, name: str) -> str:
+    """A segment's tag ("" when it has none)."""
+    value = vtk.reference("")
+    segment.GetTag(name, value)
+    return str(value)
+
+
 def _loads(text: str | None) -> dict:
     if not text:
         return {}
@@ -469,10 +476,7 @@ def _stored(lesions: Any) -> dict[str, dict]:
     if _is(lesions, "vtkMRMLSegmentationNode"):
         out = {}
         for segment_id, segment in _segments(lesions):
-            findings, overrides = vtk.reference(""), vtk.reference("")
-            segment.GetTag(FINDINGS_TAG, findings)
-            segment.GetTag(OVERRIDES_TAG, overrides)
-            out[segment_id] = {"findings": _loads(str(findings)), "overrides": _loads(str(overrides))}
+            out[segment_id] = {"findings": _loads(_tag(segment, FINDINGS_TAG)), "overrides": _loads(_tag(segment, OVERRIDES_TAG))}
         return out
     return {str(k): v for k, v in _loads(lesions.GetAttribute(LESION_DATA_ATTRIBUTE)).items() if isinstance(v, dict)}
 
@@ -611,18 +615,19 @@ def load_terminologies(logic: Any = None) -> tuple[str, str]:
 
 # ---- publishing ----------------------------------------------------------------------------------
 
-def _singleton(scene: Any, class_name: str, name: str, role: str) -> Any:
+def _nodes(scene: Any, class_name: str) -> list[Any]:
     nodes = scene.GetNodesByClass(class_name)
-    found = None
-    for index in range(nodes.GetNumberOfItems()):
-        node = nodes.GetItemAsObject(index)
-        if node.GetAttribute(ROLE_ATTRIBUTE) == role:
-            found = node
-            break
-        if found is None and node.GetName() == name:
-            found = node
-    if found is None:
-        found = scene.AddNewNodeByClass(class_name, name)
+    return [nodes.GetItemAsObject(index) for index in range(nodes.GetNumberOfItems())]
+
+
+def _by_role(scene: Any, class_name: str, role: str) -> Any | None:
+    """The node :func:`publish` made for ``role`` (found by its role attribute, whatever its name), or None."""
+    return next((node for node in _nodes(scene, class_name) if node.GetAttribute(ROLE_ATTRIBUTE) == role), None)
+
+
+def _singleton(scene: Any, class_name: str, name: str, role: str) -> Any:
+    found = (_by_role(scene, class_name, role) or next((n for n in _nodes(scene, class_name) if n.GetName() == name), None)
+             or scene.AddNewNodeByClass(class_name, name))
     found.SetAttribute(ROLE_ATTRIBUTE, role)
     return found
 
@@ -706,12 +711,7 @@ def place_beside(reference: Any, nodes: Iterable[Any]) -> None:
 
 def report_node(scene: Any) -> Any | None:
     """The "CRMO report" text node of the scene (found by its role), or None."""
-    nodes = scene.GetNodesByClass("vtkMRMLTextNode")
-    for index in range(nodes.GetNumberOfItems()):
-        node = nodes.GetItemAsObject(index)
-        if node.GetAttribute(ROLE_ATTRIBUTE) == "report":
-            return node
-    return None
+    return _by_role(scene, "vtkMRMLTextNode", "report")
 
 
 def set_report_text(scene: Any, text: str | None) -> Any:
@@ -880,9 +880,7 @@ def candidate_segments(node: Any) -> list[tuple[str, str, dict]]:
     """(segment ID, name, candidate facts) of each candidate still to decide on."""
     out = []
     for segment_id, segment in _segments(node):
-        facts = vtk.reference("")
-        segment.GetTag(CANDIDATE_TAG, facts)
-        out.append((segment_id, segment.GetName(), _loads(str(facts))))
+        out.append((segment_id, segment.GetName(), _loads(_tag(segment, CANDIDATE_TAG))))
     return out
 
 
@@ -892,9 +890,7 @@ def accept_candidate(candidates: Any, segment_id: str, lesions: Any) -> str:
     segment = candidates.GetSegmentation().GetSegment(segment_id)
     if segment is None:
         raise CRMOInputError(_name(candidates), f"no candidate {segment_id!r}")
-    facts = vtk.reference("")
-    segment.GetTag(CANDIDATE_TAG, facts)
-    facts = _loads(str(facts))
+    facts = _loads(_tag(segment, CANDIDATE_TAG))
     if _is(lesions, "vtkMRMLSegmentationNode"):
         target = lesions.GetSegmentation()
         if not target.CopySegmentFromSegmentation(candidates.GetSegmentation(), segment_id):
@@ -924,11 +920,8 @@ def mark_edited_candidates(lesions: Any) -> list[str]:
         return []
     edited = []
     for segment_id, segment in _segments(lesions):
-        kind, facts = vtk.reference(""), vtk.reference("")
-        segment.GetTag(ALGORITHM_TYPE_TAG, kind)
-        segment.GetTag(CANDIDATE_TAG, facts)
-        accepted = _loads(str(facts)).get("accepted_voxels")
-        if str(kind) == "AUTOMATIC" and accepted is not None and _voxels(lesions, segment_id) != accepted:
+        accepted = _loads(_tag(segment, CANDIDATE_TAG)).get("accepted_voxels")
+        if _tag(segment, ALGORITHM_TYPE_TAG) == "AUTOMATIC" and accepted is not None and _voxels(lesions, segment_id) != accepted:
             segment.SetTag(ALGORITHM_TYPE_TAG, "SEMIAUTOMATIC")
             edited.append(segment_id)
     return edited
