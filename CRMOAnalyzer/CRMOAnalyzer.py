@@ -1231,8 +1231,10 @@ class CRMOAnalyzerTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Building a synthetic skeleton with nine CRMO lesions")
         phantom = make_phantom(Grid((3.0, 3.0, 3.0)))
-        bones = self._labelmap(phantom.bones, "Phantom bones")
-        lesions = self._labelmap(phantom.lesions, "Phantom lesions")
+        from CRMOAnalyzerLib.mrml import labelmap_node
+
+        bones = labelmap_node(slicer.mrmlScene, phantom.bones, "Phantom bones")
+        lesions = labelmap_node(slicer.mrmlScene, phantom.lesions, "Phantom lesions")
         segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Phantom lesion segments")
         slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(lesions, segmentation)
 
@@ -1285,16 +1287,3 @@ class CRMOAnalyzerTest(ScriptedLoadableModuleTest):
         self.assertTrue(os.path.isfile(os.path.join(folder, "lesions.csv")))
         self.assertTrue(logic.export("sr", folder).startswith("!"))  # no DICOM series: a message, no traceback
         self.delayDisplay("Test passed")
-
-    def _labelmap(self, labelmap, name):
-        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
-        node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(labelmap.affine))
-        slicer.util.updateVolumeFromArray(node, labelmap.array)
-        colors = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLColorTableNode", name + " colors")
-        colors.SetTypeToUser()
-        colors.SetNumberOfColors(max(labelmap.names) + 1)
-        for value, label in labelmap.names.items():
-            colors.SetColor(value, label, 0.9, 0.6, 0.4, 1.0)
-        node.CreateDefaultDisplayNodes()
-        node.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
-        return node

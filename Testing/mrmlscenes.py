@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import slicer
@@ -17,19 +18,8 @@ def new_scene():
 
 
 def add_labelmap(scene, labelmap: LabelMap, name: str, with_colors: bool = True):
-    """A label map volume node (geometry from the core affine) with a color table naming its values."""
-    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
-    node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(labelmap.affine))
-    slicer.util.updateVolumeFromArray(node, labelmap.array)
-    if with_colors:
-        colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", f"{name} colors")
-        colors.SetTypeToUser()
-        colors.SetNumberOfColors(max(labelmap.names) + 1)
-        for value, label in labelmap.names.items():
-            colors.SetColor(value, label, 0.9, 0.7, 0.5, 1.0)
-        node.CreateDefaultDisplayNodes()
-        node.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
-    return node
+    """A label map volume node (geometry from the core affine), with a color table naming its values."""
+    return mrml.labelmap_node(scene, labelmap if with_colors else dataclasses.replace(labelmap, names={}), name)
 
 
 def add_segmentation(scene, labelmap: LabelMap, name: str):

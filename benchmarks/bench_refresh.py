@@ -41,16 +41,7 @@ def build(n_lesions: int, seed: int = 3):
     phantom = make_phantom()
     scene = slicer.vtkMRMLScene()
     mrml.prepare_scene(scene)
-    bones = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "Bones")
-    bones.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(phantom.bones.affine))
-    slicer.util.updateVolumeFromArray(bones, phantom.bones.array)
-    colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "Bone names")
-    colors.SetTypeToUser()
-    colors.SetNumberOfColors(max(phantom.bones.names) + 1)
-    for value, name in phantom.bones.names.items():
-        colors.SetColor(value, name, 0.9, 0.8, 0.6, 1.0)
-    bones.CreateDefaultDisplayNodes()
-    bones.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
+    bones = mrml.labelmap_node(scene, phantom.bones, "Bones")
 
     rng = np.random.default_rng(seed)
     k, j, i = np.nonzero(phantom.bones.array)
@@ -73,19 +64,12 @@ def placed_point(shape: tuple[int, int, int], points: int) -> None:
     from bench_localize import bone_blocks
 
     from CRMOAnalyzerLib import mrml
+    from CRMOAnalyzerLib.images import LabelMap
 
     array, names = bone_blocks(shape)
     scene = slicer.vtkMRMLScene()
     mrml.prepare_scene(scene)
-    bones = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "Bones")
-    slicer.util.updateVolumeFromArray(bones, array)
-    colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "Bone names")
-    colors.SetTypeToUser()
-    colors.SetNumberOfColors(max(names) + 1)
-    for value, name in names.items():
-        colors.SetColor(value, name, 0.9, 0.8, 0.6, 1.0)
-    bones.CreateDefaultDisplayNodes()
-    bones.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
+    bones = mrml.labelmap_node(scene, LabelMap(array, np.eye(4), "benchmark bones", names), "Bones")
     lesions = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Lesions")
     rng = np.random.default_rng(5)
     k, j, i = (int(n) for n in np.array(shape) // 2)

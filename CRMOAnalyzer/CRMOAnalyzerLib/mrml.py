@@ -33,7 +33,8 @@ from vtk.util import numpy_support
 from .anatomy import UNASSIGNED, find_bone, totalsegmentator_ids
 from .bonemap import BoneMap
 from .errors import CRMOInputError
-from .images import Image, LabelMap
+from .images import Image, LabelMap, read_labelmap
+from .labelnames import read_label_names
 from .localize import analyze
 from .markups import PointLesion
 from .model import FINDINGS, Lesion, Study
@@ -49,7 +50,7 @@ __all__ = [
     "FINDINGS_TAG", "OVERRIDES_TAG",
     "LESION_DATA_ATTRIBUTE", "ROLE_ATTRIBUTE", "STUDY_INFO_ATTRIBUTE", "REPORT_EDITED_ATTRIBUTE", "STUDY_DATA_ATTRIBUTE",
     "TERMINOLOGY_FILES", "report_node", "set_report_text", "report_edited", "store_study", "stored_study", "store_baseline",
-    "stored_baseline", "apply_annotations", "load_sample_study", "bone_map", "publish_candidates", "candidate_segments",
+    "stored_baseline", "apply_annotations", "load_sample_study", "labelmap_node", "bone_map", "publish_candidates", "candidate_segments",
     "accept_candidate", "mark_edited_candidates", "CANDIDATES_SEGMENTATION", "ALGORITHM_TYPE_TAG", "place_beside", "bone_map_is_cached", "forget_bone_map", "BASELINE_ATTRIBUTE",
     "prepare_scene", "analyze_nodes", "SwappedInputs", "publish", "publish_comparison", "lesion_voxels", "store_annotations", "terminology_entry", "terminology_context_names",
     "load_terminologies", "volume_image", "segmentation_labelmap", "lesion_key", "study_info", "centre_views",
@@ -783,6 +784,23 @@ def study_info(scene: Any) -> dict[str, Any]:
     return _loads(node.GetAttribute(STUDY_INFO_ATTRIBUTE)) if node is not None else {}
 
 
+def labelmap_node(scene: Any, labelmap: LabelMap, name: str) -> Any:
+    """A label map volume node of a core :class:`LabelMap`: its voxels and geometry, and, when it has names, a color
+    table naming its values (which :func:`analyze_nodes` reads back as bone or lesion names)."""
+    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
+    node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(labelmap.affine))
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(labelmap.array))
+    if labelmap.names:
+        colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", f"{name} names")
+        colors.SetTypeToUser()
+        colors.SetNumberOfColors(max(labelmap.names) + 1)
+        for value, label in labelmap.names.items():
+            colors.SetColor(value, label, 0.95, 0.85, 0.6, 1.0)
+        node.CreateDefaultDisplayNodes()
+        node.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
+    return node
+
+
 def _read_node(scene: Any, class_name: str, name: str, path: Path, storage_class: str) -> Any:
     node = scene.AddNewNodeByClass(class_name, name)
     storage = scene.AddNewNodeByClass(storage_class)
@@ -803,16 +821,9 @@ def load_sample_study(scene: Any, folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     image = _read_node(scene, "vtkMRMLScalarVolumeNode", "CRMO sample STIR", folder / "stir.nii.gz",
                        "vtkMRMLVolumeArchetypeStorageNode")
-    bones = _read_node(scene, "vtkMRMLLabelMapVolumeNode", "CRMO sample bones", folder / "bones.nii.gz",
-                       "vtkMRMLVolumeArchetypeStorageNode")
-    names = {int(value): name for value, name in json.loads((folder / "bones.labels.json").read_text(encoding="utf-8")).items()}
-    colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "CRMO sample bone names")
-    colors.SetTypeToUser()
-    colors.SetNumberOfColors(max(names) + 1)
-    colors.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
-    for value, name in names.items():
-        colors.SetColor(value, name, 0.95, 0.85, 0.6, 1.0)
-    bones.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
+    bonemap = read_labelmap(folder / "bones.nii.gz", "sample bone map")
+    bonemap.names = read_label_names(folder / "bones.labels.json")
+    bones = labelmap_node(scene, bonemap, "CRMO sample bones")
     lesions = _read_node(scene, "vtkMRMLSegmentationNode", "CRMO sample lesions", folder / "lesions.seg.nrrd",
                          "vtkMRMLSegmentationStorageNode")
     info = json.loads((folder / "study-info.json").read_text(encoding="utf-8"))
@@ -836,11 +847,6 @@ def bone_map(bones: Any, bone_names: dict[int, str] | None = None) -> BoneMap:
     return _bone_map(bones, bone_names)[0]
 
 
-def _labelmap_node(scene: Any, labelmap: LabelMap, name: str) -> Any:
-    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
-    node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(labelmap.affine))
-    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(labelmap.array))
-    return node
 
 
 def publish_candidates(result: Any, scene: Any, reference: Any = None) -> Any:
@@ -853,7 +859,7 @@ def publish_candidates(result: Any, scene: Any, reference: Any = None) -> Any:
         node.SetReferenceImageGeometryParameterFromVolumeNode(reference)
     if not result.candidates:
         return node
-    temporary = _labelmap_node(scene, result.labelmap, "CRMO candidates (temporary)")
+    temporary = labelmap_node(scene, result.labelmap, "CRMO candidates (temporary)")
     try:
         if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(temporary, node):
             raise CRMOInputError(CANDIDATES_SEGMENTATION, "the candidates could not be made into segments")
