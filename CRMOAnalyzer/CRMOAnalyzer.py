@@ -1171,13 +1171,14 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
     def outboxSummary(self) -> str:
         """One line for the panel: what waits in the outbox, and the last error of the first item."""
-        items = [item for item in self.outbox().items() if not isinstance(item, Exception)]
+        items, broken = self.outbox().pending()
+        unreadable = _(" {count} unreadable (crmo-analyzer outbox lists them).").format(count=len(broken)) if broken else ""
         if not items:
-            return _("Outbox: empty.")
+            return (_("Outbox: no item to send.") + unreadable) if broken else _("Outbox: empty.")
         first = items[0]
         return _("Outbox: {count} waiting, e.g. {what} for {destination} ({error}).").format(
             count=len(items), what=first.description or first.path.name, destination=first.destination,
-            error=first.last_error or _("not sent yet"))
+            error=first.last_error or _("not sent yet")) + unreadable
 
     def retryOutbox(self, timeout: Optional[float] = None) -> str:
         """Send every waiting item again, unchanged; returns a status message."""
@@ -1185,9 +1186,9 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         from CRMOAnalyzerLib.send.deliver import send_all
 
         outbox = self.outbox()
-        items = [item for item in outbox.items() if not isinstance(item, Exception)]
+        items, _broken = outbox.pending()
         if not items:
-            return _("Outbox: empty.")
+            return self.outboxSummary()
         failures = send_all(outbox, items, timeout or DEFAULT_TIMEOUT)
         if failures:
             return "!" + _("{failed} of {count} still not accepted ({problem}).").format(

@@ -681,3 +681,13 @@ def test_sample_data_registers_a_source_slicer_can_build_whose_button_loads_the_
     assert Path(source["thumbnailFileName"]).is_file()
     message = source["customDownloader"](types.SimpleNamespace(**source))
     assert message.startswith("9 lesions analysed"), message
+
+
+def test_the_outbox_summary_counts_unreadable_items_too(panel, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRMO_OUTBOX", str(tmp_path / "outbox"))
+    assert panel.logic.outboxSummary() == "Outbox: empty."
+    (tmp_path / "outbox").mkdir(exist_ok=True)
+    (tmp_path / "outbox" / "broken.json").write_text("{not json", encoding="utf-8")
+    assert panel.logic.outboxSummary() == "Outbox: no item to send. 1 unreadable (crmo-analyzer outbox lists them)."
+    assert panel.logic.retryOutbox().startswith("Outbox: no item to send. 1 unreadable")  # the file stays for the reader
+    assert (tmp_path / "outbox" / "broken.json").exists()

@@ -29,9 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from .send import failure_line, print_outcome  # noqa: PLC0415
 
     outbox = Outbox(args.outbox or default_outbox())
-    found = outbox.items()
-    items = [item for item in found if not isinstance(item, CRMOInputError)]
-    broken = [error for error in found if isinstance(error, CRMOInputError)]
+    items, broken = outbox.pending()
     if not args.retry:
         for item in items:
             last = f"\tlast error: {item.last_error}" if item.last_error else ""
@@ -39,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                   f"attempts {item.attempts}{last}")
         for error in broken:
             print(f"{error.path}\tunreadable\t{error.problem}")
-        if not found and not args.quiet:
+        if not items and not broken and not args.quiet:
             print(f"outbox {outbox.folder}: nothing pending", file=sys.stderr)
         return 0
     failures = send_all(outbox, items, args.timeout, print_outcome(args.quiet))

@@ -138,6 +138,12 @@ class Outbox:
                 found.append(error)
         return found
 
+    def pending(self) -> tuple[list[OutboxItem], list[CRMOInputError]]:
+        """:meth:`items` split: the items to send, and the errors of the files that cannot be read."""
+        found = self.items()
+        return ([item for item in found if not isinstance(item, CRMOInputError)],
+                [error for error in found if isinstance(error, CRMOInputError)])
+
     def failed(self, item: OutboxItem, reason: str) -> None:
         """Record a failed attempt in the item's file."""
         item.attempts += 1
