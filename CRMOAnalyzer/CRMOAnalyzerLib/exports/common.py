@@ -11,7 +11,7 @@ from typing import Any
 from ..files import read_json
 from ..model import Study
 
-__all__ = ["ReportSections", "StructuredResult", "export_config", "report_sections", "clean_text", "structured_results",
+__all__ = ["ReportSections", "StructuredResult", "export_config", "report_sections", "split_decision_support", "clean_text", "structured_results",
            "local_code", "change_code"]
 
 #: the heading that starts the impression in the report template
@@ -53,6 +53,8 @@ class ReportSections:
     decision_support: str
         The DECISION SUPPORT section (every flag and criterion in full, with sources), kept apart so a RIS shows the
         signed report first; empty when the text has none.
+    signed: str
+        The report the radiologist signs: the text without its DECISION SUPPORT section.
     """
 
     text: str
@@ -60,6 +62,15 @@ class ReportSections:
     impression: str
     conclusion: str
     decision_support: str = ""
+    signed: str = ""
+
+
+def split_decision_support(text: str) -> tuple[str, str]:
+    """A report text as (the signed report, its DECISION SUPPORT section from the heading on; "" when it has none)."""
+    support = re.search(rf"(?m)^{DECISION_SUPPORT_HEADING}\b", text)
+    if support is None:
+        return text, ""
+    return text[:support.start()].rstrip("\n"), text[support.start():].strip("\n")
 
 
 def report_sections(study: Study, text: str | None = None) -> ReportSections:
@@ -69,19 +80,17 @@ def report_sections(study: Study, text: str | None = None) -> ReportSections:
 
         text = render_report(study)
     text = clean_text(text).strip("\n")
-    support = re.search(rf"(?m)^{DECISION_SUPPORT_HEADING}\b", text)
-    signed, decision_support = (text[:support.start()].rstrip("\n"), text[support.start():].strip("\n")) if support \
-        else (text, "")
+    signed, decision_support = split_decision_support(text)
     match = re.search(rf"(?m)^{IMPRESSION_HEADING}[ \t]*$", signed)
     if match is None:
         from ..distribution import distribution  # noqa: PLC0415
         from ..report import impression  # noqa: PLC0415
 
         conclusion = impression(distribution(study))
-        return ReportSections(text, signed, conclusion, conclusion, decision_support)
+        return ReportSections(text, signed, conclusion, conclusion, decision_support, signed)
     rest = signed[match.end():].strip("\n")
     conclusion = re.split(r"\n[ \t]*\n|\n(?=[A-Z][A-Z0-9 ,/&()-]{3,}$)", rest, maxsplit=1, flags=re.M)[0].strip()
-    return ReportSections(text, signed[:match.start()].rstrip("\n"), rest, conclusion or rest, decision_support)
+    return ReportSections(text, signed[:match.start()].rstrip("\n"), rest, conclusion or rest, decision_support, signed)
 
 
 def local_code(key: str) -> dict[str, str]:

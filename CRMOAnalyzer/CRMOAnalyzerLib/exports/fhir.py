@@ -216,12 +216,6 @@ def _decision_support(study: Study, comparison, weights, status: str, subject: d
     return out
 
 
-def _signed(sections) -> str:
-    """The report the radiologist signs: the text without its DECISION SUPPORT section."""
-    return sections.text[:len(sections.text) - len(sections.decision_support)].rstrip("\n") if sections.decision_support \
-        else sections.text
-
-
 def _patient(study: Study) -> dict[str, Any] | None:
     p = study.patient or {}
     if not any(p.get(k) for k in ("id", "name", "birth_date", "sex")):
@@ -311,7 +305,7 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         "issued": issued.isoformat(timespec="seconds"),
         "conclusion": sections.conclusion,
         "presentedForm": [{"contentType": "text/plain; charset=utf-8", "language": "en",
-                           "data": base64.b64encode(_signed(sections).encode("utf-8")).decode("ascii"),
+                           "data": base64.b64encode(sections.signed.encode("utf-8")).decode("ascii"),
                            "title": "CRMO Analyzer report"}],
     }
     accession = accession or exam.get("accession")

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..body_atlas import draw, lesion_position, view_x
 from ..files import write_bytes
 from ..model import Study
+from .common import split_decision_support
 
 __all__ = ["SIDE_COLORS", "CHANGE_MARKERS", "lesion_map_positions", "map_numbers", "summary_pages", "write_summary"]
 
@@ -31,7 +32,6 @@ _A4 = (8.27, 11.69)
 _FONT = 8.0
 #: characters per line and lines per page: beside the map (page 1) and on a full-width page
 _NARROW, _WIDE, _LINES = 66, 110, 86
-_DECISION_SUPPORT = "DECISION SUPPORT"
 
 
 def map_numbers(study: Study) -> dict[str, str]:
@@ -58,16 +58,9 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def _split(text: str) -> tuple[str, str]:
-    """The signed report and the DECISION SUPPORT section of a report text (the second may be empty)."""
-    lines = text.splitlines()
-    at = next((n for n, line in enumerate(lines) if line.startswith(_DECISION_SUPPORT)), len(lines))
-    return "\n".join(lines[:at]).rstrip(), "\n".join(lines[at:]).strip()
-
-
 def _pages(text: str) -> list[list[str]]:
     """Lines of each page: the report beside the map on page 1, then full-width pages; nothing is dropped."""
-    report, support = _split(text)
+    report, support = split_decision_support(text)
     narrow = _wrap(report, _NARROW)
     pages = [narrow[:_LINES]]
     rest = _wrap("\n".join(narrow[_LINES:]), _WIDE) if len(narrow) > _LINES else []
