@@ -108,40 +108,25 @@ def _fhir(study, args) -> bytes:
     return bundle_json(study, status=status, accession=args.accession, text=text, comparison=comparison).encode("utf-8")
 
 
-def _evidence(study, args):
-    from ..exports.dicom_series import read_series  # noqa: PLC0415
-
-    folder = args.dicom or (study.dicom or {}).get("series_dir")
-    if not folder:
-        raise CRMOInputError(args.study, "no DICOM evidence: the SR and SEG refer to the DICOM series the lesions were "
-                                         "read on; give --dicom DIR (or record dicom.series_dir in the study)")
-    return read_series(folder)
-
-
 def _dicom(study, args, comparison=None):
     from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
+    from ..exports.dicom_series import study_series  # noqa: PLC0415
     from ..exports.dicom_sr import dicom_exports, tracking_uids_from_sr  # noqa: PLC0415
 
     baseline_sr = getattr(args, "baseline_sr", None)
     if baseline_sr is not None and comparison is None:
         raise CRMOInputError("--baseline-sr", "the baseline's SR is for a follow-up: give --compare BASELINE.json too")
-    datasets = _evidence(study, args)
+    datasets = study_series(study, args.dicom, args.study)
     labelmap = None if args.no_seg else lesion_labelmap(study, args.lesions)
     baseline_tracking = tracking_uids_from_sr(baseline_sr) if baseline_sr is not None else None
     return dicom_exports(study, datasets, labelmap, comparison=comparison, baseline_tracking=baseline_tracking)
 
 
-def _dataset_bytes(ds) -> bytes:
-    import io  # noqa: PLC0415
-
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
 def _sr(study, args) -> list[Path]:
+    from ..exports.dicom_series import dataset_bytes  # noqa: PLC0415
+
     result = _dicom(study, args, _comparison(study, args))
-    sr, seg = _dataset_bytes(result.sr), _dataset_bytes(result.seg) if result.seg is not None else None
+    sr, seg = dataset_bytes(result.sr), dataset_bytes(result.seg) if result.seg is not None else None
     written = []
     if seg is not None:
         seg_path = args.out.with_name(args.out.name.removesuffix(".dcm") + "_seg.dcm")
@@ -151,11 +136,13 @@ def _sr(study, args) -> list[Path]:
 
 
 def _seg(study, args) -> bytes:
+    from ..exports.dicom_series import dataset_bytes  # noqa: PLC0415
+
     result = _dicom(study, args)
     if result.seg is None:
         why = "no lesion annotated" if not study.lesions else "no voxel lesions (point annotations)"
         raise CRMOInputError(args.study, f"{why}: there is nothing for a DICOM SEG")
-    return _dataset_bytes(result.seg)
+    return dataset_bytes(result.seg)
 
 
 def _summary(study, args) -> list[Path]:

@@ -18,7 +18,7 @@ from ..files import atomic_write
 from ..geometry import LPS_TO_RAS
 from ..images import Image
 
-__all__ = ["write_series", "read_series", "series_image", "resample_onto"]
+__all__ = ["write_series", "read_series", "study_series", "dataset_bytes", "series_image", "resample_onto"]
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 MAX_FILES = 5000
@@ -145,6 +145,24 @@ def read_series(folder: str | os.PathLike) -> list:
     normal = np.cross(orientation[:3], orientation[3:])
     datasets.sort(key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, dtype=float))))
     return datasets
+
+
+def study_series(study, folder: str | os.PathLike | None = None, where: str = "study") -> list:
+    """The DICOM series the SR and SEG of ``study`` refer to: ``folder``, else the series the study records."""
+    folder = folder or (study.dicom or {}).get("series_dir")
+    if not folder:
+        raise CRMOInputError(where, "no DICOM evidence: the SR and SEG refer to the DICOM series the lesions were "
+                                    "read on; give --dicom DIR (or record dicom.series_dir in the study)")
+    return read_series(folder)
+
+
+def dataset_bytes(ds) -> bytes:
+    """A dataset as the bytes of a DICOM file (Part 10, with its file meta)."""
+    import io  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 def series_image(datasets: Sequence, with_pixels: bool = False) -> Image:

@@ -50,25 +50,13 @@ def _hl7_message(study, text: str | None, comparison, accession: str | None, res
 
 def _dicom_instances(study, where: str, dicom_dir, labelmap, comparison, baseline_tracking) -> list[tuple[str, bytes, str]]:
     """(SOP Instance UID, file bytes, description) of the SR and the SEG (SEG first: the SR refers to it)."""
-    import io  # noqa: PLC0415
-
-    from ..errors import CRMOInputError  # noqa: PLC0415
-    from ..exports.dicom_series import read_series  # noqa: PLC0415
+    from ..exports.dicom_series import dataset_bytes, study_series  # noqa: PLC0415
     from ..exports.dicom_sr import dicom_exports  # noqa: PLC0415
 
-    folder = dicom_dir or (study.dicom or {}).get("series_dir")
-    if not folder:
-        raise CRMOInputError(where, "no DICOM evidence: the SR and SEG refer to the DICOM series the lesions were "
-                                    "read on; give --dicom DIR (or record dicom.series_dir in the study)")
-    result = dicom_exports(study, read_series(folder), labelmap, comparison=comparison, baseline_tracking=baseline_tracking)
-    instances = []
-    for ds, what in ((result.seg, "SEG"), (result.sr, "SR")):
-        if ds is None:
-            continue
-        buffer = io.BytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
-        instances.append((str(ds.SOPInstanceUID), buffer.getvalue(), f"{what} of {where}"))
-    return instances
+    result = dicom_exports(study, study_series(study, dicom_dir, where), labelmap, comparison=comparison,
+                           baseline_tracking=baseline_tracking)
+    return [(str(ds.SOPInstanceUID), dataset_bytes(ds), f"{what} of {where}")
+            for ds, what in ((result.seg, "SEG"), (result.sr, "SR")) if ds is not None]
 
 
 def queue_study(study, to: str, outbox: Outbox, *, where: str = "the study", text: str | None = None,
