@@ -21,8 +21,9 @@ WITH_TEXT = {"text", "hl7", "fhir", "summary"}
 WITH_COMPARISON = WITH_TEXT | {"sr", "comparison-csv", "research"}
 
 
-def _comparison(study, args):
-    """The comparison of ``study`` with ``--compare BASELINE.json`` (``None`` without it).
+def comparison_of(study, args):
+    """The comparison of ``study`` with ``--compare BASELINE.json`` (``None`` without it), its warnings printed
+    (``report`` and ``send``).
 
     Different patients are refused by :func:`~CRMOAnalyzerLib.compare.compare_studies` unless ``--force``.
     """
@@ -43,7 +44,7 @@ def _followup(study, args) -> tuple[object | None, str]:
     """The comparison (or ``None``) and the report text: the reader's ``--text`` file, else generated with its follow-up."""
     from ..report import render_report  # noqa: PLC0415
 
-    comparison = _comparison(study, args)
+    comparison = comparison_of(study, args)
     if getattr(args, "text", None) is not None:
         from ..files import read_text  # noqa: PLC0415
 
@@ -82,7 +83,7 @@ def _scores_csv(study, args) -> bytes:
 def _comparison_csv(study, args) -> bytes:
     from ..tables import comparison_table_csv  # noqa: PLC0415
 
-    comparison = _comparison(study, args)
+    comparison = comparison_of(study, args)
     if comparison is None:
         raise CRMOInputError(args.study, "format comparison-csv is a follow-up table: give --compare BASELINE.json "
                                          "(the earlier exam of this patient)")
@@ -125,7 +126,7 @@ def _dicom(study, args, comparison=None):
 def _sr(study, args) -> list[Path]:
     from ..exports.dicom_series import dataset_bytes  # noqa: PLC0415
 
-    result = _dicom(study, args, _comparison(study, args))
+    result = _dicom(study, args, comparison_of(study, args))
     sr, seg = dataset_bytes(result.sr), dataset_bytes(result.seg) if result.seg is not None else None
     written = []
     if seg is not None:

@@ -72,19 +72,12 @@ def add_subparser(subparsers) -> None:
 
 
 def _comparison(study, args):
-    """The comparison with ``--compare`` (None without it), its warnings printed."""
-    if args.compare is None:
-        if args.baseline_sr is not None:
-            raise CRMOInputError("--baseline-sr", "the baseline's SR is for a follow-up: give --compare BASELINE.json too")
-        return None
-    from ..compare import compare_studies  # noqa: PLC0415
-    from ..model import load_study  # noqa: PLC0415
+    """The comparison with ``--compare`` (None without it), its warnings printed; ``--baseline-sr`` needs it."""
+    if args.compare is None and args.baseline_sr is not None:
+        raise CRMOInputError("--baseline-sr", "the baseline's SR is for a follow-up: give --compare BASELINE.json too")
+    from .report import comparison_of  # noqa: PLC0415
 
-    comparison = compare_studies(load_study(args.compare), study, force=args.force,
-                                 sources=(str(args.compare), str(args.study)))
-    for warning in comparison.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return comparison
+    return comparison_of(study, args)
 
 
 def print_outcome(quiet: bool):
