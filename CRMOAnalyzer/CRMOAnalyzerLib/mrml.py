@@ -32,6 +32,7 @@ from vtk.util import numpy_support
 
 from .anatomy import UNASSIGNED, find_bone, totalsegmentator_ids
 from .bonemap import BoneMap
+from .distribution import lesion_labels
 from .errors import CRMOInputError
 from .images import Image, LabelMap, read_labelmap
 from .labelnames import read_label_names
@@ -488,8 +489,6 @@ def _restore_annotations(study: Study, lesions: Any) -> None:
 
 def _apply(study: Study, stored: dict[str, dict]) -> int:
     """Put stored findings and overrides (by :func:`lesion_key`) onto the study's lesions; returns how many matched."""
-    from .distribution import lesion_labels  # noqa: PLC0415
-
     labels = lesion_labels(study.lesions)
     matched = 0
     for lesion in study.lesions:
