@@ -130,7 +130,7 @@ def lesion_position(bone_name: str, side: str | None, sublocation: str | None = 
 
 def view_x(x: float | np.ndarray) -> float | np.ndarray:
     """Plot abscissa of a patient x: radiological convention, the patient's right on the viewer's left."""
-    return -np.asarray(x) if isinstance(x, np.ndarray) else -x
+    return -x
 
 
 def draw(ax: Any, style: Callable[[Shape], dict[str, Any]]) -> None:
