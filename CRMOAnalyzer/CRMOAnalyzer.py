@@ -1,7 +1,7 @@
 """CRMO Analyzer: mark CRMO lesions, see their bone, side and sub-location, tabulate and report.
 
 Slicer's scripted-module template (module, widget, logic, test). The widget only binds Qt signals to
-the logic; the logic calls the MRML adapter ``CRMOAnalyzerLib.mrml`` and the core, so everything the
+the logic; the logic calls the MRML adapter ``CRMOAnalyzerLib.slicer.mrml`` and the core, so everything the
 panel does is tested headless (``Testing/test_panel_module.py``). Nothing here computes anatomy.
 """
 
@@ -518,7 +518,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
     """Scriptable without the widget: analyze scene nodes, record edits, publish tables and report.
 
-    Everything the panel does happens here or in the MRML adapter ``CRMOAnalyzerLib.mrml``, so it is
+    Everything the panel does happens here or in the MRML adapter ``CRMOAnalyzerLib.slicer.mrml``, so it is
     tested headless; the widget only binds Qt signals. Messages go through ``logCallback``. Domain work
     is done by ``CRMOAnalyzerLib``, imported only after its dependencies are present.
     """
@@ -627,7 +627,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
     def _mrml(self):
         self.ensureRequirements()
-        from CRMOAnalyzerLib import mrml
+        from CRMOAnalyzerLib.slicer import mrml
 
         if not self._terminologiesLoaded and hasattr(getattr(slicer, "modules", None), "terminologies"):
             mrml.load_terminologies()
@@ -664,7 +664,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
     # -- analysis and edits --
     def boneMapIsRead(self, boneMap) -> bool:
         """Whether the bone map is already read (a refresh is quick) or must be read (show progress)."""
-        from CRMOAnalyzerLib import mrml
+        from CRMOAnalyzerLib.slicer import mrml
 
         return boneMap is not None and mrml.bone_map_is_cached(boneMap)
 
@@ -725,7 +725,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             mrml.place_beside(self.lesionNode, [self.nodes[mrml.COMPARISON_TABLE]])
 
     def _updateComparison(self) -> None:
-        from CRMOAnalyzerLib.compare import compare_studies
+        from CRMOAnalyzerLib.reading.compare import compare_studies
         from CRMOAnalyzerLib.errors import CRMOInputError
 
         self.comparison = None
@@ -737,7 +737,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             self.log(str(error))
 
     def lesionTableRows(self) -> list:
-        from CRMOAnalyzerLib.tables import lesion_rows
+        from CRMOAnalyzerLib.reading.tables import lesion_rows
 
         return [{**row, "volume": row["volume_mm3"]} for row in lesion_rows(self.study)]
 
@@ -784,8 +784,8 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
     def forget(self) -> None:
         self.study, self.lesionNode, self.nodes = None, None, {}
         self.baseline, self.comparison = None, None
-        if "CRMOAnalyzerLib.mrml" in sys.modules:
-            sys.modules["CRMOAnalyzerLib.mrml"].forget_bone_map()
+        if "CRMOAnalyzerLib.slicer.mrml" in sys.modules:
+            sys.modules["CRMOAnalyzerLib.slicer.mrml"].forget_bone_map()
 
     def sceneHasStudy(self) -> bool:
         """Whether the scene holds a study the panel published (cheap: no package is imported or installed)."""
@@ -945,7 +945,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         report's follow-up paragraph (added to the reader's text when it is edited). Returns a status message
         ("!" first when it is a problem for the user)."""
         mrml = self._mrml()
-        from CRMOAnalyzerLib.compare import same_patient
+        from CRMOAnalyzerLib.reading.compare import same_patient
         from CRMOAnalyzerLib.errors import CRMOInputError
         from CRMOAnalyzerLib.model import load_study
 
@@ -983,7 +983,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
     # -- exports --
     def exportFormats(self) -> list:
         """(key, label) of each format the panel exports (those of ``crmo-analyzer report --format``)."""
-        from CRMOAnalyzerLib.panel_exports import PANEL_FORMATS
+        from CRMOAnalyzerLib.slicer.panel_exports import PANEL_FORMATS
 
         return [(key, chosen.label) for key, chosen in PANEL_FORMATS.items()]
 
@@ -995,7 +995,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         """
         self.ensureRequirements()
         from CRMOAnalyzerLib.errors import CRMOInputError
-        from CRMOAnalyzerLib.panel_exports import export_study
+        from CRMOAnalyzerLib.slicer.panel_exports import export_study
 
         if self.study is None:
             return "!" + _("Nothing to export yet: press Analyze (or load a study) first.")
@@ -1042,8 +1042,8 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         message ("!" first on a problem)."""
         mrml = self._mrml()
         from CRMOAnalyzerLib.errors import CRMOInputError
-        from CRMOAnalyzerLib.images import write_image
-        from CRMOAnalyzerLib.labelnames import write_label_names
+        from CRMOAnalyzerLib.io.images import write_image
+        from CRMOAnalyzerLib.io.labelnames import write_label_names
 
         if volume is None or boneMap is None:
             return "!" + _("Select the image (STIR) and the bone map first: candidates are looked for inside the bones.")
@@ -1081,8 +1081,8 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         error = (process.stderr.read() or "").strip().splitlines()
         if process.returncode != 0:
             return "!" + (error[-1] if error else _("the candidate search stopped (exit {code})").format(code=process.returncode))
-        from CRMOAnalyzerLib.files import read_json
-        from CRMOAnalyzerLib.images import read_labelmap
+        from CRMOAnalyzerLib.io.files import read_json
+        from CRMOAnalyzerLib.io.images import read_labelmap
 
         out = os.path.join(folder, "out")
         found = read_json(os.path.join(out, "candidates.json"), "candidates")["candidates"]
@@ -1202,7 +1202,7 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         voxels = self._mrml().lesion_voxels(self.lesionNode)
         if voxels is None:
             return None
-        from CRMOAnalyzerLib.images import write_image
+        from CRMOAnalyzerLib.io.images import write_image
 
         return str(write_image(os.path.join(folder, "lesions.nrrd"), voxels))
 
@@ -1228,11 +1228,11 @@ class CRMOAnalyzerTest(ScriptedLoadableModuleTest):
 
         logic = CRMOAnalyzerLogic()
         logic.ensureRequirements()
-        from CRMOAnalyzerLib.phantom import Grid, make_phantom
+        from CRMOAnalyzerLib.samples.phantom import Grid, make_phantom
 
         self.delayDisplay("Building a synthetic skeleton with nine CRMO lesions")
         phantom = make_phantom(Grid((3.0, 3.0, 3.0)))
-        from CRMOAnalyzerLib.mrml import labelmap_node
+        from CRMOAnalyzerLib.slicer.mrml import labelmap_node
 
         bones = labelmap_node(slicer.mrmlScene, phantom.bones, "Phantom bones")
         lesions = labelmap_node(slicer.mrmlScene, phantom.lesions, "Phantom lesions")

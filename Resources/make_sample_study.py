@@ -19,13 +19,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CRMOAnalyzer"))
 
-from CRMOAnalyzerLib.files import read_json, write_json  # noqa: E402
-from CRMOAnalyzerLib.geometry import LPS_TO_RAS, to_ras  # noqa: E402
-from CRMOAnalyzerLib.images import Image, read_image, read_labelmap, write_image  # noqa: E402
-from CRMOAnalyzerLib.labelnames import write_label_names  # noqa: E402
-from CRMOAnalyzerLib.markups import write_points  # noqa: E402
-from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation  # noqa: E402
-from CRMOAnalyzerLib.segmentation_file import write_seg_nrrd  # noqa: E402
+from CRMOAnalyzerLib.io.files import read_json, write_json  # noqa: E402
+from CRMOAnalyzerLib.io.geometry import LPS_TO_RAS, to_ras  # noqa: E402
+from CRMOAnalyzerLib.io.images import Image, read_image, read_labelmap, write_image  # noqa: E402
+from CRMOAnalyzerLib.io.labelnames import write_label_names  # noqa: E402
+from CRMOAnalyzerLib.io.markups import write_points  # noqa: E402
+from CRMOAnalyzerLib.samples.phantom import Grid, Pose, make_phantom, rotation  # noqa: E402
+from CRMOAnalyzerLib.io.segmentation_file import write_seg_nrrd  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "CRMOAnalyzer" / "CRMOAnalyzerLib" / "resources" / "sample"
 PATIENT = {"id": "CRMO-DEMO-001", "name": "Demo^Synthetic", "birth_date": "2016-05-14", "sex": "F"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation
+from CRMOAnalyzerLib.samples.phantom import Grid, Pose, make_phantom, rotation
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "CRMOAnalyzer" / "CRMOAnalyzerLib" / "resources" / "sample"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import slicer
 
-from CRMOAnalyzerLib import mrml
-from CRMOAnalyzerLib.images import LabelMap
+from CRMOAnalyzerLib.slicer import mrml
+from CRMOAnalyzerLib.io.images import LabelMap
 
 
 def new_scene():

@@ -46,7 +46,7 @@ def test_killed_writer_never_leaves_a_partial_study(tmp_path):
 
 
 def test_a_save_removes_temporary_files_a_killed_writer_left(tmp_path):
-    from CRMOAnalyzerLib.files import STALE_SECONDS, write_text
+    from CRMOAnalyzerLib.io.files import STALE_SECONDS, write_text
 
     path = tmp_path / "study.json"
     old = tmp_path / ".study.json.abc123.json"  # as a writer killed before its rename leaves it
@@ -66,7 +66,7 @@ def test_a_save_removes_temporary_files_a_killed_writer_left(tmp_path):
 def test_written_files_get_the_usual_permissions(tmp_path):
     import stat
 
-    from CRMOAnalyzerLib.files import write_text
+    from CRMOAnalyzerLib.io.files import write_text
 
     mask = os.umask(0o022)
     try:

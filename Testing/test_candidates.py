@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from CRMOAnalyzerLib.bonemap import BoneMap
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
 from CRMOAnalyzerLib.candidates import find_candidates
 from CRMOAnalyzerLib.candidates.stir_phantom import CONFOUNDERS, MARROW, make_skeleton, make_stir_exam
 from CRMOAnalyzerLib.cli import candidates as cli_candidates
-from CRMOAnalyzerLib.images import Image, LabelMap, read_image, read_labelmap, write_image
-from CRMOAnalyzerLib.labelnames import write_label_names
-from CRMOAnalyzerLib.phantom import Grid, Pose, _along, rotation
+from CRMOAnalyzerLib.io.images import Image, LabelMap, read_image, read_labelmap, write_image
+from CRMOAnalyzerLib.io.labelnames import write_label_names
+from CRMOAnalyzerLib.samples.phantom import Grid, Pose, _along, rotation
 from CRMOAnalyzerLib.pipeline import AnalysisInputs, analyze_files
 
 cli_main = importlib.import_module("CRMOAnalyzerLib.cli.main")  # the module (the package exports its function)

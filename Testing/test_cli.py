@@ -11,10 +11,10 @@ import pytest
 from conftest import SAMPLE, expected
 
 from CRMOAnalyzerLib.cli import main
-from CRMOAnalyzerLib.images import write_image
-from CRMOAnalyzerLib.labelnames import write_label_names
-from CRMOAnalyzerLib.markups import write_points
-from CRMOAnalyzerLib.segmentation_file import write_seg_nrrd
+from CRMOAnalyzerLib.io.images import write_image
+from CRMOAnalyzerLib.io.labelnames import write_label_names
+from CRMOAnalyzerLib.io.markups import write_points
+from CRMOAnalyzerLib.io.segmentation_file import write_seg_nrrd
 
 
 def run(capsys, *argv):
@@ -49,7 +49,7 @@ def test_demo_is_deterministic(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def oblique_files(tmp_path_factory):
-    from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation
+    from CRMOAnalyzerLib.samples.phantom import Grid, Pose, make_phantom, rotation
 
     folder = tmp_path_factory.mktemp("oblique")
     phantom = make_phantom(Grid((3.0, 3.0, 3.0), rotation((1, 0.5, 0.2), 20)), Grid((3.5, 3.5, 4.0), rotation((0, 0, 1), 12)),
@@ -91,7 +91,7 @@ def test_analyze_every_input_kind(tmp_path, capsys, oblique_files, bones, labels
 
 def test_default_totalsegmentator_ids_warn(tmp_path, capsys, oblique_files):
     from CRMOAnalyzerLib.anatomy import totalsegmentator_ids
-    from CRMOAnalyzerLib.images import LabelMap
+    from CRMOAnalyzerLib.io.images import LabelMap
 
     folder, phantom = oblique_files
     total_only = np.where(np.isin(phantom.bones.array, list(totalsegmentator_ids("total"))), phantom.bones.array, 0)
@@ -185,7 +185,7 @@ def test_bad_input_one_line_no_partial_output(tmp_path, capsys, case):
 
 def test_empty_lesion_map_is_a_study_and_no_overlap_is_refused(tmp_path, capsys, oblique_files):
     folder, phantom = oblique_files
-    from CRMOAnalyzerLib.images import LabelMap
+    from CRMOAnalyzerLib.io.images import LabelMap
 
     empty = LabelMap(np.zeros_like(phantom.lesions.array), phantom.lesions.affine)
     write_image(tmp_path / "empty.nrrd", empty)

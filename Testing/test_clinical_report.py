@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from studybuilder import femur_pair, study
 
-from CRMOAnalyzerLib.report import person_name, render_report
+from CRMOAnalyzerLib.reading.report import person_name, render_report
 
 
 @pytest.mark.parametrize("dicom, written", [
@@ -47,9 +47,9 @@ def _ten_lesions(**clinical):
 
 
 def test_signed_report_is_short_and_the_decision_support_is_a_separate_section():
-    from CRMOAnalyzerLib.redflags import red_flags
-    from CRMOAnalyzerLib.report import render_parts
-    from CRMOAnalyzerLib.scores import evaluate_all
+    from CRMOAnalyzerLib.reading.redflags import red_flags
+    from CRMOAnalyzerLib.reading.report import render_parts
+    from CRMOAnalyzerLib.reading.scores import evaluate_all
 
     s = _ten_lesions(crp_mg_l=8.0, bone_pain=True, temperature_c=37.1, blood_count_normal=True)
     s.patient["name"], s.study["description"] = "Demo^Synthetic", "Whole-body MRI"
@@ -89,8 +89,8 @@ def test_signed_report_is_short_and_the_decision_support_is_a_separate_section()
 
 
 def test_criterion_lines_say_partial_and_what_is_missing():
-    from CRMOAnalyzerLib.report import criterion_line
-    from CRMOAnalyzerLib.scores import evaluate_score
+    from CRMOAnalyzerLib.reading.report import criterion_line
+    from CRMOAnalyzerLib.reading.scores import evaluate_score
 
     s = _ten_lesions()
     jansson = criterion_line(evaluate_score(s, "jansson"))
@@ -108,7 +108,7 @@ def test_criterion_lines_say_partial_and_what_is_missing():
 def test_red_flags_found_stay_in_the_signed_report_with_their_reason():
     from studybuilder import lesion
 
-    from CRMOAnalyzerLib.report import render_parts
+    from CRMOAnalyzerLib.reading.report import render_parts
 
     s = study(lesion("L1", "tibia", "left", "metaphysis", "distal", cortical_destruction=True), fever=True)
     report = render_parts(s).report

@@ -8,7 +8,7 @@ from importlib import resources
 
 from studybuilder import femur_pair, lesion, study
 
-from CRMOAnalyzerLib.scores import evaluate_score, load_score
+from CRMOAnalyzerLib.reading.scores import evaluate_score, load_score
 
 BRISTOL_CLINICAL = dict(bone_pain=True, local_inflammation=False, infection=False)
 

@@ -20,7 +20,7 @@ from CRMOAnalyzerLib.cohort.records import study_record
 from CRMOAnalyzerLib.cohort.sites import pattern_class, site_of_bone
 from CRMOAnalyzerLib.cohort.synthetic import (SyntheticExam, study_document, synthetic_cohort, write_image_sets,
                                               write_studies)
-from CRMOAnalyzerLib.files import write_json
+from CRMOAnalyzerLib.io.files import write_json
 
 SECRET = b"s" * 32
 

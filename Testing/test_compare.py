@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from studybuilder import femur_pair, lesion, study
 
-from CRMOAnalyzerLib import phantom as ph
-from CRMOAnalyzerLib.bonemap import BoneMap
+from CRMOAnalyzerLib.samples import phantom as ph
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
 from CRMOAnalyzerLib.cli.main import main
-from CRMOAnalyzerLib.compare import compare_studies, rules, volume_change
+from CRMOAnalyzerLib.reading.compare import compare_studies, rules, volume_change
 from CRMOAnalyzerLib.errors import CRMOInputError
-from CRMOAnalyzerLib.localize import analyze
+from CRMOAnalyzerLib.localization.localize import analyze
 from CRMOAnalyzerLib.model import save_study
-from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation
+from CRMOAnalyzerLib.samples.phantom import Grid, Pose, make_phantom, rotation
 
 NEW = {"name": "R distal tibia", "centre": lambda: ph._along("tibia", "right", from_distal_mm=36), "radius": 7,
        "bone": "tibia", "side": "right", "sublocation": "metaphysis", "bone_end": "distal"}
@@ -112,7 +112,7 @@ def test_comparison_document_and_paragraph(exams_graded):
     assert text.startswith("Compared with 2026-03-01: 9 lesions then, 9 now. 1 new lesion: Right tibia, distal metaphysis (#7).")
     assert "1 lesion no longer seen: Right clavicle, medial third (baseline #1)." in text
     assert "Left femur, distal metaphysis (#4, baseline #5: 2.2 cm³ -> 0.5 cm³, -76%): decreased in volume." in text
-    from CRMOAnalyzerLib.report import render_parts
+    from CRMOAnalyzerLib.reading.report import render_parts
 
     now, then = render_parts(followup).report.splitlines(), render_parts(baseline).report.splitlines()
     assert any(line.startswith("#7 Right tibia, distal metaphysis: ") for line in now)
@@ -199,7 +199,7 @@ def test_cli_compare_writes_comparison_and_refuses_other_patients(tmp_path, caps
 
 
 def test_report_has_the_follow_up_paragraph_before_the_impression():
-    from CRMOAnalyzerLib.report import render_report
+    from CRMOAnalyzerLib.reading.report import render_report
 
     a = study(lesion("L1", "femur_left", sublocation="metaphysis", bone_end="distal", volume=2000, position=0.86))
     b = study(lesion("L1", "femur_left", sublocation="metaphysis", bone_end="distal", volume=800, position=0.85),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import make_lesion as L
 
-from CRMOAnalyzerLib.distribution import distribution, ordered_lesions
+from CRMOAnalyzerLib.reading.distribution import distribution, ordered_lesions
 from CRMOAnalyzerLib.model import Study
 
 

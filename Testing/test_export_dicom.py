@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from CRMOAnalyzerLib.cli.demo import sample_inputs
-from CRMOAnalyzerLib.distribution import lesion_labels
+from CRMOAnalyzerLib.reading.distribution import lesion_labels
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.exports.dicom_series import read_series, series_image
 from CRMOAnalyzerLib.model import save_study
 from CRMOAnalyzerLib.pipeline import analyze_files
-from CRMOAnalyzerLib.report import render_report
+from CRMOAnalyzerLib.reading.report import render_report
 from conftest import SAMPLE
 
 #: the validators these tests run; .ci/run installs them (dicom3tools, dcmtk)
@@ -223,7 +223,7 @@ def followup_of_known_study():
     from studybuilder import lesion
     from test_export_hl7 import known_study
 
-    from CRMOAnalyzerLib.compare import compare_studies
+    from CRMOAnalyzerLib.reading.compare import compare_studies
 
     baseline, followup = known_study(), known_study()
     baseline.study["date"] = "2025-11-20"

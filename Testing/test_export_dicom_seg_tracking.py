@@ -9,7 +9,7 @@ import highdicom as hd
 import pytest
 
 from CRMOAnalyzerLib.cli.demo import sample_inputs
-from CRMOAnalyzerLib.compare import compare_studies
+from CRMOAnalyzerLib.reading.compare import compare_studies
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.exports.dicom_seg import lesion_labelmap
 from CRMOAnalyzerLib.exports.dicom_series import read_series

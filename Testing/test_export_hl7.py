@@ -216,7 +216,7 @@ def score_segments(er7: str) -> dict[str, list]:
 
 
 def test_score_totals_travel_as_nm_obx():
-    from CRMOAnalyzerLib.scores import evaluate_score
+    from CRMOAnalyzerLib.reading.scores import evaluate_score
 
     study = known_study()
     assert (evaluate_score(study, "jansson").value, evaluate_score(study, "jansson").partial) == (63, False)

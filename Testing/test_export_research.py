@@ -12,7 +12,7 @@ import pytest
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.exports.research import ResearchKey, deidentify, write_research_export
 from CRMOAnalyzerLib.model import load_study, save_study
-from CRMOAnalyzerLib.tables import SCORE_COLUMNS, score_table_csv
+from CRMOAnalyzerLib.reading.tables import SCORE_COLUMNS, score_table_csv
 from test_export_hl7 import make_study
 
 KEY = ResearchKey("correct horse battery staple")
@@ -217,7 +217,7 @@ def test_comparison_warnings_name_no_input_path_even_when_one_contains_the_other
     """The baseline's name "study.json" lies inside the follow-up's path: each still becomes its role, no folder is left."""
     import dataclasses
 
-    from CRMOAnalyzerLib.compare import compare_studies
+    from CRMOAnalyzerLib.reading.compare import compare_studies
     from CRMOAnalyzerLib.exports.research import deidentify_comparison
     from CRMOAnalyzerLib.model import load_study
 

@@ -28,7 +28,7 @@ def test_summary_files_and_positions(tmp_path):
 
 def test_map_numbers_are_the_report_line_numbers():
     from CRMOAnalyzerLib.exports.summary import map_numbers
-    from CRMOAnalyzerLib.report import render_report, site_phrase
+    from CRMOAnalyzerLib.reading.report import render_report, site_phrase
 
     study = make_study()
     tibia = bones()["tibia"]
@@ -57,10 +57,10 @@ def test_the_body_map_is_drawn_from_its_own_cited_atlas_not_the_test_phantom():
     import ast
     from pathlib import Path
 
-    from CRMOAnalyzerLib.body_atlas import atlas
+    from CRMOAnalyzerLib.exports.body_atlas import atlas
 
     package = Path(__file__).resolve().parents[1] / "CRMOAnalyzer" / "CRMOAnalyzerLib"
-    for path in (package / "exports" / "summary.py", package / "cohort" / "figures.py", package / "body_atlas.py"):
+    for path in (package / "exports" / "summary.py", package / "cohort" / "figures.py", package / "exports" / "body_atlas.py"):
         imported = {node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)}
         assert not any(name and name.endswith("phantom") for name in imported), path
     data = atlas()
@@ -81,7 +81,7 @@ def test_no_line_of_the_report_is_cut_and_decision_support_has_its_own_pages():
 
 
 def test_follow_up_marks_new_resolved_grown_and_shrunk_lesions_at_their_sites():
-    from CRMOAnalyzerLib.compare import compare_studies
+    from CRMOAnalyzerLib.reading.compare import compare_studies
     from CRMOAnalyzerLib.exports.summary import _changes
     from studybuilder import lesion, study
 

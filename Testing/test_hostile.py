@@ -17,11 +17,11 @@ import pytest
 import SimpleITK as sitk
 
 from CRMOAnalyzerLib.cli import main
-from CRMOAnalyzerLib.images import write_image
-from CRMOAnalyzerLib.labelnames import write_label_names
-from CRMOAnalyzerLib.markups import write_points
-from CRMOAnalyzerLib.phantom import Grid, make_phantom
-from CRMOAnalyzerLib.segmentation_file import write_seg_nrrd
+from CRMOAnalyzerLib.io.images import write_image
+from CRMOAnalyzerLib.io.labelnames import write_label_names
+from CRMOAnalyzerLib.io.markups import write_points
+from CRMOAnalyzerLib.samples.phantom import Grid, make_phantom
+from CRMOAnalyzerLib.io.segmentation_file import write_seg_nrrd
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from CRMOAnalyzerLib.errors import CRMOInputError
-from CRMOAnalyzerLib.images import LabelMap, read_labelmap, write_image
+from CRMOAnalyzerLib.io.images import LabelMap, read_labelmap, write_image
 
 
 @pytest.fixture(scope="module")

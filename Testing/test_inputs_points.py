@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from CRMOAnalyzerLib.errors import CRMOInputError
-from CRMOAnalyzerLib.markups import POINT_FORMATS, PointLesion, read_points, write_points
+from CRMOAnalyzerLib.io.markups import POINT_FORMATS, PointLesion, read_points, write_points
 
 #: the points every file below holds, RAS mm
 RAS = {"F-1": (10.0, -20.0, 30.5), "F-2": (-5.25, 7.0, -100.0)}

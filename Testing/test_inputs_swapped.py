@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from CRMOAnalyzerLib.cli import main
-from CRMOAnalyzerLib.geometry import to_ras
-from CRMOAnalyzerLib.images import LabelMap, write_image
-from CRMOAnalyzerLib.labelnames import write_label_names
-from CRMOAnalyzerLib.phantom import Grid, make_phantom
-from CRMOAnalyzerLib.segmentation_file import write_seg_nrrd
+from CRMOAnalyzerLib.io.geometry import to_ras
+from CRMOAnalyzerLib.io.images import LabelMap, write_image
+from CRMOAnalyzerLib.io.labelnames import write_label_names
+from CRMOAnalyzerLib.samples.phantom import Grid, make_phantom
+from CRMOAnalyzerLib.io.segmentation_file import write_seg_nrrd
 
 #: TotalSegmentator 'total' ids of organs and muscles (v2): (name, id, centre RAS mm, radii mm) on the phantom's body
 ORGANS = [("spleen", 1, (-80, 30, 110), (35, 30, 50)), ("kidney_right", 2, (50, 50, 40), (25, 25, 55)),

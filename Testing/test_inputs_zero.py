@@ -10,9 +10,9 @@ import pytest
 from conftest import SAMPLE
 
 from CRMOAnalyzerLib.cli import main
-from CRMOAnalyzerLib.images import LabelMap, read_labelmap, write_image
+from CRMOAnalyzerLib.io.images import LabelMap, read_labelmap, write_image
 from CRMOAnalyzerLib.model import load_study
-from CRMOAnalyzerLib.segmentation_file import write_seg_nrrd
+from CRMOAnalyzerLib.io.segmentation_file import write_seg_nrrd
 
 INFO = ["--patient-id", "CRMO-DEMO-001", "--patient-name", "Demo^Synthetic", "--birth-date", "2016-05-14", "--sex", "F"]
 

@@ -18,10 +18,10 @@ import pytest
 from studybuilder import lesion, study
 
 from CRMOAnalyzerLib.cli.main import main
-from CRMOAnalyzerLib.compare import compare_studies
-from CRMOAnalyzerLib.distribution import find_lesion, lesion_labels
+from CRMOAnalyzerLib.reading.compare import compare_studies
+from CRMOAnalyzerLib.reading.distribution import find_lesion, lesion_labels
 from CRMOAnalyzerLib.model import Study, load_study, save_study, validate
-from CRMOAnalyzerLib.report import render_parts, render_report
+from CRMOAnalyzerLib.reading.report import render_parts, render_report
 
 ID_WORD = re.compile(r"\bL\d+\b")  # a lesion id, or a lumbar vertebra: neither may name a lesion in any text
 
@@ -69,7 +69,7 @@ def test_the_finding_numbered_3_is_the_lesion_every_output_names_3(tmp_path):
     from CRMOAnalyzerLib.exports.fhir import diagnostic_bundle
     from CRMOAnalyzerLib.exports.hl7v2 import HL7Options, oru_r01
     from CRMOAnalyzerLib.exports.summary import map_numbers
-    from CRMOAnalyzerLib.tables import lesion_rows, score_rows
+    from CRMOAnalyzerLib.reading.tables import lesion_rows, score_rows
 
     exam = _exam()
     parts = render_parts(exam)
@@ -126,7 +126,7 @@ def test_follow_up_names_lesions_by_the_labels_of_each_exam():
     vertebra = next(r for r in comparison.lesions if r.bone == "vertebrae_T8")
     assert (vertebra.baseline_id, vertebra.followup_id, vertebra.baseline_label, vertebra.followup_label) == \
         ("L7", "L1", "#3", "#2")
-    from CRMOAnalyzerLib.tables import comparison_rows
+    from CRMOAnalyzerLib.reading.tables import comparison_rows
 
     row = next(r for r in comparison_rows(comparison) if r["status"] == "resolved")
     assert (row["baseline_label"], row["baseline_id"], row["followup_label"]) == ("#1", "L4", "")
@@ -219,13 +219,13 @@ def test_only_distribution_lesion_labels_writes_a_label():
     found = [str(path.relative_to(package)) for path in package.rglob("*.py")
              if pattern.search(path.read_text(encoding="utf-8")) and path.name != "distribution.py"]
     assert found == [], found
-    assert pattern.search((package / "distribution.py").read_text(encoding="utf-8"))
+    assert pattern.search((package / "reading" / "distribution.py").read_text(encoding="utf-8"))
 
 
 def test_score_items_name_their_lesions_by_label_too():
     """Items keep the ids (data) and carry the labels the text uses: Jansson's vertebral, clavicular or sternal item
     is the clavicle (#1), T8 (#3) and S1 (#4), as the report numbers them."""
-    from CRMOAnalyzerLib.scores import evaluate_score
+    from CRMOAnalyzerLib.reading.scores import evaluate_score
 
     exam = _exam()
     item = next(i for i in evaluate_score(exam, "jansson").items if i.lesions and "clavicular" in i.display)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from conftest import CASES, expected, found
 
-from CRMOAnalyzerLib.bonemap import BoneMap
-from CRMOAnalyzerLib.geometry import to_ras
-from CRMOAnalyzerLib.images import LabelMap
-from CRMOAnalyzerLib.localize import NEAREST_MM, analyze
-from CRMOAnalyzerLib.markups import PointLesion
-from CRMOAnalyzerLib.phantom import _clavicle_point, _vertebra_z
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
+from CRMOAnalyzerLib.io.geometry import to_ras
+from CRMOAnalyzerLib.io.images import LabelMap
+from CRMOAnalyzerLib.localization.localize import NEAREST_MM, analyze
+from CRMOAnalyzerLib.io.markups import PointLesion
+from CRMOAnalyzerLib.samples.phantom import _clavicle_point, _vertebra_z
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import CASES, expected, found
 
-from CRMOAnalyzerLib.bonemap import BoneMap
-from CRMOAnalyzerLib.geometry import to_index, to_ras
-from CRMOAnalyzerLib.images import LabelMap
-from CRMOAnalyzerLib.localize import analyze
-from CRMOAnalyzerLib.markups import PointLesion
-from CRMOAnalyzerLib.phantom import _limb_axis, _limbs, make_phantom, skeleton_shapes
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
+from CRMOAnalyzerLib.io.geometry import to_index, to_ras
+from CRMOAnalyzerLib.io.images import LabelMap
+from CRMOAnalyzerLib.localization.localize import analyze
+from CRMOAnalyzerLib.io.markups import PointLesion
+from CRMOAnalyzerLib.samples.phantom import _limb_axis, _limbs, make_phantom, skeleton_shapes
 
 BONE_NAMES = {name for name, _ in skeleton_shapes()[0]}
 

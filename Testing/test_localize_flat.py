@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 from conftest import CASES, expected, found
 
-from CRMOAnalyzerLib import sublocation
+from CRMOAnalyzerLib.localization import sublocation
 from CRMOAnalyzerLib.anatomy import bones
-from CRMOAnalyzerLib.bonemap import BoneMap
-from CRMOAnalyzerLib.files import read_json
-from CRMOAnalyzerLib.geometry import to_index, to_ras
-from CRMOAnalyzerLib.images import LabelMap
-from CRMOAnalyzerLib.localize import analyze
-from CRMOAnalyzerLib.markups import PointLesion
-from CRMOAnalyzerLib.phantom import FLAT_LESIONS, _vertebra_z, make_phantom
-from CRMOAnalyzerLib.report import site_phrase
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
+from CRMOAnalyzerLib.io.files import read_json
+from CRMOAnalyzerLib.io.geometry import to_index, to_ras
+from CRMOAnalyzerLib.io.images import LabelMap
+from CRMOAnalyzerLib.localization.localize import analyze
+from CRMOAnalyzerLib.io.markups import PointLesion
+from CRMOAnalyzerLib.samples.phantom import FLAT_LESIONS, _vertebra_z, make_phantom
+from CRMOAnalyzerLib.reading.report import site_phrase
 
 _CACHE: dict = {}
 
@@ -213,7 +213,7 @@ def test_the_rib_angle_runs_from_the_spine_to_the_sternum():
     axes = sublocation.PatientAxes.of(bonemap.midline.normal, bonemap.midline.offset)
     rib = sublocation.Rib.from_runs(bonemap.bone_runs(value), axes, (bonemap.bone_runs(
         next(v for v, n in bonemap.names.items() if n == "sternum")).extent(axes.anterior)[1], "the sternum"), False)
-    from CRMOAnalyzerLib.phantom import _rib_point
+    from CRMOAnalyzerLib.samples.phantom import _rib_point
 
     angles = [rib.angle(phantom.pose.to_ras(_rib_point("right", 6, t)[None])[0]) for t in (0.4, 1.0, np.pi / 2, 2.0, 2.45)]
     assert angles == sorted(angles) and angles[0] < 30 and 80 < angles[2] < 100 and angles[-1] > 130

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CRMOAnalyzerLib.bonemap import BoneMap
-from CRMOAnalyzerLib.images import LabelMap
-from CRMOAnalyzerLib.localize import SECOND_BONE_FRACTION, analyze
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
+from CRMOAnalyzerLib.io.images import LabelMap
+from CRMOAnalyzerLib.localization.localize import SECOND_BONE_FRACTION, analyze
 
 AFFINE = np.diag([-2.0, -2.0, 2.0, 1.0])
 AFFINE[:3, 3] = [10.0, -4.0, 7.0]
@@ -76,7 +76,7 @@ def test_an_empty_segment_keeps_its_number_and_warns():
 
 
 def test_an_empty_segment_survives_a_seg_nrrd(tmp_path):
-    from CRMOAnalyzerLib.segmentation_file import read_seg_nrrd, write_seg_nrrd
+    from CRMOAnalyzerLib.io.segmentation_file import read_seg_nrrd, write_seg_nrrd
 
     labels = lesions((slice(5, 7), slice(5, 7), slice(2, 4)), (slice(5, 7), slice(5, 7), slice(14, 16)))
     array = np.where(labels.array == 2, 3, labels.array).astype(np.uint8)

@@ -19,14 +19,14 @@ vtk = need("vtk", "slicer-core's VTK")
 from mrmlscenes import add_labelmap, add_segmentation, load_scene, new_scene, node_named, read_points_node, save_scene  # noqa: E402
 from studybuilder import lesion, study  # noqa: E402
 
-from CRMOAnalyzerLib import mrml  # noqa: E402
-from CRMOAnalyzerLib.compare import compare_studies  # noqa: E402
+from CRMOAnalyzerLib.slicer import mrml  # noqa: E402
+from CRMOAnalyzerLib.reading.compare import compare_studies  # noqa: E402
 from CRMOAnalyzerLib.errors import CRMOInputError  # noqa: E402
-from CRMOAnalyzerLib.markups import write_points  # noqa: E402
-from CRMOAnalyzerLib.report import render_report  # noqa: E402
-from CRMOAnalyzerLib.tables import LESION_COLUMNS, distribution_rows, lesion_rows  # noqa: E402
+from CRMOAnalyzerLib.io.markups import write_points  # noqa: E402
+from CRMOAnalyzerLib.reading.report import render_report  # noqa: E402
+from CRMOAnalyzerLib.reading.tables import LESION_COLUMNS, distribution_rows, lesion_rows  # noqa: E402
 
-TERMINOLOGY = Path(mrml.__file__).parent / "resources" / "terminology"
+TERMINOLOGY = Path(mrml.__file__).parents[1] / "resources" / "terminology"
 
 
 def assert_known_answers(study, phantom):
@@ -49,8 +49,8 @@ def test_labelmap_nodes_give_the_phantom_answers(phantoms, case):
     assert [lesion.source["kind"] for lesion in study.lesions] == ["label"] * 9
     assert study.inputs["bone_names"] == "color table of Bones"
     # the same voxels measured by the core straight from the arrays
-    from CRMOAnalyzerLib.bonemap import BoneMap
-    from CRMOAnalyzerLib.localize import analyze
+    from CRMOAnalyzerLib.localization.bonemap import BoneMap
+    from CRMOAnalyzerLib.localization.localize import analyze
 
     direct = analyze(BoneMap(phantom.bones, phantom.bones.names), phantom.lesions)
     assert [lesion.volume_mm3 for lesion in study.lesions] == [lesion.volume_mm3 for lesion in direct.lesions]

@@ -11,7 +11,7 @@ from CRMOAnalyzerLib.cli.main import main
 from CRMOAnalyzerLib.cli.report import FORMATS, WRITERS
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.model import load_study, save_study
-from CRMOAnalyzerLib.panel_exports import PANEL_FORMATS, export_study, report_arguments
+from CRMOAnalyzerLib.slicer.panel_exports import PANEL_FORMATS, export_study, report_arguments
 
 
 def a_study():

@@ -24,8 +24,8 @@ slicer = need("slicer", "the panel is tested against slicer-core's real MRML cla
 import slicer_standins  # noqa: E402
 from mrmlscenes import add_labelmap, add_segmentation, new_scene  # noqa: E402
 
-from CRMOAnalyzerLib import mrml  # noqa: E402
-from CRMOAnalyzerLib.phantom import Grid, make_phantom  # noqa: E402
+from CRMOAnalyzerLib.slicer import mrml  # noqa: E402
+from CRMOAnalyzerLib.samples.phantom import Grid, make_phantom  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -604,7 +604,7 @@ def test_send_from_the_panel_keeps_what_is_refused_in_the_outbox_and_retry_sends
 
 def test_candidates_are_proposed_automatic_and_only_an_accepted_one_becomes_a_lesion(panel):
     from CRMOAnalyzerLib.candidates.stir_phantom import make_skeleton, make_stir_exam
-    from CRMOAnalyzerLib.phantom import Pose, _along
+    from CRMOAnalyzerLib.samples.phantom import Pose, _along
 
     knees = ("femur_left", "femur_right", "tibia", "fibula", "patella")
     skeleton = make_skeleton(Grid((3.0, 3.0, 3.0)), Pose(), knees, (-130, -40, -640), (130, 60, -440))

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from CRMOAnalyzerLib.anatomy import bones
-from CRMOAnalyzerLib.bonemap import BoneMap
-from CRMOAnalyzerLib.localize import analyze
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
+from CRMOAnalyzerLib.localization.localize import analyze
 from CRMOAnalyzerLib.model import Study
-from CRMOAnalyzerLib.phantom import Grid, Pose, make_phantom, rotation
+from CRMOAnalyzerLib.samples.phantom import Grid, Pose, make_phantom, rotation
 
 axes = st.tuples(*(st.floats(-1, 1) for _ in range(3))).filter(lambda v: np.linalg.norm(v) > 0.2)
 flips = st.tuples(*(st.sampled_from([-1.0, 1.0]) for _ in range(3)))

@@ -9,10 +9,10 @@ import pytest
 import SimpleITK as sitk
 
 from CRMOAnalyzerLib.errors import CRMOInputError
-from CRMOAnalyzerLib.images import LabelMap, read_image, read_labelmap, write_image
-from CRMOAnalyzerLib.labelnames import read_label_names
-from CRMOAnalyzerLib.markups import PointLesion, read_points, write_points
-from CRMOAnalyzerLib.segmentation_file import read_seg_nrrd, write_seg_nrrd
+from CRMOAnalyzerLib.io.images import LabelMap, read_image, read_labelmap, write_image
+from CRMOAnalyzerLib.io.labelnames import read_label_names
+from CRMOAnalyzerLib.io.markups import PointLesion, read_points, write_points
+from CRMOAnalyzerLib.io.segmentation_file import read_seg_nrrd, write_seg_nrrd
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -154,8 +154,8 @@ def test_seg_nrrd_round_trip_with_names(tmp_path):
 
 
 def test_write_image_round_trip(tmp_path):
-    from CRMOAnalyzerLib.geometry import grid_affine
-    from CRMOAnalyzerLib.phantom import rotation
+    from CRMOAnalyzerLib.io.geometry import grid_affine
+    from CRMOAnalyzerLib.samples.phantom import rotation
 
     affine = grid_affine((1.5, 2.0, 2.5), (3.0, -4.0, 5.0), rotation((1, 2, 3), 30))
     image = LabelMap(np.arange(24, dtype=np.uint16).reshape(2, 3, 4), affine)

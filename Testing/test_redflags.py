@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from studybuilder import femur_pair, lesion, study
 
-from CRMOAnalyzerLib.redflags import red_flags
-from CRMOAnalyzerLib.report import render_report
+from CRMOAnalyzerLib.reading.redflags import red_flags
+from CRMOAnalyzerLib.reading.report import render_report
 
 
 def _state(s, flag_id):
@@ -57,7 +57,7 @@ def test_diaphyseal_symmetric_sign_is_sclerosis_of_the_diaphyses():
 def test_night_pain_is_not_a_red_flag():
     assert all(f.id != "night_pain" for f in red_flags(study(*femur_pair(), night_pain=True)).flags)
     assert red_flags(study(*femur_pair(), night_pain=True)).present == []
-    from CRMOAnalyzerLib.redflags import flag_rules
+    from CRMOAnalyzerLib.reading.redflags import flag_rules
 
     assert [n["id"] for n in flag_rules()["not_red_flags"]] == ["night_pain"]
     assert "often at night" in flag_rules()["not_red_flags"][0]["why"]
@@ -76,8 +76,8 @@ def test_a_recorded_temperature_decides_fever():
     assert _state(study(*lesions, temperature_c=37.99), "fever").present is False
     assert _state(study(*lesions, temperature_c=38.0), "fever").present is True
     assert _state(study(*lesions, fever=False, temperature_c=38.4), "fever").present is True  # the reading wins over "no"
-    from CRMOAnalyzerLib.redflags import flag_rules
-    from CRMOAnalyzerLib.scores import evaluate_score
+    from CRMOAnalyzerLib.reading.redflags import flag_rules
+    from CRMOAnalyzerLib.reading.scores import evaluate_score
 
     spec = next(f for f in flag_rules()["flags"] if f["id"] == "fever")
     assert "38" in flag_rules()["sources"][spec["threshold_source"]]
@@ -127,7 +127,7 @@ def test_report_puts_red_flags_right_after_the_impression():
 
 
 def test_every_flag_cites_a_listed_source():
-    from CRMOAnalyzerLib.redflags import flag_rules
+    from CRMOAnalyzerLib.reading.redflags import flag_rules
 
     rules = flag_rules()
     assert rules["flags"] and all(spec["source"] in rules["sources"] for spec in rules["flags"])
@@ -142,7 +142,7 @@ def test_each_flag_name_reads_as_one_flag_in_the_list():
     assert line.startswith("No red flag found among the 6 checked: solitary lesion outside the clavicle; cortical destruction; ")
     assert "symmetric diaphyseal sclerosis of long bones on both sides" in line
     assert "bilateral and symmetric" not in line and "confined to the diaphyses," not in line
-    from CRMOAnalyzerLib.redflags import flag_rules
+    from CRMOAnalyzerLib.reading.redflags import flag_rules
 
     for spec in flag_rules()["flags"]:
         assert not any(mark in spec["text"] for mark in (",", ";", " and ")), spec["text"]
@@ -151,7 +151,7 @@ def test_each_flag_name_reads_as_one_flag_in_the_list():
 def test_a_flag_name_that_reads_as_two_flags_is_refused(monkeypatch):
     import pytest
 
-    from CRMOAnalyzerLib import redflags
+    from CRMOAnalyzerLib.reading import redflags
     from CRMOAnalyzerLib.errors import CRMOInputError
 
     real = redflags.read_json
@@ -173,8 +173,8 @@ def test_a_flag_name_that_reads_as_two_flags_is_refused(monkeypatch):
 
 def test_two_tibial_lesions_of_unknown_side_are_neither_solitary_nor_unifocal():
     """One per leg, side unknown: never 'Unifocal: 2 lesions in 1 bone' and never the solitary-lesion biopsy flag."""
-    from CRMOAnalyzerLib.distribution import distribution
-    from CRMOAnalyzerLib.report import distribution_paragraph
+    from CRMOAnalyzerLib.reading.distribution import distribution
+    from CRMOAnalyzerLib.reading.report import distribution_paragraph
     from studybuilder import lesion, study
 
     exam = study(lesion("L1", "tibia", sublocation="metaphysis", bone_end="proximal"),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CRMOAnalyzerLib import measure, runs
-from CRMOAnalyzerLib.geometry import to_ras
-from CRMOAnalyzerLib.images import LabelMap
-from CRMOAnalyzerLib.runs import Runs, label_runs
+from CRMOAnalyzerLib.localization import measure, runs
+from CRMOAnalyzerLib.io.geometry import to_ras
+from CRMOAnalyzerLib.io.images import LabelMap
+from CRMOAnalyzerLib.localization.runs import Runs, label_runs
 
 
 def _oblique_affine(rng: np.random.Generator) -> np.ndarray:
@@ -150,7 +150,7 @@ def test_label_scan_of_an_empty_map_finds_nothing():
 
 
 def test_an_image_given_as_a_bone_map_is_refused_early(monkeypatch):
-    from CRMOAnalyzerLib.bonemap import BoneMap
+    from CRMOAnalyzerLib.localization.bonemap import BoneMap
     from CRMOAnalyzerLib.errors import CRMOInputError
 
     monkeypatch.setattr(runs, "MAX_RUNS", 1000)

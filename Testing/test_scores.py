@@ -8,7 +8,7 @@ import pytest
 from studybuilder import femur_pair, lesion, study
 
 from CRMOAnalyzerLib.errors import CRMOInputError
-from CRMOAnalyzerLib.scores import SCORES, evaluate_all, evaluate_score, load_score, load_weights
+from CRMOAnalyzerLib.reading.scores import SCORES, evaluate_all, evaluate_score, load_score, load_weights
 
 
 def test_every_score_file_cites_source_version_imaging_items_and_statuses():
@@ -182,7 +182,7 @@ def test_cromris_partial_when_items_missing():
     # named by their labels, the report's findings lines: L2 is the fourth (#4), the T8 lesion L3 the first (#1)
     assert "extent of signal abnormality not recorded for #4" in result.missing
     assert "vertebral collapse not recorded for #1" in result.missing
-    from CRMOAnalyzerLib.report import render_parts
+    from CRMOAnalyzerLib.reading.report import render_parts
 
     findings = render_parts(_cromris_study()).report.splitlines()
     assert any(line.startswith("#4 Left tibia, distal metaphysis: ") for line in findings)

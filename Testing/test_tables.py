@@ -10,8 +10,8 @@ from test_export_hl7 import known_study
 
 from CRMOAnalyzerLib.cli.main import main
 from CRMOAnalyzerLib.model import save_study
-from CRMOAnalyzerLib.redflags import flag_rules
-from CRMOAnalyzerLib.tables import COMPARISON_COLUMNS, SCORE_COLUMNS, comparison_rows, score_rows
+from CRMOAnalyzerLib.reading.redflags import flag_rules
+from CRMOAnalyzerLib.reading.tables import COMPARISON_COLUMNS, SCORE_COLUMNS, comparison_rows, score_rows
 
 
 def by_id(rows):

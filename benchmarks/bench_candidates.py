@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from CRMOAnalyzerLib.bonemap import BoneMap
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
 from CRMOAnalyzerLib.candidates import find_candidates, rules
 from CRMOAnalyzerLib.candidates.stir_phantom import CONFOUNDERS, make_skeleton, make_stir_exam
 

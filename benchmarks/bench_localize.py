@@ -101,9 +101,9 @@ def peak_rss():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
-from CRMOAnalyzerLib.images import read_labelmap
-from CRMOAnalyzerLib.bonemap import BoneMap
-from CRMOAnalyzerLib.localize import localize_labels
+from CRMOAnalyzerLib.io.images import read_labelmap
+from CRMOAnalyzerLib.localization.bonemap import BoneMap
+from CRMOAnalyzerLib.localization.localize import localize_labels
 lesions = read_labelmap(folder + "/lesions.nii")
 bones = read_labelmap(folder + "/bones.nii") if method.startswith("tool") else None
 names = {{int(k): v for k, v in json.load(open(folder + "/names.json")).items()}}

@@ -34,9 +34,9 @@ def build(n_lesions: int, seed: int = 3):
     import slicer
     import vtk
 
-    from CRMOAnalyzerLib import mrml
-    from CRMOAnalyzerLib.geometry import to_ras
-    from CRMOAnalyzerLib.phantom import make_phantom
+    from CRMOAnalyzerLib.slicer import mrml
+    from CRMOAnalyzerLib.io.geometry import to_ras
+    from CRMOAnalyzerLib.samples.phantom import make_phantom
 
     phantom = make_phantom()
     scene = slicer.vtkMRMLScene()
@@ -63,8 +63,8 @@ def placed_point(shape: tuple[int, int, int], points: int) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_localize import bone_blocks
 
-    from CRMOAnalyzerLib import mrml
-    from CRMOAnalyzerLib.images import LabelMap
+    from CRMOAnalyzerLib.slicer import mrml
+    from CRMOAnalyzerLib.io.images import LabelMap
 
     array, names = bone_blocks(shape)
     scene = slicer.vtkMRMLScene()
@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"set-up (phantom, scene, first analysis): {time.perf_counter() - start:.1f} s; "
           f"{len(study.lesions)} lesions, {sum(1 for lesion in study.lesions if lesion.assigned)} in a bone")
 
-    from CRMOAnalyzerLib import mrml
-    from CRMOAnalyzerLib.distribution import distribution
-    from CRMOAnalyzerLib.report import render_report
-    from CRMOAnalyzerLib.tables import distribution_rows, lesion_rows
+    from CRMOAnalyzerLib.slicer import mrml
+    from CRMOAnalyzerLib.reading.distribution import distribution
+    from CRMOAnalyzerLib.reading.report import render_report
+    from CRMOAnalyzerLib.reading.tables import distribution_rows, lesion_rows
 
     def edit(run: int) -> None:
         lesion = study.lesions[run % len(study.lesions)]

@@ -14,7 +14,7 @@ from typing import Any
 
 from .anatomy import LATERALITY_CODES, UNASSIGNED, bones
 from .errors import CRMOInputError
-from .files import read_json, write_json
+from .io.files import read_json, write_json
 
 __all__ = ["Lesion", "Study", "SCHEMA", "SCHEMA_VERSION", "load_study", "save_study", "software"]
 
@@ -130,7 +130,7 @@ class Study:
 
     def lesion(self, lesion_id: str) -> Lesion:
         """The lesion with this id, or with this label ("#3", "Lesion 3": ``distribution.find_lesion``)."""
-        from .distribution import find_lesion  # noqa: PLC0415
+        from .reading.distribution import find_lesion  # noqa: PLC0415
 
         found = find_lesion(self.lesions, lesion_id)
         if found is None:
@@ -139,7 +139,7 @@ class Study:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict per the contract, with the distribution and each lesion's ``label`` computed now."""
-        from .distribution import distribution, lesion_labels  # noqa: PLC0415 (distribution imports model)
+        from .reading.distribution import distribution, lesion_labels  # noqa: PLC0415 (distribution imports model)
 
         labels = lesion_labels(self.lesions)  # written for readers of the file; never read back (derived)
         return {
@@ -170,7 +170,7 @@ class Study:
 def _validator():
     import jsonschema  # noqa: PLC0415
 
-    schema = read_json(resources.files(__package__) / "resources" / "study.schema.json", "study schema")
+    schema = read_json(resources.files("CRMOAnalyzerLib") / "resources" / "study.schema.json", "study schema")
     return jsonschema.Draft202012Validator(schema)
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from .anatomy import find_bone, totalsegmentator_ids
-from .bonemap import BoneMap
+from .localization.bonemap import BoneMap
 from .errors import CRMOInputError
-from .files import read_json, write_json, write_text
-from .geometry import to_ras
-from .images import LabelMap, read_image, read_labelmap
-from .localize import analyze
-from .markups import read_points
+from .io.files import read_json, write_json, write_text
+from .io.geometry import to_ras
+from .io.images import LabelMap, read_image, read_labelmap
+from .localization.localize import analyze
+from .io.markups import read_points
 from .model import Study
-from .report import render_report
+from .reading.report import render_report
 
 __all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "read_info", "no_lesion_study", "swapped_lesions",
            "swapped_bones"]
@@ -71,7 +71,7 @@ def read_bonemap(bones: str | os.PathLike, bone_labels: str | os.PathLike | None
     TotalSegmentator task's ids (with a warning). Refused in one line when no name fits."""
     labelmap = read_labelmap(bones, "bone map")
     if bone_labels is not None:
-        from .labelnames import read_label_names  # noqa: PLC0415
+        from .io.labelnames import read_label_names  # noqa: PLC0415
 
         names, source = read_label_names(bone_labels), os.fspath(bone_labels)
     elif labelmap.names:

@@ -30,11 +30,11 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from ..anatomy import Bone, BoneKindValues
-from ..bonemap import BoneMap
+from ..localization.bonemap import BoneMap
 from ..errors import CRMOInputError
-from ..files import read_json
-from ..geometry import to_ras
-from ..images import Image, LabelMap, to_sitk
+from ..io.files import read_json
+from ..io.geometry import to_ras
+from ..io.images import Image, LabelMap, to_sitk
 
 __all__ = ["Candidate", "CandidateResult", "find_candidates", "rules", "SCHEMA"]
 

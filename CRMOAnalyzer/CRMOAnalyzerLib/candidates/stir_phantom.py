@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..images import Image, LabelMap
-from ..phantom import (Grid, Phantom, Pose, _along, _Capsule, _clavicle_point, _Ellipsoid, _fit_grid, _limbs,
+from ..io.images import Image, LabelMap
+from ..samples.phantom import (Grid, Phantom, Pose, _along, _Capsule, _clavicle_point, _Ellipsoid, _fit_grid, _limbs,
                        _rasterize, _vertebra_z, make_phantom, skeleton_shapes)
 
 __all__ = ["StirExam", "make_skeleton", "make_stir_exam", "random_lesions", "SITES", "LONG_BONES", "CONFOUNDERS"]

@@ -45,8 +45,8 @@ def read_bonemap(bones: Path, bone_labels: Path | None = None, task: str | None 
 def run(args: argparse.Namespace) -> int:
     from ..candidates import find_candidates  # noqa: PLC0415
     from ..errors import CRMOInputError  # noqa: PLC0415
-    from ..files import write_json  # noqa: PLC0415
-    from ..images import read_image, write_image  # noqa: PLC0415
+    from ..io.files import write_json  # noqa: PLC0415
+    from ..io.images import read_image, write_image  # noqa: PLC0415
 
     bonemap = read_bonemap(args.bones, args.bone_labels, args.task)
     image = read_image(args.image, "STIR image")

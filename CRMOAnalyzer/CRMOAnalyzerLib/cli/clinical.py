@@ -69,11 +69,11 @@ def _finding_value(key: str, text: str, where: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..conditions import check_clinical, parse_clinical_value  # noqa: PLC0415
+    from ..reading.conditions import check_clinical, parse_clinical_value  # noqa: PLC0415
     from ..errors import CRMOInputError  # noqa: PLC0415
     from ..model import load_study, save_study  # noqa: PLC0415
-    from ..redflags import red_flags  # noqa: PLC0415
-    from ..scores import evaluate_all, load_weights  # noqa: PLC0415
+    from ..reading.redflags import red_flags  # noqa: PLC0415
+    from ..reading.scores import evaluate_all, load_weights  # noqa: PLC0415
 
     study = load_study(args.study)
     weights = load_weights(args.eular_weights) if args.eular_weights else None
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     for key in args.unset:
         changed |= clinical.pop(key, None) is not None
     check_clinical(clinical, str(args.study))
-    from ..distribution import lesion_labels  # noqa: PLC0415
+    from ..reading.distribution import lesion_labels  # noqa: PLC0415
 
     labels = lesion_labels(study.lesions)
     for spec in args.finding:

@@ -25,9 +25,9 @@ def add_subparser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compare import compare_studies  # noqa: PLC0415 (fast --help)
+    from ..reading.compare import compare_studies  # noqa: PLC0415 (fast --help)
     from ..errors import CRMOInputError  # noqa: PLC0415
-    from ..files import write_json, write_text  # noqa: PLC0415
+    from ..io.files import write_json, write_text  # noqa: PLC0415
     from ..model import load_study  # noqa: PLC0415
 
     baseline, followup = load_study(args.baseline), load_study(args.followup)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import CRMOInputError
-from ..files import write_bytes
+from ..io.files import write_bytes
 
 #: format -> function(study, args) -> bytes; export modules add their formats here
 FORMATS: dict[str, Callable[..., bytes]] = {}
@@ -25,12 +25,12 @@ def comparison_of(study, args):
     """The comparison of ``study`` with ``--compare BASELINE.json`` (``None`` without it), its warnings printed
     (``report`` and ``send``).
 
-    Different patients are refused by :func:`~CRMOAnalyzerLib.compare.compare_studies` unless ``--force``.
+    Different patients are refused by :func:`~CRMOAnalyzerLib.reading.compare.compare_studies` unless ``--force``.
     """
     baseline = getattr(args, "compare", None)
     if baseline is None:
         return None
-    from ..compare import compare_studies  # noqa: PLC0415
+    from ..reading.compare import compare_studies  # noqa: PLC0415
     from ..model import load_study  # noqa: PLC0415
 
     comparison = compare_studies(load_study(baseline), study, force=getattr(args, "force", False),
@@ -42,11 +42,11 @@ def comparison_of(study, args):
 
 def _followup(study, args) -> tuple[object | None, str]:
     """The comparison (or ``None``) and the report text: the reader's ``--text`` file, else generated with its follow-up."""
-    from ..report import render_report  # noqa: PLC0415
+    from ..reading.report import render_report  # noqa: PLC0415
 
     comparison = comparison_of(study, args)
     if getattr(args, "text", None) is not None:
-        from ..files import read_text  # noqa: PLC0415
+        from ..io.files import read_text  # noqa: PLC0415
 
         return comparison, read_text(args.text, "report text")
     return comparison, render_report(study, comparison)
@@ -63,25 +63,25 @@ def _json(study, args) -> bytes:
 
 
 def _csv(study, args) -> bytes:
-    from ..tables import lesion_table_csv  # noqa: PLC0415
+    from ..reading.tables import lesion_table_csv  # noqa: PLC0415
 
     return lesion_table_csv(study).encode("utf-8")
 
 
 def _distribution_csv(study, args) -> bytes:
-    from ..tables import distribution_table_csv  # noqa: PLC0415
+    from ..reading.tables import distribution_table_csv  # noqa: PLC0415
 
     return distribution_table_csv(study).encode("utf-8")
 
 
 def _scores_csv(study, args) -> bytes:
-    from ..tables import score_table_csv  # noqa: PLC0415
+    from ..reading.tables import score_table_csv  # noqa: PLC0415
 
     return score_table_csv(study).encode("utf-8")
 
 
 def _comparison_csv(study, args) -> bytes:
-    from ..tables import comparison_table_csv  # noqa: PLC0415
+    from ..reading.tables import comparison_table_csv  # noqa: PLC0415
 
     comparison = comparison_of(study, args)
     if comparison is None:

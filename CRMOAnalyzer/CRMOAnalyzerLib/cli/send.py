@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from ..send import check_aet, parse_destination  # noqa: PLC0415
     from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
     from ..exports.dicom_sr import tracking_uids_from_sr  # noqa: PLC0415
-    from ..files import read_text  # noqa: PLC0415
+    from ..io.files import read_text  # noqa: PLC0415
     from ..send.deliver import DEFAULT_CALLING_AET, queue_study, send_all  # noqa: PLC0415
     from ..send.outbox import Outbox, default_outbox  # noqa: PLC0415
 

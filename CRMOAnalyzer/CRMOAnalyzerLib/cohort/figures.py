@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..anatomy import bones
-from ..files import write_bytes
+from ..io.files import write_bytes
 from .aggregate import CohortTables
 from .sites import published, site_of_bone
 
@@ -62,7 +62,7 @@ def _side_values(tables: CohortTables) -> dict[tuple[str, str | None], float]:
 def _body_map(plt, tables: CohortTables, folder: Path) -> dict[str, Path]:
     import numpy as np  # noqa: PLC0415
 
-    from ..body_atlas import draw, shapes, view_x  # noqa: PLC0415
+    from ..exports.body_atlas import draw, shapes, view_x  # noqa: PLC0415
 
     values = _side_values(tables)
     vmax = max(10.0, max(values.values(), default=0.0))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CRMOInputError
-from ..files import read_text
+from ..io.files import read_text
 
 __all__ = ["Case", "Failure", "collect", "read_manifest", "MANIFEST_COLUMNS", "IGNORED_SUFFIXES"]
 

@@ -16,9 +16,9 @@ from importlib import resources
 from typing import Any
 
 from ..anatomy import bones
-from ..distribution import distribution
+from ..reading.distribution import distribution
 from ..errors import CRMOInputError
-from ..files import read_json
+from ..io.files import read_json
 from ..model import SCHEMA, SCHEMA_VERSION, Lesion, Study, validate
 from .sites import site_of_bone
 

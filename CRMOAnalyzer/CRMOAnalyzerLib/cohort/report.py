@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from ..files import write_text
+from ..io.files import write_text
 from .aggregate import CohortTables
 from .figures import FIGURES
 from .sites import published

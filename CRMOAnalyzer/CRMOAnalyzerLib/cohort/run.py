@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CRMOInputError
-from ..files import read_json, write_bytes, write_json, write_text
+from ..io.files import read_json, write_bytes, write_json, write_text
 from .aggregate import CohortTables, aggregate, deduplicate
 from .inputs import Case, Failure, collect
 from .work import process_chunk

@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 from ..anatomy import bones
-from ..files import read_json
+from ..io.files import read_json
 
 __all__ = ["sites", "site_of_bone", "pattern_classes", "pattern_class", "published", "synthetic_model", "OTHER"]
 

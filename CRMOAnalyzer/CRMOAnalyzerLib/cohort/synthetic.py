@@ -22,7 +22,7 @@ import numpy as np
 
 from ..anatomy import LATERALITY_CODES, BoneKindValues, bones
 from ..errors import CRMOInputError
-from ..files import write_json, write_text
+from ..io.files import write_json, write_text
 from ..model import SCHEMA, SCHEMA_VERSION, software
 from .sites import site_of_bone, sites, synthetic_model
 
@@ -178,7 +178,7 @@ def synthetic_cohort(patients: int, seed: int = 0, exams: int = 1) -> list[Synth
 
 @lru_cache(maxsize=None)
 def _centres() -> dict[tuple[str, str | None], list[float]]:
-    from ..phantom import skeleton_shapes  # noqa: PLC0415
+    from ..samples.phantom import skeleton_shapes  # noqa: PLC0415
 
     boxes: dict[tuple[str, str | None], list[np.ndarray]] = {}
     for name, solid in skeleton_shapes()[0]:
@@ -228,7 +228,7 @@ def write_studies(folder: str | os.PathLike, patients: int, seed: int = 0, exams
 
 def _image_candidates() -> list[dict[str, Any]]:
     """The phantom's lesions and their mirror images across the midline (each with its known answer)."""
-    from ..phantom import LESIONS  # noqa: PLC0415
+    from ..samples.phantom import LESIONS  # noqa: PLC0415
 
     out = [dict(spec) for spec in LESIONS]
     have = {(spec["bone"], spec["side"], spec["sublocation"], spec["bone_end"]) for spec in LESIONS}
@@ -251,9 +251,9 @@ def write_image_sets(folder: str | os.PathLike, patients: int, seed: int = 0, sp
     candidate lesions, each drawn with its site's published frequency. ``folder/expected.json``
     records the known answer of every lesion map.
     """
-    from ..images import LabelMap, write_image  # noqa: PLC0415
-    from ..labelnames import write_label_names  # noqa: PLC0415
-    from ..phantom import Grid, make_phantom  # noqa: PLC0415
+    from ..io.images import LabelMap, write_image  # noqa: PLC0415
+    from ..io.labelnames import write_label_names  # noqa: PLC0415
+    from ..samples.phantom import Grid, make_phantom  # noqa: PLC0415
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

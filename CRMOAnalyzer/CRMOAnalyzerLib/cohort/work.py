@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CRMOInputError
-from ..files import read_json
+from ..io.files import read_json
 from .inputs import Case
 from .records import study_record
 

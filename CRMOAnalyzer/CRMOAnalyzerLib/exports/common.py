@@ -8,7 +8,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from ..files import read_json
+from ..io.files import read_json
 from ..model import Study
 
 __all__ = ["ReportSections", "StructuredResult", "export_config", "report_sections", "split_decision_support", "clean_text", "structured_results",
@@ -25,7 +25,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 @lru_cache(maxsize=None)
 def export_config(name: str) -> dict[str, Any]:
     """The configuration ``resources/exports/<name>.json`` (codes and defaults, with sources)."""
-    path = resources.files(__package__.rsplit(".", 1)[0]) / "resources" / "exports" / f"{name}.json"
+    path = resources.files("CRMOAnalyzerLib") / "resources" / "exports" / f"{name}.json"
     return read_json(path, f"{name} export configuration")
 
 
@@ -43,7 +43,7 @@ class ReportSections:
     Attributes
     ----------
     text: str
-        The whole report (:func:`~CRMOAnalyzerLib.report.render_report`).
+        The whole report (:func:`~CRMOAnalyzerLib.reading.report.render_report`).
     findings: str
         Everything before the impression heading (header, findings, distribution and any other section).
     impression: str
@@ -76,15 +76,15 @@ def split_decision_support(text: str) -> tuple[str, str]:
 def report_sections(study: Study, text: str | None = None) -> ReportSections:
     """Split the report of ``study`` (or the given ``text``) at its impression heading."""
     if text is None:
-        from ..report import render_report  # noqa: PLC0415
+        from ..reading.report import render_report  # noqa: PLC0415
 
         text = render_report(study)
     text = clean_text(text).strip("\n")
     signed, decision_support = split_decision_support(text)
     match = re.search(rf"(?m)^{IMPRESSION_HEADING}[ \t]*$", signed)
     if match is None:
-        from ..distribution import distribution  # noqa: PLC0415
-        from ..report import impression  # noqa: PLC0415
+        from ..reading.distribution import distribution  # noqa: PLC0415
+        from ..reading.report import impression  # noqa: PLC0415
 
         conclusion = impression(distribution(study))
         return ReportSections(text, signed, conclusion, conclusion, decision_support, signed)
@@ -100,7 +100,7 @@ def local_code(key: str) -> dict[str, str]:
 
 
 def change_code(change) -> dict[str, str]:
-    """The local code of a lesion change (:class:`~CRMOAnalyzerLib.compare.LesionChange`) as ``{"scheme", "code", "meaning"}``.
+    """The local code of a lesion change (:class:`~CRMOAnalyzerLib.reading.compare.LesionChange`) as ``{"scheme", "code", "meaning"}``.
 
     ``new`` or ``resolved``; for a persistent lesion its volume change (``increased``, ``decreased``, ``stable``), or
     ``persistent`` when it has no volumes. The key is the code value; ``codes.json`` ``local.changes`` gives the meaning.
@@ -141,7 +141,7 @@ class StructuredResult:
     missing: list[str] = field(default_factory=list)
     source: str = ""
     statuses: str = ""
-    #: the red flags themselves (:class:`~CRMOAnalyzerLib.redflags.RedFlags`), for the result ``red_flags``
+    #: the red flags themselves (:class:`~CRMOAnalyzerLib.reading.redflags.RedFlags`), for the result ``red_flags``
     flags: Any = field(default=None, compare=False, repr=False)
 
     def partial_note(self) -> str:
@@ -177,10 +177,10 @@ def _flags_result(flags) -> StructuredResult:
 
 
 def structured_results(study: Study, weights: Any = None) -> list[StructuredResult]:
-    """Every bundled score (:func:`~CRMOAnalyzerLib.scores.evaluate_all`), then the red flags, for structured export."""
-    from ..conditions import Context  # noqa: PLC0415
-    from ..redflags import red_flags  # noqa: PLC0415
-    from ..scores import evaluate_all  # noqa: PLC0415
+    """Every bundled score (:func:`~CRMOAnalyzerLib.reading.scores.evaluate_all`), then the red flags, for structured export."""
+    from ..reading.conditions import Context  # noqa: PLC0415
+    from ..reading.redflags import red_flags  # noqa: PLC0415
+    from ..reading.scores import evaluate_all  # noqa: PLC0415
 
     ctx = Context(study)  # the distribution and lesion facts, computed once for the scores and the flags
     results = [StructuredResult(r.id, _score_code(r), r.short, None if r.value is None else float(r.value),

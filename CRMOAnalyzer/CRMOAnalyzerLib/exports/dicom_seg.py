@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..distribution import lesion_labels
+from ..reading.distribution import lesion_labels
 from ..errors import CRMOInputError
-from ..geometry import LPS_TO_RAS, to_index
-from ..images import Image, LabelMap, read_labelmap
+from ..io.geometry import LPS_TO_RAS, to_index
+from ..io.images import Image, LabelMap, read_labelmap
 from ..model import Lesion, Study
-from ..report import site_phrase
+from ..reading.report import site_phrase
 from .common import export_config
 from .dicom_series import _uid, series_image
 

@@ -1,4 +1,4 @@
-"""DICOM image series in and out: write an :class:`~CRMOAnalyzerLib.images.Image` as a synthetic MR
+"""DICOM image series in and out: write an :class:`~CRMOAnalyzerLib.io.images.Image` as a synthetic MR
 series (one MR Image Storage file per slice along k), and read a series back as datasets + an Image.
 
 The writer exists for the bundled synthetic sample study (the SR and SEG need real DICOM evidence);
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CRMOInputError
-from ..files import atomic_write
-from ..geometry import LPS_TO_RAS
-from ..images import Image
+from ..io.files import atomic_write
+from ..io.geometry import LPS_TO_RAS
+from ..io.images import Image
 
 __all__ = ["write_series", "read_series", "study_series", "dataset_bytes", "series_image", "resample_onto"]
 
@@ -190,7 +190,7 @@ def resample_onto(image: Image, grid: Image, nearest: bool = False) -> np.ndarra
     """Voxels of ``image`` on ``grid``'s voxels (array ``[k, j, i]``), linear or nearest-neighbour, 0 outside."""
     import SimpleITK as sitk  # noqa: PLC0415
 
-    from ..images import to_sitk  # noqa: PLC0415
+    from ..io.images import to_sitk  # noqa: PLC0415
 
     reference = to_sitk(Image(np.zeros(grid.array.shape, dtype=np.uint8), grid.affine, grid.source))
     moving = to_sitk(image)

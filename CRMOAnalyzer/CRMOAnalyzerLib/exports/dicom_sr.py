@@ -10,7 +10,7 @@ score or criterion and one for the red flags: tracking identifier = its name, fi
 as a numeric measurement in ``{points}`` (UCUM) when it is a number, "Partial result" Yes/No as a qualitative
 evaluation, and the result and the missing items as TEXT items.
 
-With a follow-up comparison (:class:`~CRMOAnalyzerLib.compare.Comparison`), one TID 1501 group per lesion change:
+With a follow-up comparison (:class:`~CRMOAnalyzerLib.reading.compare.Comparison`), one TID 1501 group per lesion change:
 finding = Lesion, its finding site (bone, laterality, end), the change as a qualitative evaluation (local codes
 new, resolved, increased, decreased, stable, or persistent when unmeasured, as in FHIR), the volume change in
 percent (UCUM %), the baseline and follow-up lesion ids as TEXT items, and a TID 1502 time point context
@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
-from ..report import finding_lines
+from ..reading.report import finding_lines
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, structured_results
 from .dicom_seg import lesion_segmentation, segment_numbers, tracking_uids
 from .dicom_series import _uid
@@ -242,7 +242,7 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
                        baseline_tracking: dict[str, str] | None = None):
     """The ``highdicom.sr.Comprehensive3DSR`` of ``study`` with ``datasets`` (and ``seg``) as evidence.
 
-    ``comparison`` (:class:`~CRMOAnalyzerLib.compare.Comparison` of ``study`` with a baseline) adds a group per
+    ``comparison`` (:class:`~CRMOAnalyzerLib.reading.compare.Comparison` of ``study`` with a baseline) adds a group per
     lesion change and one for the comparison as a whole, and a lesion matched to a baseline lesion keeps the
     baseline's Tracking Unique Identifier (:func:`~.dicom_seg.tracking_uids`; ``baseline_tracking`` as read from the
     baseline's SR by :func:`tracking_uids_from_sr` takes precedence).

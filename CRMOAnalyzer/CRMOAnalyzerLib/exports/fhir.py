@@ -24,10 +24,10 @@ import json
 import uuid
 from typing import Any
 
-from ..distribution import lesion_labels
+from ..reading.distribution import lesion_labels
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
-from ..report import finding_lines, site_phrase
+from ..reading.report import finding_lines, site_phrase
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, report_sections, structured_results
 
 __all__ = ["diagnostic_bundle", "bundle_json", "check_bundle"]
@@ -253,7 +253,7 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
     accession: str | None
         Accession number (default: the study's ``accession``); omitted when there is none.
     text: str | None
-        The report text (default: :func:`~CRMOAnalyzerLib.report.render_report` of the study).
+        The report text (default: :func:`~CRMOAnalyzerLib.reading.report.render_report` of the study).
     comparison: compare.Comparison | None
         A comparison with an earlier exam: adds the follow-up Observation.
     weights: dict | str | PathLike | None

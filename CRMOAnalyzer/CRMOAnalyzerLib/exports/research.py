@@ -27,13 +27,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..conditions import clinical_items
+from ..reading.conditions import clinical_items
 from ..errors import CRMOInputError
-from ..files import read_text, write_json, write_text
+from ..io.files import read_text, write_json, write_text
 from ..model import FINDINGS, Study
 
 if TYPE_CHECKING:
-    from ..compare import Comparison
+    from ..reading.compare import Comparison
 
 __all__ = ["ResearchKey", "deidentify", "deidentify_comparison", "write_research_export", "read_key"]
 
@@ -250,19 +250,19 @@ def deidentify_comparison(comparison: Comparison, baseline: Study, followup: Stu
 def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.PathLike, baseline: Study | None = None,
                           force: bool = False, sources: tuple[str, str] = ("baseline", "follow-up")) -> dict[str, Path]:
     """Write ``study.json``, ``report.txt``, ``lesions.csv``, ``distribution.csv`` and ``scores.csv`` of the
-    de-identified study (the tables as :mod:`~CRMOAnalyzerLib.tables` makes them, from the de-identified study).
+    de-identified study (the tables as :mod:`~CRMOAnalyzerLib.reading.tables` makes them, from the de-identified study).
 
     With a ``baseline`` exam, also ``comparison.json`` and ``comparison.csv`` (:func:`deidentify_comparison`) and
     the follow-up paragraph in the report; ``force`` and ``sources`` (the two input names, for messages) are as
-    in :func:`~CRMOAnalyzerLib.compare.compare_studies`, which refuses another patient's baseline unless forced.
+    in :func:`~CRMOAnalyzerLib.reading.compare.compare_studies`, which refuses another patient's baseline unless forced.
     """
-    from ..report import render_report  # noqa: PLC0415
-    from ..tables import (  # noqa: PLC0415
+    from ..reading.report import render_report  # noqa: PLC0415
+    from ..reading.tables import (  # noqa: PLC0415
         comparison_table_csv, distribution_table_csv, lesion_table_csv, score_table_csv)
 
     comparison = None
     if baseline is not None:
-        from ..compare import compare_studies  # noqa: PLC0415
+        from ..reading.compare import compare_studies  # noqa: PLC0415
 
         comparison = deidentify_comparison(compare_studies(baseline, study, force=force, sources=sources),
                                            baseline, study, key, sources)

@@ -1,6 +1,6 @@
 """Summary for referring clinicians (PDF, and a PNG per page): a body map beside the signed report, never cut.
 
-Page 1 holds the body map (:mod:`~CRMOAnalyzerLib.body_atlas`, seen from the front in radiological convention:
+Page 1 holds the body map (:mod:`~CRMOAnalyzerLib.exports.body_atlas`, seen from the front in radiological convention:
 the patient's right on the viewer's left) and the signed report; text that does not fit continues on the next
 pages, and the DECISION SUPPORT section follows on pages of its own. Text is set at 8 pt on A4, readable at
 100%. Each lesion is a dot on its bone, at its end or third, coloured by side and labelled as in the report's
@@ -16,8 +16,8 @@ import os
 import textwrap
 from pathlib import Path
 
-from ..body_atlas import draw, lesion_position, view_x
-from ..files import write_bytes
+from .body_atlas import draw, lesion_position, view_x
+from ..io.files import write_bytes
 from ..model import Study
 from .common import split_decision_support
 
@@ -36,7 +36,7 @@ _NARROW, _WIDE, _LINES = 66, 110, 86
 
 def map_numbers(study: Study) -> dict[str, str]:
     """Lesion id -> its label ("#3", the report's findings line), which the body map shows."""
-    from ..distribution import lesion_labels  # noqa: PLC0415
+    from ..reading.distribution import lesion_labels  # noqa: PLC0415
 
     return lesion_labels(study.lesions)
 
@@ -85,7 +85,7 @@ def _changes(study: Study, comparison) -> list[tuple[str, tuple[float, float], s
 
 
 def _body_map(figure, study: Study, comparison) -> None:
-    from ..report import site_phrase  # noqa: PLC0415
+    from ..reading.report import site_phrase  # noqa: PLC0415
 
     ax = figure.add_axes([0.02, 0.06, 0.34, 0.88])
     draw(ax, lambda shape: {"facecolor": "#e8e8e8", "edgecolor": "#9a9a9a", "linewidth": 0.5})
@@ -128,7 +128,7 @@ def summary_pages(study: Study, text: str | None = None, comparison=None) -> lis
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    from ..report import render_report  # noqa: PLC0415
+    from ..reading.report import render_report  # noqa: PLC0415
 
     text = render_report(study, comparison) if text is None else text
     pages = _pages(text)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CRMOInputError
-from ..files import atomic_write
+from ..io.files import atomic_write
 
 __all__ = ["Outbox", "OutboxItem", "default_outbox", "SCHEMA"]
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .anatomy import totalsegmentator_ids
-from .geometry import LPS_TO_RAS, grid_affine, to_index, to_ras
-from .images import Image, LabelMap
-from .markups import PointLesion
+from ..anatomy import totalsegmentator_ids
+from ..io.geometry import LPS_TO_RAS, grid_affine, to_index, to_ras
+from ..io.images import Image, LabelMap
+from ..io.markups import PointLesion
 
 __all__ = ["Pose", "Grid", "Phantom", "make_phantom", "skeleton_shapes", "LESIONS", "FLAT_LESIONS", "ARMS", "rotation"]
 

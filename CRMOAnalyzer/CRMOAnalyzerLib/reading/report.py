@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from .anatomy import BoneKindValues, bones
+from ..anatomy import BoneKindValues, bones
 from .distribution import Distribution, distribution, lesion_labels, ordered_lesions, pattern_rules
-from .model import Lesion, Study
+from ..model import Lesion, Study
 
 __all__ = ["person_name", "site_phrase", "lesion_line", "finding_lines", "distribution_paragraph", "impression", "conclusion",
            "criterion_line", "ReportParts", "render_parts", "render_report"]
@@ -145,7 +145,7 @@ def _sources() -> str:
 def _template(name: str = "report.txt.j2"):
     import jinja2  # noqa: PLC0415
 
-    text = (resources.files(__package__) / "resources" / "templates" / name).read_text(encoding="utf-8")
+    text = (resources.files("CRMOAnalyzerLib") / "resources" / "templates" / name).read_text(encoding="utf-8")
     return jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined).from_string(text)
 
 
@@ -212,7 +212,7 @@ def _short_missing(missing: list[str]) -> str:
 
 
 def criterion_line(result) -> str:
-    """One line of the signed report for a criterion or score (:class:`~CRMOAnalyzerLib.scores.ScoreResult`):
+    """One line of the signed report for a criterion or score (:class:`~CRMOAnalyzerLib.reading.scores.ScoreResult`):
     its result, and PARTIAL with what is missing; items, points, statuses and sources are in the decision support."""
     details = result.details or {}
     if not details:  # not assessable at all (no lesion localized)

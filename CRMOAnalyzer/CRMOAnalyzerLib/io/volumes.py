@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import CRMOInputError
+from ..errors import CRMOInputError
 from .geometry import grid_affine
 
 __all__ = ["Image", "LabelMap", "checked_affine"]

@@ -22,11 +22,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .anatomy import BoneKindValues, bones
+from ..anatomy import BoneKindValues, bones
 from .distribution import Distribution, distribution, labelled, lesion_labels
-from .errors import CRMOInputError
-from .files import read_json
-from .model import FINDINGS, Lesion, Study
+from ..errors import CRMOInputError
+from ..io.files import read_json
+from ..model import FINDINGS, Lesion, Study
 
 __all__ = ["Outcome", "Context", "evaluate", "clinical_items", "check_clinical", "parse_clinical_value",
            "IMAGING_RULES", "TYPICAL_FINDINGS"]
@@ -51,7 +51,7 @@ class Outcome:
 @lru_cache(maxsize=None)
 def clinical_items() -> dict[str, dict[str, Any]]:
     """The clinical items a user may enter (``resources/clinical.json``)."""
-    return read_json(resources.files(__package__) / "resources" / "clinical.json", "clinical items")["items"]
+    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "clinical.json", "clinical items")["items"]
 
 
 _YES = ("yes", "y", "true", "1", "present")

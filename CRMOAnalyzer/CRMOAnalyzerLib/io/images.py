@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import CRMOInputError
+from ..errors import CRMOInputError
 from .volumes import Image, LabelMap, checked_affine
 
 __all__ = ["LabelMap", "Image", "checked_affine", "read_labelmap", "read_image", "labelmap_from_sitk", "image_from_sitk", "to_sitk", "write_image"]

@@ -11,11 +11,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from .anatomy import BoneKindValues, bones, regions
-from .files import read_json
+from ..anatomy import BoneKindValues, bones, regions
+from ..io.files import read_json
 
 if TYPE_CHECKING:  # model derives the distribution (Study.to_dict): the types only, so no import cycle
-    from .model import Lesion, Study
+    from ..model import Lesion, Study
 
 __all__ = ["Distribution", "distribution", "pattern_rules", "ordered_lesions", "lesion_labels", "labelled",
            "find_lesion"]
@@ -24,7 +24,7 @@ __all__ = ["Distribution", "distribution", "pattern_rules", "ordered_lesions", "
 @lru_cache(maxsize=None)
 def pattern_rules() -> dict[str, Any]:
     """Typical sites and pattern rules, with their sources."""
-    return read_json(resources.files(__package__) / "resources" / "crmo_pattern.json", "CRMO pattern rules")
+    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "crmo_pattern.json", "CRMO pattern rules")
 
 
 @dataclass

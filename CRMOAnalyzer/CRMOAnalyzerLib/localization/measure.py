@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import runs
-from .geometry import to_index, to_ras
-from .images import Image, LabelMap
+from ..io.geometry import to_index, to_ras
+from ..io.images import Image, LabelMap
 
 __all__ = ["LesionVoxels", "label_voxel_indices", "measure_labels", "sample_nearest"]
 

@@ -18,12 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .anatomy import BoneKindValues, bones
+from ..anatomy import BoneKindValues, bones
 from .conditions import Context, check_clinical, evaluate
 from .distribution import labelled
-from .errors import CRMOInputError
-from .files import read_json
-from .model import Lesion, Study
+from ..errors import CRMOInputError
+from ..io.files import read_json
+from ..model import Lesion, Study
 
 __all__ = ["SCORES", "ScoreResult", "Item", "load_score", "load_weights", "evaluate_score", "evaluate_all",
            "score_ids"]
@@ -92,7 +92,7 @@ def score_ids() -> tuple[str, ...]:
 
 @lru_cache(maxsize=None)
 def _bundled(name: str) -> dict[str, Any]:
-    definition = read_json(resources.files(__package__) / "resources" / "scores" / f"{name}.json", f"score file {name}")
+    definition = read_json(resources.files("CRMOAnalyzerLib") / "resources" / "scores" / f"{name}.json", f"score file {name}")
     _check(definition, f"score file {name}")
     return definition
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CRMOInputError
+from ..errors import CRMOInputError
 from .files import read_json, read_text, write_json
 from .geometry import lps_to_ras
 

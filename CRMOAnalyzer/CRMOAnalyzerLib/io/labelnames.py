@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import CRMOInputError
+from ..errors import CRMOInputError
 from .files import read_text
 
 __all__ = ["read_label_names", "write_label_names"]

@@ -26,14 +26,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import sublocation
-from .anatomy import LATERALITY_CODES, UNASSIGNED, Bone, BoneKindValues
+from ..anatomy import LATERALITY_CODES, UNASSIGNED, Bone, BoneKindValues
 from .bonemap import BoneMap, distance_to
-from .distribution import lesion_labels
-from .errors import CRMOInputError
-from .images import Image, LabelMap
-from .markups import PointLesion
+from ..reading.distribution import lesion_labels
+from ..errors import CRMOInputError
+from ..io.images import Image, LabelMap
+from ..io.markups import PointLesion
 from .measure import LesionVoxels, measure_labels
-from .model import Lesion, Study
+from ..model import Lesion, Study
 
 __all__ = ["NEAREST_MM", "SIDE_CHECK_MM", "SECOND_BONE_FRACTION", "IN_BONE_FRACTION", "localize_labels",
            "localize_points", "analyze"]

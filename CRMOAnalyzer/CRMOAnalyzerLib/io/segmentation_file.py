@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CRMOInputError
+from ..errors import CRMOInputError
 from .files import atomic_write
 from .geometry import LPS_TO_RAS
 from .volumes import LabelMap, checked_affine

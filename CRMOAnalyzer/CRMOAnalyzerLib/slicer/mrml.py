@@ -30,21 +30,21 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from .anatomy import UNASSIGNED, find_bone, totalsegmentator_ids
-from .bonemap import BoneMap
-from .distribution import lesion_labels
-from .errors import CRMOInputError
-from .images import Image, LabelMap, read_labelmap
-from .labelnames import read_label_names
-from .localize import analyze
-from .markups import PointLesion
-from .model import FINDINGS, Lesion, Study
-from .pipeline import no_lesion_study, swapped_bones, swapped_lesions
-from .report import render_report
-from .tables import DISTRIBUTION_COLUMNS, LESION_COLUMNS, distribution_rows, lesion_rows
+from ..anatomy import UNASSIGNED, find_bone, totalsegmentator_ids
+from ..localization.bonemap import BoneMap
+from ..reading.distribution import lesion_labels
+from ..errors import CRMOInputError
+from ..io.images import Image, LabelMap, read_labelmap
+from ..io.labelnames import read_label_names
+from ..localization.localize import analyze
+from ..io.markups import PointLesion
+from ..model import FINDINGS, Lesion, Study
+from ..pipeline import no_lesion_study, swapped_bones, swapped_lesions
+from ..reading.report import render_report
+from ..reading.tables import DISTRIBUTION_COLUMNS, LESION_COLUMNS, distribution_rows, lesion_rows
 
 if TYPE_CHECKING:
-    from .compare import Comparison
+    from ..reading.compare import Comparison
 
 __all__ = [
     "LESIONS_TABLE", "DISTRIBUTION_TABLE", "REPORT_TEXT", "COMPARISON_TABLE", "DISTRIBUTION_COLUMNS", "COMPARISON_COLUMNS",
@@ -563,13 +563,13 @@ def store_annotations(study: Study, lesions: Any, lesion_ids: Iterable[str] | No
 # ---- terminology ---------------------------------------------------------------------------------
 
 def _terminology_path(kind: str):
-    return resources.files(__package__) / "resources" / "terminology" / TERMINOLOGY_FILES[kind]
+    return resources.files("CRMOAnalyzerLib") / "resources" / "terminology" / TERMINOLOGY_FILES[kind]
 
 
 @lru_cache(maxsize=None)
 def terminology_context_names() -> tuple[str, str]:
     """(terminology context name, anatomic region context name) of the project's terminology files."""
-    from .files import read_json  # noqa: PLC0415
+    from ..io.files import read_json  # noqa: PLC0415
 
     terminology = read_json(_terminology_path("terminology"), "CRMO terminology")
     region = read_json(_terminology_path("region"), "CRMO anatomic context")
@@ -578,7 +578,7 @@ def terminology_context_names() -> tuple[str, str]:
 
 @lru_cache(maxsize=None)
 def _lesion_codes() -> tuple[str, str]:
-    from .files import read_json  # noqa: PLC0415
+    from ..io.files import read_json  # noqa: PLC0415
 
     category = read_json(_terminology_path("terminology"), "CRMO terminology")["SegmentationCodes"]["Category"][0]
     kind = category["Type"][0]

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from .distribution import lesion_labels, ordered_lesions
-from .errors import CRMOInputError
-from .files import read_json
-from .model import Lesion, Study
+from ..errors import CRMOInputError
+from ..io.files import read_json
+from ..model import Lesion, Study
 
 __all__ = ["LesionChange", "Comparison", "compare_studies", "rules", "SCHEMA", "SCHEMA_VERSION", "same_patient", "same_exam"]
 
@@ -29,7 +29,7 @@ SCHEMA_VERSION = 1
 @lru_cache(maxsize=None)
 def rules() -> dict[str, Any]:
     """Matching and volume-change thresholds, with their reasons."""
-    return read_json(resources.files(__package__) / "resources" / "compare.json", "comparison rules")
+    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "compare.json", "comparison rules")
 
 
 @dataclass

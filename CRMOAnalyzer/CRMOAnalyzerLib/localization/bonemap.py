@@ -8,10 +8,10 @@ from functools import cached_property
 
 import numpy as np
 
-from .anatomy import Bone, find_bone
-from .errors import CRMOInputError
-from .geometry import to_index, to_ras
-from .images import LabelMap
+from ..anatomy import Bone, find_bone
+from ..errors import CRMOInputError
+from ..io.geometry import to_index, to_ras
+from ..io.images import LabelMap
 from .measure import sample_nearest
 from .runs import LabelRuns, NotALabelMap, Runs, label_runs
 

@@ -8,7 +8,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from .distribution import distribution, lesion_labels, ordered_lesions
-from .model import FINDINGS, Study
+from ..model import FINDINGS, Study
 from .report import site_phrase
 
 if TYPE_CHECKING:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CRMOInputError
-from .files import write_bytes
+from ..errors import CRMOInputError
+from ..io.files import write_bytes
 
 if TYPE_CHECKING:  # the panel lists the formats before the core's dependencies are installed
-    from .model import Study
+    from ..model import Study
 
 __all__ = ["PanelFormat", "PANEL_FORMATS", "report_arguments", "export_study"]
 
@@ -61,7 +61,7 @@ def report_arguments(report_format: str, out: Path, dicom: str | os.PathLike | N
     ``text`` goes to the formats that carry report text, ``compare`` (a baseline study file, compared with
     ``--force``) to those that carry a comparison; the others ignore them.
     """
-    from .cli import report  # noqa: PLC0415
+    from ..cli import report  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="crmo-analyzer")
     report.add_subparser(parser.add_subparsers())
@@ -127,7 +127,7 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
     CRMOInputError
         An unknown format, a missing input, or an error of the writer (each file is written atomically).
     """
-    from .cli.report import FORMATS, WRITERS  # noqa: PLC0415
+    from ..cli.report import FORMATS, WRITERS  # noqa: PLC0415
 
     chosen = PANEL_FORMATS.get(panel_format)
     if chosen is None:
@@ -141,7 +141,7 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
             text_file = Path(folder) / "report.txt"
             text_file.write_text(text, encoding="utf-8")
         if baseline is not None:
-            from .model import save_study  # noqa: PLC0415
+            from ..model import save_study  # noqa: PLC0415
 
             baseline_file = Path(folder) / "baseline.json"
             save_study(baseline, baseline_file)

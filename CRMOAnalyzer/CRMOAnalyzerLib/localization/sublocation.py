@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .files import read_json
+from ..io.files import read_json
 from .runs import Runs
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "HipBone", "Rib", "Scapula",
@@ -32,7 +32,7 @@ class SubLocation:
 @lru_cache(maxsize=None)
 def rules() -> dict:
     """The thresholds and their sources."""
-    return read_json(resources.files(__package__) / "resources" / "sublocation.json", "sub-location rules")
+    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "sublocation.json", "sub-location rules")
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,9 +13,9 @@ from typing import Any
 
 from .conditions import Context, check_clinical, evaluate
 from .distribution import labelled
-from .errors import CRMOInputError
-from .files import read_json
-from .model import Study
+from ..errors import CRMOInputError
+from ..io.files import read_json
+from ..model import Study
 
 __all__ = ["RedFlag", "RedFlags", "red_flags", "flag_rules"]
 
@@ -27,7 +27,7 @@ def flag_rules() -> dict[str, Any]:
     A flag's name must read as one flag in a list: no comma, semicolon or " and " inside it
     (e.g. "bilateral and symmetric" would read as a flag of its own).
     """
-    rules = read_json(resources.files(__package__) / "resources" / "red_flags.json", "red flag rules")
+    rules = read_json(resources.files("CRMOAnalyzerLib") / "resources" / "red_flags.json", "red flag rules")
     for spec in rules["flags"]:
         if any(mark in spec["text"] for mark in (",", ";", " and ")):
             raise CRMOInputError("red_flags.json", f"flag {spec['id']}: name {spec['text']!r} must read as one flag "

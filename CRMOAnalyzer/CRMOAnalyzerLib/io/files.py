@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import CRMOInputError
+from ..errors import CRMOInputError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
