@@ -910,9 +910,9 @@ class CRMOAnalyzerLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
     # -- study.json --
     def saveStudy(self, path: str) -> None:
-        from CRMOAnalyzerLib.model import save_study
+        from CRMOAnalyzerLib.reading.read import read
 
-        save_study(self.study, path)
+        read(self.study).save(path)
 
     def loadStudy(self, path: str, lesionNode=None, boneMap=None, volume=None) -> str:
         """Load ``study.json``; with scene nodes selected, its findings and overrides go onto their lesions."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from studybuilder import femur_pair, study
 
-from CRMOAnalyzerLib.reading.report import person_name, render_report
+from CRMOAnalyzerLib.reading.read import render_report
+from CRMOAnalyzerLib.reading.report import person_name
 
 
 @pytest.mark.parametrize("dicom, written", [
@@ -48,12 +49,12 @@ def _ten_lesions(**clinical):
 
 def test_signed_report_is_short_and_the_decision_support_is_a_separate_section():
     from CRMOAnalyzerLib.reading.redflags import red_flags
-    from CRMOAnalyzerLib.reading.report import render_parts
+    from CRMOAnalyzerLib.reading.read import read
     from CRMOAnalyzerLib.reading.scores import evaluate_all
 
     s = _ten_lesions(crp_mg_l=8.0, bone_pain=True, temperature_c=37.1, blood_count_normal=True)
     s.patient["name"], s.study["description"] = "Demo^Synthetic", "Whole-body MRI"
-    parts = render_parts(s)
+    parts = read(s).parts
     lines = parts.report.splitlines()
     # 26 lines for 10 lesions (was 33 with blanks): title, patient and study, FINDINGS and 10 lines, DISTRIBUTION,
     # IMPRESSION and its line, RED FLAGS and its line, CRITERIA AND SCORES and 6 lines, the caveat
@@ -108,10 +109,10 @@ def test_criterion_lines_say_partial_and_what_is_missing():
 def test_red_flags_found_stay_in_the_signed_report_with_their_reason():
     from studybuilder import lesion
 
-    from CRMOAnalyzerLib.reading.report import render_parts
+    from CRMOAnalyzerLib.reading.read import read
 
     s = study(lesion("L1", "tibia", "left", "metaphysis", "distal", cortical_destruction=True), fever=True)
-    report = render_parts(s).report
+    report = read(s).parts.report
     assert "RED FLAG: cortical destruction (#1): rare and atypical in CNO" in report
     assert "RED FLAG: fever: think of infection and malignancy. Other red flags: 7 not assessed (items not recorded; " \
            "listed under DECISION SUPPORT)." in report

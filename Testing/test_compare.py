@@ -112,9 +112,9 @@ def test_comparison_document_and_paragraph(exams_graded):
     assert text.startswith("Compared with 2026-03-01: 9 lesions then, 9 now. 1 new lesion: Right tibia, distal metaphysis (#7).")
     assert "1 lesion no longer seen: Right clavicle, medial third (baseline #1)." in text
     assert "Left femur, distal metaphysis (#4, baseline #5: 2.2 cm³ -> 0.5 cm³, -76%): decreased in volume." in text
-    from CRMOAnalyzerLib.reading.report import render_parts
+    from CRMOAnalyzerLib.reading.read import read
 
-    now, then = render_parts(followup).report.splitlines(), render_parts(baseline).report.splitlines()
+    now, then = read(followup).parts.report.splitlines(), read(baseline).parts.report.splitlines()
     assert any(line.startswith("#7 Right tibia, distal metaphysis: ") for line in now)
     assert any(line.startswith("#4 Left femur, distal metaphysis: ") for line in now)
     assert any(line.startswith("#1 Right clavicle, medial third: ") for line in then)
@@ -199,7 +199,7 @@ def test_cli_compare_writes_comparison_and_refuses_other_patients(tmp_path, caps
 
 
 def test_report_has_the_follow_up_paragraph_before_the_impression():
-    from CRMOAnalyzerLib.reading.report import render_report
+    from CRMOAnalyzerLib.reading.read import render_report
 
     a = study(lesion("L1", "femur_left", sublocation="metaphysis", bone_end="distal", volume=2000, position=0.86))
     b = study(lesion("L1", "femur_left", sublocation="metaphysis", bone_end="distal", volume=800, position=0.85),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from conftest import make_lesion as L
 
-from CRMOAnalyzerLib.reading.distribution import distribution, ordered_lesions
+from CRMOAnalyzerLib.model import ordered_lesions
+
+from CRMOAnalyzerLib.reading.distribution import distribution
 from CRMOAnalyzerLib.model import Study
 
 

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from CRMOAnalyzerLib.cli.demo import sample_inputs
-from CRMOAnalyzerLib.reading.distribution import lesion_labels
+from CRMOAnalyzerLib.model import lesion_labels
 from CRMOAnalyzerLib.errors import CRMOInputError
 from CRMOAnalyzerLib.exports.dicom_series import read_series, series_image
 from CRMOAnalyzerLib.model import save_study
 from CRMOAnalyzerLib.pipeline import analyze_files
-from CRMOAnalyzerLib.reading.report import render_report
+from CRMOAnalyzerLib.reading.read import render_report
 from conftest import SAMPLE
 
 #: the validators these tests run; .ci/run installs them (dicom3tools, dcmtk)

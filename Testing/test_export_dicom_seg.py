@@ -155,7 +155,8 @@ def test_lesion_missing_from_the_map_is_the_voxel_at_its_centroid(caplog):
         seg = lesion_segmentation(missing, datasets, labelmap, seed="m")
     # lesion L1 is the report's finding #4 (head to toe): messages and the segment's label name it so, the
     # tracking id keeps the id
-    from CRMOAnalyzerLib.reading.report import render_report, site_phrase
+    from CRMOAnalyzerLib.reading.read import render_report
+    from CRMOAnalyzerLib.reading.report import site_phrase
 
     assert f"\n#4 {site_phrase(missing.lesions[0])}: " in render_report(missing)
     assert "lesion #4 has no voxel in the lesion label map" in caplog.text

@@ -28,7 +28,8 @@ def test_summary_files_and_positions(tmp_path):
 
 def test_map_numbers_are_the_report_line_numbers():
     from CRMOAnalyzerLib.exports.summary import map_numbers
-    from CRMOAnalyzerLib.reading.report import render_report, site_phrase
+    from CRMOAnalyzerLib.reading.read import render_report
+    from CRMOAnalyzerLib.reading.report import site_phrase
 
     study = make_study()
     tibia = bones()["tibia"]

@@ -19,9 +19,9 @@ from studybuilder import lesion, study
 
 from CRMOAnalyzerLib.cli.main import main
 from CRMOAnalyzerLib.reading.compare import compare_studies
-from CRMOAnalyzerLib.reading.distribution import find_lesion, lesion_labels
+from CRMOAnalyzerLib.model import find_lesion, lesion_labels
 from CRMOAnalyzerLib.model import Study, load_study, save_study, validate
-from CRMOAnalyzerLib.reading.report import render_parts, render_report
+from CRMOAnalyzerLib.reading.read import read, render_report
 
 ID_WORD = re.compile(r"\bL\d+\b")  # a lesion id, or a lumbar vertebra: neither may name a lesion in any text
 
@@ -57,7 +57,7 @@ def _findings(text: str) -> dict[str, str]:
 
 def test_report_findings_are_numbered_head_to_toe_with_the_labels():
     exam = _exam()
-    findings = _findings(render_parts(exam).report)
+    findings = _findings(read(exam).parts.report)
     assert list(findings) == [f"#{n}" for n in range(1, 11)]
     assert findings["#3"].startswith("T8 vertebra, vertebral body: lesion (marrow edema, cortical destruction), 3.0 cm³")
     assert findings["#6"].startswith("Left femur, distal metaphysis: ")  # the lesion whose id is "L2"
@@ -72,7 +72,7 @@ def test_the_finding_numbered_3_is_the_lesion_every_output_names_3(tmp_path):
     from CRMOAnalyzerLib.reading.tables import lesion_rows, score_rows
 
     exam = _exam()
-    parts = render_parts(exam)
+    parts = read(exam).parts
     assert _findings(parts.report)["#3"].startswith("T8 vertebra")
     # red flag, in the signed report and the decision support
     assert "RED FLAG: cortical destruction (#3): rare and atypical in CNO" in parts.report
@@ -212,14 +212,14 @@ def test_tracking_uids_still_derive_from_the_id():
     assert lesion_labels(exam.lesions)["L7"] == "#4" and tracking_uids(exam)["L7"] == uids["L7"]
 
 
-def test_only_distribution_lesion_labels_writes_a_label():
+def test_only_model_lesion_labels_writes_a_label():
     """Nobody formats a label themselves: no other module builds '#' and a number."""
     package = Path(resources.files("CRMOAnalyzerLib"))
     pattern = re.compile(r"""f["']#\{|["']#["']\s*\+|["']#%d""")
     found = [str(path.relative_to(package)) for path in package.rglob("*.py")
-             if pattern.search(path.read_text(encoding="utf-8")) and path.name != "distribution.py"]
+             if pattern.search(path.read_text(encoding="utf-8")) and path.name != "model.py"]
     assert found == [], found
-    assert pattern.search((package / "reading" / "distribution.py").read_text(encoding="utf-8"))
+    assert pattern.search((package / "model.py").read_text(encoding="utf-8"))
 
 
 def test_score_items_name_their_lesions_by_label_too():

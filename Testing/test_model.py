@@ -8,6 +8,7 @@ import pytest
 from conftest import make_lesion as L
 
 from CRMOAnalyzerLib.errors import CRMOInputError
+from CRMOAnalyzerLib.reading.read import read
 from CRMOAnalyzerLib.model import SCHEMA, Study, load_study, save_study
 
 
@@ -21,7 +22,7 @@ def study() -> Study:
 def test_round_trip_keeps_everything(tmp_path):
     original = study()
     original.lesions[0].override(sublocation="epiphysis")
-    save_study(original, tmp_path / "study.json")
+    read(original).save(tmp_path / "study.json")
     doc = json.loads((tmp_path / "study.json").read_text())
     assert doc["schema"] == SCHEMA and doc["schema_version"] == 1
     assert doc["lesions"][0]["laterality"] == {"scheme": "SCT", "code": "7771000", "meaning": "Left"}
@@ -73,7 +74,7 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
     save_study(study(), path)
     before = path.read_bytes()
 
-    def broken(self):
+    def broken(self, distribution=None):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(Study, "to_dict", broken)

@@ -23,7 +23,7 @@ from CRMOAnalyzerLib.slicer import mrml  # noqa: E402
 from CRMOAnalyzerLib.reading.compare import compare_studies  # noqa: E402
 from CRMOAnalyzerLib.errors import CRMOInputError  # noqa: E402
 from CRMOAnalyzerLib.io.markups import write_points  # noqa: E402
-from CRMOAnalyzerLib.reading.report import render_report  # noqa: E402
+from CRMOAnalyzerLib.reading.read import render_report  # noqa: E402
 from CRMOAnalyzerLib.reading.tables import LESION_COLUMNS, distribution_rows, lesion_rows  # noqa: E402
 
 TERMINOLOGY = Path(mrml.__file__).parents[1] / "resources" / "terminology"

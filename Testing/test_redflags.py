@@ -5,7 +5,7 @@ from __future__ import annotations
 from studybuilder import femur_pair, lesion, study
 
 from CRMOAnalyzerLib.reading.redflags import red_flags
-from CRMOAnalyzerLib.reading.report import render_report
+from CRMOAnalyzerLib.reading.read import render_report
 
 
 def _state(s, flag_id):

@@ -182,9 +182,9 @@ def test_cromris_partial_when_items_missing():
     # named by their labels, the report's findings lines: L2 is the fourth (#4), the T8 lesion L3 the first (#1)
     assert "extent of signal abnormality not recorded for #4" in result.missing
     assert "vertebral collapse not recorded for #1" in result.missing
-    from CRMOAnalyzerLib.reading.report import render_parts
+    from CRMOAnalyzerLib.reading.read import read
 
-    findings = render_parts(_cromris_study()).report.splitlines()
+    findings = read(_cromris_study()).parts.report.splitlines()
     assert any(line.startswith("#4 Left tibia, distal metaphysis: ") for line in findings)
     assert any(line.startswith("#1 T8 vertebra, vertebral body: ") for line in findings)
 

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from CRMOAnalyzerLib.slicer import mrml
     from CRMOAnalyzerLib.reading.distribution import distribution
-    from CRMOAnalyzerLib.reading.report import render_report
+    from CRMOAnalyzerLib.reading.read import render_report
     from CRMOAnalyzerLib.reading.tables import distribution_rows, lesion_rows
 
     def edit(run: int) -> None:

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .anatomy import LATERALITY_CODES, UNASSIGNED, bones
+from .anatomy import LATERALITY_CODES, UNASSIGNED, bones, regions
 from .errors import CRMOInputError
 from .io.files import read_json, write_json
 
-__all__ = ["Lesion", "Study", "SCHEMA", "SCHEMA_VERSION", "load_study", "save_study", "software"]
+__all__ = ["Lesion", "Study", "SCHEMA", "SCHEMA_VERSION", "load_study", "save_study", "software", "ordered_lesions",
+           "lesion_labels", "labelled", "find_lesion"]
 
 SCHEMA = "crmo-analyzer/study"
 SCHEMA_VERSION = 1
@@ -115,6 +117,57 @@ class Lesion:
         return cls(**{k: copy.deepcopy(v) for k, v in data.items() if k in names})
 
 
+def region_rank() -> dict[str, int]:
+    """Region id -> its place head to toe (the order of the bone vocabulary's regions)."""
+    return {region["id"]: index for index, region in enumerate(regions())}
+
+
+def ordered_lesions(lesions: list[Lesion]) -> list[Lesion]:
+    """Lesions head to toe: by region, then from superior to inferior, then right before left."""
+    rank = region_rank()
+    vocabulary = bones()
+
+    def key(lesion: Lesion):
+        bone = vocabulary.get(lesion.bone)
+        return (rank.get(bone.region, len(rank)) if bone else len(rank) + 1, -lesion.centroid_ras[2],
+                {"right": 0, "left": 1}.get(lesion.side or "", 2), lesion.id)
+
+    return sorted(lesions, key=key)
+
+
+def lesion_labels(lesions: list[Lesion]) -> dict[str, str]:
+    """Lesion id -> its label, the one name every output gives a lesion: "#3" is the third line of the report's
+    findings (lesions head to toe, :func:`ordered_lesions`), on the body map, in the tables, scores, red flags,
+    follow-up and exports. The only place a label is written; it cannot be read as a vertebra ("L2").
+
+    A label numbers the lesions of one study as they are now: adding a lesion or moving one to another bone may
+    renumber the others. The id (``Lesion.id``, "L7") stays the lesion's identity in files (DICOM tracking UIDs,
+    the point or segment it came from).
+    """
+    return {lesion.id: f"#{number}" for number, lesion in enumerate(ordered_lesions(lesions), start=1)}
+
+
+def labelled(ids: list[str], labels: dict[str, str]) -> list[str]:
+    """The labels of these lesion ids (from :func:`lesion_labels`), in the report's order; an id not in
+    ``labels`` is kept as it is."""
+    rank = {lesion_id: number for number, lesion_id in enumerate(labels)}
+    return [labels.get(i, i) for i in sorted(ids, key=lambda i: (rank.get(i, len(rank)), i))]
+
+
+_LABEL = re.compile(r"\s*(?:lesion\s*#?|#)\s*(\d+)\s*", re.IGNORECASE)  # "#3", "Lesion 3", "lesion3" (no quotes)
+
+
+def find_lesion(lesions: list[Lesion], name: str) -> Lesion | None:
+    """The lesion a user names: by its label ("#3", "Lesion 3" or "lesion3", as :func:`lesion_labels` numbers it)
+    or by its id ("L7", as older studies and reports name it); ``None`` when none is so named."""
+    match = _LABEL.fullmatch(name)
+    if match:
+        number, ordered = int(match.group(1)), ordered_lesions(lesions)
+        return ordered[number - 1] if 1 <= number <= len(ordered) else None
+    return next((l for l in lesions if l.id == name.strip()), None)
+
+
+
 @dataclass
 class Study:
     """An exam: patient, study, lesions. ``distribution`` is derived, never stored state."""
@@ -129,24 +182,21 @@ class Study:
     warnings: list[str] = field(default_factory=list)
 
     def lesion(self, lesion_id: str) -> Lesion:
-        """The lesion with this id, or with this label ("#3", "Lesion 3": ``distribution.find_lesion``)."""
-        from .reading.distribution import find_lesion  # noqa: PLC0415
-
+        """The lesion with this id, or with this label ("#3", "Lesion 3": :func:`find_lesion`)."""
         found = find_lesion(self.lesions, lesion_id)
         if found is None:
             raise KeyError(lesion_id)
         return found
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict per the contract, with the distribution and each lesion's ``label`` computed now."""
-        from .reading.distribution import distribution, lesion_labels  # noqa: PLC0415 (distribution imports model)
-
+    def to_dict(self, distribution: dict[str, Any] | None = None) -> dict[str, Any]:
+        """JSON-ready dict per the contract, with each lesion's ``label`` computed now and the ``distribution``
+        given (the reading's, :attr:`~CRMOAnalyzerLib.reading.read.Reading.document`; left out when ``None``)."""
         labels = lesion_labels(self.lesions)  # written for readers of the file; never read back (derived)
         return {
             "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "software": software(),
             "patient": copy.deepcopy(self.patient), "study": copy.deepcopy(self.study),
             "lesions": [{"id": lesion.id, "label": labels[lesion.id], **lesion.to_dict()} for lesion in self.lesions],
-            "distribution": distribution(self).to_dict(),
+            **({"distribution": distribution} if distribution is not None else {}),
             "clinical": copy.deepcopy(self.clinical), "midline": copy.deepcopy(self.midline),
             "inputs": copy.deepcopy(self.inputs), "dicom": copy.deepcopy(self.dicom), "warnings": list(self.warnings),
         }
@@ -195,6 +245,7 @@ def load_study(path: str | os.PathLike) -> Study:
     return Study.from_dict(read_json(path, "study file"), os.fspath(path))
 
 
-def save_study(study: Study, path: str | os.PathLike) -> None:
-    """Write ``study.json`` atomically (the previous file stays intact if anything fails)."""
-    write_json(path, study.to_dict())
+def save_study(study: Study, path: str | os.PathLike, distribution: dict[str, Any] | None = None) -> None:
+    """Write ``study.json`` atomically (the previous file stays intact if anything fails), with the reading's
+    ``distribution`` when given (:meth:`~CRMOAnalyzerLib.reading.read.Reading.save` gives it)."""
+    write_json(path, study.to_dict(distribution))

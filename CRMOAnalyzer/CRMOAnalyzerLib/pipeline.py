@@ -19,7 +19,7 @@ from .io.images import LabelMap, read_image, read_labelmap
 from .localization.localize import analyze
 from .io.markups import read_points
 from .model import Study
-from .reading.report import render_report
+from .reading.read import read
 
 __all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "read_info", "no_lesion_study", "swapped_lesions",
            "swapped_bones"]
@@ -181,7 +181,8 @@ def write_outputs(study: Study, out: str | os.PathLike) -> dict[str, Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
-    document, text = study.to_dict(), render_report(study)  # compute everything before writing anything
+    reading = read(study)
+    document, text = reading.document, reading.text  # compute everything before writing anything
     return {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", text)}
 
 

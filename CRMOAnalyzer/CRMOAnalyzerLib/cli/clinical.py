@@ -71,9 +71,9 @@ def _finding_value(key: str, text: str, where: str):
 def run(args: argparse.Namespace) -> int:
     from ..reading.conditions import check_clinical, parse_clinical_value  # noqa: PLC0415
     from ..errors import CRMOInputError  # noqa: PLC0415
-    from ..model import load_study, save_study  # noqa: PLC0415
-    from ..reading.redflags import red_flags  # noqa: PLC0415
-    from ..reading.scores import evaluate_all, load_weights  # noqa: PLC0415
+    from ..model import load_study  # noqa: PLC0415
+    from ..reading.read import read  # noqa: PLC0415
+    from ..reading.scores import load_weights  # noqa: PLC0415
 
     study = load_study(args.study)
     weights = load_weights(args.eular_weights) if args.eular_weights else None
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     for key in args.unset:
         changed |= clinical.pop(key, None) is not None
     check_clinical(clinical, str(args.study))
-    from ..reading.distribution import lesion_labels  # noqa: PLC0415
+    from ..model import lesion_labels  # noqa: PLC0415
 
     labels = lesion_labels(study.lesions)
     for spec in args.finding:
@@ -116,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
             lesion.findings[key.strip()] = parsed
         changed = True
     study.clinical = clinical
-    results, flags = evaluate_all(study, weights), red_flags(study)
+    reading = read(study, weights=weights)
+    results, flags = reading.scores, reading.red_flags
     if changed or args.out is not None:
         target = args.out or args.study
-        save_study(study, target)
+        reading.save(target)
         if not args.quiet:
             print(f"wrote {target}", file=sys.stderr)
     if args.json:

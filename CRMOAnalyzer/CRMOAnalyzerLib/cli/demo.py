@@ -38,7 +38,7 @@ def sample_inputs(sample: Path):
 
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import analyze_files, write_outputs  # noqa: PLC0415
-    from ..reading.report import render_report  # noqa: PLC0415
+    from ..reading.read import render_report  # noqa: PLC0415
 
     out = args.out or Path(tempfile.mkdtemp(prefix="crmo-demo-", dir="."))
     study = analyze_files(sample_inputs(args.sample))

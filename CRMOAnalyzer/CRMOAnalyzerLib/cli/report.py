@@ -42,7 +42,7 @@ def comparison_of(study, args):
 
 def _followup(study, args) -> tuple[object | None, str]:
     """The comparison (or ``None``) and the report text: the reader's ``--text`` file, else generated with its follow-up."""
-    from ..reading.report import render_report  # noqa: PLC0415
+    from ..reading.read import render_report  # noqa: PLC0415
 
     comparison = comparison_of(study, args)
     if getattr(args, "text", None) is not None:
@@ -59,7 +59,9 @@ def _text(study, args) -> bytes:
 def _json(study, args) -> bytes:
     import json  # noqa: PLC0415
 
-    return (json.dumps(study.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    from ..reading.read import read  # noqa: PLC0415
+
+    return (json.dumps(read(study).document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _csv(study, args) -> bytes:

@@ -76,7 +76,7 @@ def split_decision_support(text: str) -> tuple[str, str]:
 def report_sections(study: Study, text: str | None = None) -> ReportSections:
     """Split the report of ``study`` (or the given ``text``) at its impression heading."""
     if text is None:
-        from ..reading.report import render_report  # noqa: PLC0415
+        from ..reading.read import render_report  # noqa: PLC0415
 
         text = render_report(study)
     text = clean_text(text).strip("\n")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..reading.distribution import lesion_labels
+from ..model import lesion_labels
 from ..errors import CRMOInputError
 from ..io.geometry import LPS_TO_RAS, to_index
 from ..io.images import Image, LabelMap, read_labelmap

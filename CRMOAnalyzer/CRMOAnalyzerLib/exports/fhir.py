@@ -24,7 +24,7 @@ import json
 import uuid
 from typing import Any
 
-from ..reading.distribution import lesion_labels
+from ..model import lesion_labels
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
 from ..reading.report import finding_lines, site_phrase

@@ -256,7 +256,7 @@ def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.Path
     the follow-up paragraph in the report; ``force`` and ``sources`` (the two input names, for messages) are as
     in :func:`~CRMOAnalyzerLib.reading.compare.compare_studies`, which refuses another patient's baseline unless forced.
     """
-    from ..reading.report import render_report  # noqa: PLC0415
+    from ..reading.read import read  # noqa: PLC0415
     from ..reading.tables import (  # noqa: PLC0415
         comparison_table_csv, distribution_table_csv, lesion_table_csv, score_table_csv)
 
@@ -272,9 +272,10 @@ def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.Path
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
-    document, report = clean.to_dict(), render_report(clean, comparison)
-    tables = {"lesions": lesion_table_csv(clean), "distribution": distribution_table_csv(clean),
-              "scores": score_table_csv(clean)}
+    reading = read(clean, comparison)  # the de-identified study's reading: its report, tables and document
+    document, report = reading.document, reading.generated_text
+    tables = {"lesions": lesion_table_csv(reading), "distribution": distribution_table_csv(reading),
+              "scores": score_table_csv(reading)}
     written = {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", report)}
     written.update({name: write_text(out / f"{name}.csv", text) for name, text in tables.items()})
     if comparison is not None:

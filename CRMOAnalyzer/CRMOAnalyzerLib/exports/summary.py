@@ -36,7 +36,7 @@ _NARROW, _WIDE, _LINES = 66, 110, 86
 
 def map_numbers(study: Study) -> dict[str, str]:
     """Lesion id -> its label ("#3", the report's findings line), which the body map shows."""
-    from ..reading.distribution import lesion_labels  # noqa: PLC0415
+    from ..model import lesion_labels  # noqa: PLC0415
 
     return lesion_labels(study.lesions)
 
@@ -128,7 +128,7 @@ def summary_pages(study: Study, text: str | None = None, comparison=None) -> lis
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    from ..reading.report import render_report  # noqa: PLC0415
+    from ..reading.read import render_report  # noqa: PLC0415
 
     text = render_report(study, comparison) if text is None else text
     pages = _pages(text)

@@ -28,7 +28,7 @@ import numpy as np
 from . import sublocation
 from ..anatomy import LATERALITY_CODES, UNASSIGNED, Bone, BoneKindValues
 from .bonemap import BoneMap, distance_to
-from ..reading.distribution import lesion_labels
+from ..model import lesion_labels
 from ..errors import CRMOInputError
 from ..io.images import Image, LabelMap
 from ..io.markups import PointLesion

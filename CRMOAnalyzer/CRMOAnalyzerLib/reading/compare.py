@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .distribution import lesion_labels, ordered_lesions
+from ..model import lesion_labels, ordered_lesions
 from ..errors import CRMOInputError
 from ..io.files import read_json
 from ..model import Lesion, Study

@@ -23,7 +23,8 @@ from importlib import resources
 from typing import Any
 
 from ..anatomy import BoneKindValues, bones
-from .distribution import Distribution, distribution, labelled, lesion_labels
+from ..model import labelled, lesion_labels
+from .distribution import Distribution, distribution
 from ..errors import CRMOInputError
 from ..io.files import read_json
 from ..model import FINDINGS, Lesion, Study

@@ -5,20 +5,19 @@ Pattern rules and typical sites are data (``resources/crmo_pattern.json``, sourc
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..anatomy import BoneKindValues, bones, regions
+from ..model import ordered_lesions, region_rank
 from ..io.files import read_json
 
 if TYPE_CHECKING:  # model derives the distribution (Study.to_dict): the types only, so no import cycle
     from ..model import Lesion, Study
 
-__all__ = ["Distribution", "distribution", "pattern_rules", "ordered_lesions", "lesion_labels", "labelled",
-           "find_lesion"]
+__all__ = ["Distribution", "distribution", "pattern_rules"]
 
 
 @lru_cache(maxsize=None)
@@ -50,55 +49,6 @@ class Distribution:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
-
-
-def _region_rank() -> dict[str, int]:
-    return {region["id"]: index for index, region in enumerate(regions())}
-
-
-def ordered_lesions(lesions: list[Lesion]) -> list[Lesion]:
-    """Lesions head to toe: by region, then from superior to inferior, then right before left."""
-    rank = _region_rank()
-    vocabulary = bones()
-
-    def key(lesion: Lesion):
-        bone = vocabulary.get(lesion.bone)
-        return (rank.get(bone.region, len(rank)) if bone else len(rank) + 1, -lesion.centroid_ras[2],
-                {"right": 0, "left": 1}.get(lesion.side or "", 2), lesion.id)
-
-    return sorted(lesions, key=key)
-
-
-def lesion_labels(lesions: list[Lesion]) -> dict[str, str]:
-    """Lesion id -> its label, the one name every output gives a lesion: "#3" is the third line of the report's
-    findings (lesions head to toe, :func:`ordered_lesions`), on the body map, in the tables, scores, red flags,
-    follow-up and exports. The only place a label is written; it cannot be read as a vertebra ("L2").
-
-    A label numbers the lesions of one study as they are now: adding a lesion or moving one to another bone may
-    renumber the others. The id (``Lesion.id``, "L7") stays the lesion's identity in files (DICOM tracking UIDs,
-    the point or segment it came from).
-    """
-    return {lesion.id: f"#{number}" for number, lesion in enumerate(ordered_lesions(lesions), start=1)}
-
-
-def labelled(ids: list[str], labels: dict[str, str]) -> list[str]:
-    """The labels of these lesion ids (from :func:`lesion_labels`), in the report's order; an id not in
-    ``labels`` is kept as it is."""
-    rank = {lesion_id: number for number, lesion_id in enumerate(labels)}
-    return [labels.get(i, i) for i in sorted(ids, key=lambda i: (rank.get(i, len(rank)), i))]
-
-
-_LABEL = re.compile(r"\s*(?:lesion\s*#?|#)\s*(\d+)\s*", re.IGNORECASE)  # "#3", "Lesion 3", "lesion3" (no quotes)
-
-
-def find_lesion(lesions: list[Lesion], name: str) -> Lesion | None:
-    """The lesion a user names: by its label ("#3", "Lesion 3" or "lesion3", as :func:`lesion_labels` numbers it)
-    or by its id ("L7", as older studies and reports name it); ``None`` when none is so named."""
-    match = _LABEL.fullmatch(name)
-    if match:
-        number, ordered = int(match.group(1)), ordered_lesions(lesions)
-        return ordered[number - 1] if 1 <= number <= len(ordered) else None
-    return next((l for l in lesions if l.id == name.strip()), None)
 
 
 def _side_unknown(lesion: Lesion) -> bool:
@@ -151,7 +101,7 @@ def distribution(study: Study) -> Distribution:
         cell[column] += 1
         cell["lesions"].append(lesion.id)
     displays = {region["id"]: region["display"] for region in regions()}
-    for region_id in sorted(table, key=lambda r: _region_rank().get(r, 99)):
+    for region_id in sorted(table, key=lambda r: region_rank().get(r, 99)):
         row = table[region_id]
         row["display"] = displays.get(region_id, region_id)
         row["bones"] = list(row["bones"].values())

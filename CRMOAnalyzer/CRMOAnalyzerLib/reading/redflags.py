@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from .conditions import Context, check_clinical, evaluate
-from .distribution import labelled
+from ..model import labelled
 from ..errors import CRMOInputError
 from ..io.files import read_json
 from ..model import Study

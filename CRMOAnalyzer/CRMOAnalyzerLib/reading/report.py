@@ -11,12 +11,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from ..anatomy import BoneKindValues, bones
-from .distribution import Distribution, distribution, lesion_labels, ordered_lesions, pattern_rules
-from ..model import Lesion, Study
+from typing import TYPE_CHECKING
 
-__all__ = ["person_name", "site_phrase", "lesion_line", "finding_lines", "distribution_paragraph", "impression", "conclusion",
-           "criterion_line", "ReportParts", "render_parts", "render_report"]
+from ..anatomy import BoneKindValues, bones
+from ..model import Lesion, Study, lesion_labels, ordered_lesions
+from .distribution import Distribution, pattern_rules
+
+if TYPE_CHECKING:
+    from .read import Reading
+
+__all__ = ["person_name", "site_phrase", "lesion_line", "finding_lines", "distribution_paragraph", "impression",
+           "criterion_line", "ReportParts", "render_parts"]
 
 CAVEAT = ("Decision support, not a diagnosis: CRMO is a diagnosis of exclusion (infection, malignancy, "
           "Langerhans cell histiocytosis and others must be excluded clinically and, where indicated, by biopsy).")
@@ -75,9 +80,9 @@ def lesion_line(lesion: Lesion) -> str:
     return f"{site_phrase(lesion)}: lesion{detail}{_volume(lesion)}{overridden}{note}"
 
 
-def finding_lines(study: Study) -> dict[str, str]:
+def finding_lines(study: Study, labels: dict[str, str] | None = None) -> dict[str, str]:
     """Lesion id -> its line in the report's findings, head to toe, opening with its label: "#3 Left femur, ..."."""
-    labels = lesion_labels(study.lesions)
+    labels = lesion_labels(study.lesions) if labels is None else labels
     return {lesion.id: f"{labels[lesion.id]} {lesion_line(lesion)}" for lesion in ordered_lesions(study.lesions)}
 
 
@@ -193,13 +198,6 @@ def _flag_sentence(flags) -> str:
             f"against CRMO: {_join([f.text for f in present])} (see RED FLAGS).")
 
 
-def conclusion(study: Study) -> str:
-    """The impression with the red-flag sentence, as the report's IMPRESSION shows it (for exports)."""
-    from .redflags import red_flags  # noqa: PLC0415
-
-    return impression(distribution(study)) + _flag_sentence(red_flags(study))
-
-
 def _short_missing(missing: list[str]) -> str:
     """Missing items named briefly (detail and lesion lists are in the decision support): "normal blood cell count; CRP"."""
     short = []
@@ -282,40 +280,20 @@ class ReportParts:
 
     @property
     def text(self) -> str:
-        """Both parts, the report first: what :func:`render_report` returns."""
+        """Both parts, the report first: the generated report text."""
         return self.report + "\n" + self.decision_support
 
 
-def render_parts(study: Study, comparison=None, weights=None) -> ReportParts:
-    """The report of a study in its two parts (:class:`ReportParts`); parameters as :func:`render_report`."""
-    from .redflags import red_flags  # noqa: PLC0415
-    from .scores import evaluate_all  # noqa: PLC0415
-
-    dist = distribution(study)
-    flags = red_flags(study)
-    results = evaluate_all(study, weights)
+def render_parts(reading: Reading) -> ReportParts:
+    """The report of a reading in its two parts (:class:`ReportParts`), from its distribution, scores and flags."""
+    study, dist, flags, results = reading.study, reading.distribution, reading.red_flags, reading.scores
     score_sources = list(dict.fromkeys(result.source for result in results))
     report = _template().render(
-        header=_header(study), findings=list(finding_lines(study).values()),
+        header=_header(study), findings=list(finding_lines(study, reading.labels).values()),
         distribution=distribution_paragraph(dist, study), impression=impression(dist) + _flag_sentence(flags),
         red_flags=_flag_lines(flags), criteria=[criterion_line(result) for result in results],
-        followup=comparison.paragraph() if comparison is not None else "", caveat=CAVEAT)
+        followup=reading.comparison.paragraph() if reading.comparison is not None else "", caveat=CAVEAT)
     support = _template("decision_support.txt.j2").render(
         red_flags=flags.lines(), scores=[result.line() for result in results], score_sources=score_sources,
         sources=_sources())
     return ReportParts(report, support)
-
-
-def render_report(study: Study, comparison=None, weights=None) -> str:
-    """The report text of a study: the signed report, then the DECISION SUPPORT section (:func:`render_parts`).
-
-    Parameters
-    ----------
-    study: Study
-        The exam.
-    comparison: compare.Comparison | None
-        A comparison with an earlier exam (``compare.compare_studies``): adds the FOLLOW-UP paragraph.
-    weights: dict | str | PathLike | None
-        EULAR/ACR 2025 item weights file (not bundled), for that score's points.
-    """
-    return render_parts(study, comparison, weights).text

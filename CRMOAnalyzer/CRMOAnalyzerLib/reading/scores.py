@@ -20,7 +20,7 @@ from typing import Any
 
 from ..anatomy import BoneKindValues, bones
 from .conditions import Context, check_clinical, evaluate
-from .distribution import labelled
+from ..model import labelled
 from ..errors import CRMOInputError
 from ..io.files import read_json
 from ..model import Lesion, Study

@@ -7,8 +7,10 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from .distribution import distribution, lesion_labels, ordered_lesions
+from ..model import lesion_labels, ordered_lesions
+
 from ..model import FINDINGS, Study
+from .read import Reading, as_reading
 from .report import site_phrase
 
 if TYPE_CHECKING:
@@ -58,15 +60,15 @@ def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def lesion_table_csv(study: Study) -> str:
+def lesion_table_csv(study: Study | Reading) -> str:
     """The lesion table as CSV text."""
-    return _csv(LESION_COLUMNS, lesion_rows(study))
+    return _csv(LESION_COLUMNS, lesion_rows(as_reading(study).study))
 
 
-def distribution_rows(study: Study) -> list[dict[str, Any]]:
+def distribution_rows(study: Study | Reading) -> list[dict[str, Any]]:
     """One row per region and per bone within it: left, right, midline, unknown, total."""
     rows = []
-    for region in distribution(study).regions:
+    for region in as_reading(study).distribution.regions:
         rows.append({"region": region["display"], "bone": "", **{k: region[k] for k in ("left", "right", "midline", "unknown", "total")}})
         for bone in region["bones"]:
             total = bone["left"] + bone["right"] + bone["midline"] + bone["unknown"]
@@ -75,7 +77,7 @@ def distribution_rows(study: Study) -> list[dict[str, Any]]:
     return rows
 
 
-def distribution_table_csv(study: Study) -> str:
+def distribution_table_csv(study: Study | Reading) -> str:
     """The distribution table as CSV text."""
     return _csv(DISTRIBUTION_COLUMNS, distribution_rows(study))
 
@@ -114,7 +116,7 @@ def _unverified(statuses: str, definition: dict[str, Any]) -> list[str]:
     return [status for status in (definition.get("status_legend") or {}) if status != "verified" and status in statuses]
 
 
-def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
+def score_rows(study: Study | Reading, weights: Any = None) -> list[dict[str, Any]]:
     """One row per bundled score or criterion (report order), then one per red flag, with :data:`SCORE_COLUMNS`.
 
     ``value`` is the total (empty for statements), ``maximum`` and ``threshold`` come from the score file,
@@ -125,13 +127,11 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
     "secondary report", "tool convention" ...), empty when every value used is verified;
     ``missing`` lists the missing items separated by `` | `` (as the lesion table's warnings).
     """
-    from .conditions import Context  # noqa: PLC0415
-    from .redflags import red_flags  # noqa: PLC0415
-    from .scores import evaluate_all, load_score  # noqa: PLC0415
+    from .scores import load_score  # noqa: PLC0415
 
-    ctx = Context(study)  # the distribution and lesion facts, computed once for the scores and the flags
+    reading = study if isinstance(study, Reading) else Reading(study, weights=weights)
     rows = []
-    for result in evaluate_all(ctx, weights):
+    for result in reading.scores:
         definition = load_score(result.id)
         threshold = (definition.get("threshold") or {}).get("points")
         rows.append({"kind": "score", "id": result.id, "name": result.short, "value": _number(result.value),
@@ -141,7 +141,7 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
                      "not_verified": " | ".join(_unverified(result.statuses, definition)),
                      "value_statuses": result.statuses, "source": result.source,
                      "result": result.summary})
-    for flag in red_flags(ctx).flags:
+    for flag in reading.red_flags.flags:
         status = {True: "present", False: "absent", None: "not assessed"}[flag.present]
         rows.append({"kind": "red flag", "id": flag.id, "name": flag.text, "value": "", "maximum": "", "threshold": "",
                      "outcome": "", "status": status, "missing": " | ".join(flag.missing), "lesions": ";".join(flag.labels),
@@ -149,7 +149,7 @@ def score_rows(study: Study, weights: Any = None) -> list[dict[str, Any]]:
     return rows
 
 
-def score_table_csv(study: Study, weights: Any = None) -> str:
+def score_table_csv(study: Study | Reading, weights: Any = None) -> str:
     """The scores and red flags as CSV text."""
     return _csv(SCORE_COLUMNS, score_rows(study, weights))
 

@@ -42,7 +42,7 @@ def send_all(outbox: Outbox, items: Sequence[OutboxItem], timeout: float = DEFAU
 
 def _hl7_message(study, text: str | None, comparison, accession: str | None, result_status: str | None) -> str:
     from ..exports.hl7v2 import HL7Options, oru_r01  # noqa: PLC0415
-    from ..reading.report import render_report  # noqa: PLC0415
+    from ..reading.read import render_report  # noqa: PLC0415
 
     text = render_report(study, comparison) if text is None else text
     return oru_r01(study, text=text, options=HL7Options(accession=accession, result_status=result_status))

@@ -32,7 +32,7 @@ from vtk.util import numpy_support
 
 from ..anatomy import UNASSIGNED, find_bone, totalsegmentator_ids
 from ..localization.bonemap import BoneMap
-from ..reading.distribution import lesion_labels
+from ..model import lesion_labels
 from ..errors import CRMOInputError
 from ..io.images import Image, LabelMap, read_labelmap
 from ..io.labelnames import read_label_names
@@ -40,7 +40,7 @@ from ..localization.localize import analyze
 from ..io.markups import PointLesion
 from ..model import FINDINGS, Lesion, Study
 from ..pipeline import no_lesion_study, swapped_bones, swapped_lesions
-from ..reading.report import render_report
+from ..reading.read import render_report
 from ..reading.tables import DISTRIBUTION_COLUMNS, LESION_COLUMNS, distribution_rows, lesion_rows
 
 if TYPE_CHECKING:
