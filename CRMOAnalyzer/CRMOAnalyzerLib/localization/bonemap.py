@@ -243,6 +243,12 @@ class BoneMap:
         sizes = np.bincount(labels.ravel())[1:]
         return int(np.sum(sizes >= least * sizes.sum()))
 
+    def lumbar_vertebrae(self) -> list[Runs]:
+        """The voxels of the lumbar vertebrae (and of a side-less spine label such as total_mr's ``vertebrae``):
+        never a separate S1 label, which holds the S1 ala too."""
+        return [self._runs.of(v) for v, b in self.bones.items()
+                if b.kind.value == "vertebra" and (b.name.startswith("vertebrae_L") or b.name == "vertebrae")]
+
     def touches_edge(self, runs: Runs) -> bool:
         """Whether any of the voxels lies on the outermost layer of the image (a bone there is cut, not ended)."""
         size_i, size_j, size_k = self.labelmap.shape_ijk

@@ -14,7 +14,7 @@ from ..io.files import read_json
 from .runs import Runs
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "HipBone", "Rib", "Scapula",
-           "Sternum", "Mandible", "PatientAxes", "rules", "end_slabs", "points_of"]
+           "Sternum", "Mandible", "Sacrum", "PatientAxes", "rules", "end_slabs", "points_of"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -485,6 +485,56 @@ class Sternum:
         position = self.axis.fraction(self.axis.along(point))
         where = "manubrium" if position < rules()["sternum"]["manubrium_fraction"] else "body"
         return SubLocation(where, None, position)
+
+
+@dataclass(frozen=True, eq=False)
+class Sacrum:
+    """The sacral bodies' half-width (mm either side of the midline), measured from the body of the lumbar vertebra
+    resting on the sacrum; beyond it the ala (the lateral part). Rules in ``sublocation.json`` ("sacrum")."""
+
+    axes: PatientAxes
+    body_half_width: float
+    side_half_width: float  # within this of the midline the lesion has no side (``sided_midline_bones.sacrum``)
+
+    @classmethod
+    def from_runs(cls, bone: Runs, axes: PatientAxes, vertebrae: list[Runs]) -> BoneFrame:
+        """Measure the sacrum; ``vertebrae``: the lumbar (or side-less spine) vertebra labels of the map, never S1
+        (a separate S1 label holds the S1 ala too)."""
+        if bone.count < 10:
+            return UNKNOWN
+        if axes.offset is None:
+            return Unknown()  # the side is unknown, with its own warning
+        rule = rules()["sacrum"]
+        spine = np.concatenate([points_of(r) for r in vertebrae]) if vertebrae else np.zeros((0, 3))
+        if len(spine):
+            distance = _distances(spine, points_of(bone))
+            nearest = float(distance.min())
+            spine = spine[distance <= nearest + rule["vertebra_slab_mm"]] if nearest <= rule["vertebra_reach_mm"] \
+                else np.zeros((0, 3))
+        if len(spine) < 10:
+            return Unknown("sub-location unknown (ala or body): no lumbar vertebra resting on the sacrum in the bone map "
+                           "to measure the sacral bodies' width from")
+        frame = axes.frame(spine)
+        back, front = frame[:, 1].min(), frame[:, 1].max()
+        body = frame[frame[:, 1] >= front - rule["body_anterior_fraction"] * (front - back)]
+        # voxel centres fall short of the bone's edges by up to a voxel: half a voxel added on average
+        voxel = max(float(np.max(np.abs(r.affine[:3, :3].T @ axes.right))) for r in vertebrae)
+        width = float(body[:, 0].max() - body[:, 0].min()) + voxel / 2 if len(body) else 0.0
+        if len(body) < 10 or width < rule["min_body_width_mm"]:
+            return Unknown("sub-location unknown (ala or body): the body of the vertebra resting on the sacrum could "
+                           "not be measured")
+        half = rules()["sided_midline_bones"]["sacrum"]["midline_half_width_mm"]
+        return cls(axes, width / 2, half)
+
+    def locate(self, point: np.ndarray) -> SubLocation:
+        """Body (within the bodies' half-width of the midline) or ala; unknown where that and the side rule disagree."""
+        distance = abs(float(self.axes.frame(point)[0]) - self.axes.offset)
+        where = "body" if distance <= self.body_half_width else "ala"
+        if (where == "body") != (distance <= self.side_half_width):
+            return SubLocation(None, warning=f"sub-location unknown (ala or body): {distance:.0f} mm from the midline, "
+                                             f"between the sacral bodies' margin ({self.body_half_width:.0f} mm, from the "
+                                             f"vertebra above) and the side rule's {self.side_half_width:g} mm")
+        return SubLocation(where)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,127 @@
+"""Flat-bone and sacrum sub-locations on geometry built independently of the phantom (``localize_builder``): other
+sizes, an oblique direction matrix with anisotropic voxels, a patient off-centre and rotated on a flipped grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from localize_builder import POSES, build, chest, pelvis, shoulders
+
+from CRMOAnalyzerLib.io.files import read_json
+from CRMOAnalyzerLib.io.markups import PointLesion
+from CRMOAnalyzerLib.localization import sublocation
+from CRMOAnalyzerLib.localization.localize import analyze
+
+SCALES = (0.8, 1.25)
+_CACHE: dict = {}
+
+
+def built(maker, scale: float, pose: str, **kwargs):
+    key = (maker.__name__, scale, pose, tuple(sorted(kwargs.items())))
+    if key not in _CACHE:
+        shapes, lesions, low, high = maker(scale, **kwargs)
+        grid, placed = POSES[pose]
+        _CACHE[key] = build(shapes, lesions, grid, placed, low, high)
+    return _CACHE[key]
+
+
+def sacrum_frame(bonemap) -> sublocation.BoneFrame:
+    """The sacrum's frame, measured as the localizer measures a flat bone's (the patient's axes from the midline)."""
+    midline = bonemap.midline
+    axes = sublocation.PatientAxes.of(midline.normal, midline.offset)
+    value = next(v for v, bone in bonemap.bones.items() if bone.name == "sacrum")
+    return sublocation.Sacrum.from_runs(bonemap.bone_runs(value), axes, bonemap.lumbar_vertebrae())
+
+
+def point(b, xyz) -> np.ndarray:
+    return b.pose.to_ras(np.array([xyz], float))[0]
+
+
+@pytest.mark.parametrize("pose", sorted(POSES))
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("maker", [pelvis, chest, shoulders], ids=["pelvis", "chest", "shoulders"])
+def test_flat_bone_parts_on_built_geometry(maker, scale, pose):
+    """Hip bone parts, rib arcs, scapula parts and sternum parts, side included, on every size and pose."""
+    b = built(maker, scale, pose)
+    study = analyze(b.bonemap, b.points)
+    wrong = [(p.label, (lesion.bone, lesion.side, lesion.sublocation), answer, lesion.warnings)
+             for lesion, p, answer in zip(study.lesions, b.points, b.answers)
+             if answer[0] != "sacrum" and (lesion.bone, lesion.side, lesion.sublocation) != answer]
+    assert not wrong
+    sacral = [(lesion.bone, lesion.side) for lesion, answer in zip(study.lesions, b.answers) if answer[0] == "sacrum"]
+    assert sacral == [answer[:2] for answer in b.answers if answer[0] == "sacrum"]
+
+
+@pytest.mark.parametrize("pose", sorted(POSES))
+@pytest.mark.parametrize("scale", SCALES)
+def test_sacral_ala_and_body_on_built_geometry(scale, pose):
+    """Ala beyond the lateral margin of the L5 body (not of its transverse processes, not of the sacrum), body within,
+    at S1 and below; the frame's answer agrees with the side the localizer gives."""
+    b = built(pelvis, scale, pose)
+    frame = sacrum_frame(b.bonemap)
+    assert isinstance(frame, sublocation.Sacrum)
+    assert abs(frame.body_half_width - 18 * scale) < 2.0  # the L5 body's half-width, 18 mm x scale (not 42: processes)
+    study = analyze(b.bonemap, b.points)
+    for lesion, p, answer in zip(study.lesions, b.points, b.answers):
+        if answer[0] == "sacrum":
+            where = frame.locate(p.position_ras)
+            assert (lesion.side, where.sublocation) == answer[1:], p.label
+            assert where.warning is None
+
+
+@pytest.mark.parametrize("pose", ["oblique", "off_centre_rotated"])
+def test_sacrum_where_the_body_margin_and_the_side_rule_disagree_is_unknown(pose):
+    """A small child's sacral bodies (half-width under the side rule's 15 mm): a lesion 13 mm from the midline is
+    beyond the bodies but has no side: unknown with a warning, never 'ala' without a side; a large one's (over 15 mm):
+    a lesion 17 mm out has a side but lies in the body: unknown too."""
+    side_rule = sublocation.rules()["sided_midline_bones"]["sacrum"]["midline_half_width_mm"]
+    for scale, x in ((0.6, 13.0), (1.25, 17.0)):
+        b = built(pelvis, scale, pose)
+        frame = sacrum_frame(b.bonemap)
+        assert (frame.body_half_width < x <= side_rule) or (side_rule < x <= frame.body_half_width)
+        where = frame.locate(point(b, (x, -8 * scale, 0)))
+        assert where.sublocation is None and "ala or body" in where.warning
+
+
+def test_sacrum_without_a_lumbar_vertebra_has_no_sub_location():
+    for lumbar, scale in (((), 1.0), (("vertebrae_L4",), 1.25)):  # none; L4 alone, 44 mm above the sacrum
+        b = built(pelvis, scale, "oblique", lumbar=lumbar)
+        frame = sacrum_frame(b.bonemap)
+        where = frame.locate(point(b, (36 * scale, -4 * scale, 2 * scale)))
+        assert where.sublocation is None and "no lumbar vertebra" in where.warning
+
+
+def test_a_separate_s1_label_is_not_taken_for_the_vertebra_above():
+    """TotalSegmentator's vertebrae_S1 holds the S1 alae: measured as 'the vertebra above', every lesion would be body."""
+    b = built(pelvis, 1.0, "off_centre_rotated", s1_label=True)
+    frame = sacrum_frame(b.bonemap)
+    assert frame.body_half_width < 20
+    assert frame.locate(point(b, (-30, -10, -25))).sublocation == "ala"
+    assert frame.locate(point(b, (-4, -20, -60))).sublocation == "body"
+
+
+def test_the_sacrum_with_no_midline_has_no_part():
+    b = built(pelvis, 1.0, "identity")
+    value = next(v for v, bone in b.bonemap.bones.items() if bone.name == "sacrum")
+    frame = sublocation.Sacrum.from_runs(b.bonemap.bone_runs(value), sublocation.PatientAxes.of(None), b.bonemap.lumbar_vertebrae())
+    assert frame.locate(point(b, (36, -4, 2))).sublocation is None
+
+
+def test_the_sacrum_rule_is_cited_data():
+    rule = sublocation.rules()["sacrum"]
+    assert any("Denis" in source for source in rule["sources"])
+    assert any("tool convention" in source for source in rule["sources"])
+
+
+@pytest.mark.xfail(strict=True, reason="needs two edits outside localization ownership: localize._flat_frame dispatching "
+                                       "the sacrum to sublocation.Sacrum, and 'ala' in study.schema.json and codes.json")
+def test_sacral_lesions_are_reported_with_their_part():
+    from importlib import resources
+
+    b = built(pelvis, 1.0, "oblique")
+    study = analyze(b.bonemap, [PointLesion("ala", point(b, (36, -4, 2))), PointLesion("body", point(b, (3, -4, 2)))])
+    assert [(lesion.side, lesion.sublocation) for lesion in study.lesions] == [("right", "ala"), (None, "body")]
+    root = resources.files("CRMOAnalyzerLib") / "resources"
+    assert "ala" in read_json(root / "study.schema.json", "schema")["$defs"]["lesion"]["properties"]["sublocation"]["enum"]
+    assert "ala" in read_json(root / "exports" / "codes.json", "codes")["local"]["sublocations"]
