@@ -200,6 +200,7 @@ def test_cli_research_with_compare(tmp_path, capsys):
     args = ["report", str(follow), "--format", "research", "--compare", str(base), "--key-file", str(tmp_path / "key"),
             "--out", str(tmp_path / "r")]
     assert main(["-q", *args]) == 0
+    assert "warning: " in capsys.readouterr().err  # the comparison's warnings, as for every format with --compare
     document = json.loads((tmp_path / "r" / "comparison.json").read_text(encoding="utf-8"))
     direct = write_research_export(load_study(follow), KEY, tmp_path / "direct", baseline=load_study(base),
                                    sources=(str(base), str(follow)))

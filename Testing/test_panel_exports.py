@@ -8,10 +8,10 @@ import pytest
 from studybuilder import femur_pair, lesion, study
 
 from CRMOAnalyzerLib.cli.main import main
-from CRMOAnalyzerLib.cli.report import FORMATS, WRITERS
 from CRMOAnalyzerLib.errors import CRMOInputError
+from CRMOAnalyzerLib.exports.formats import FORMATS
 from CRMOAnalyzerLib.model import load_study, save_study
-from CRMOAnalyzerLib.slicer.panel_exports import PANEL_FORMATS, export_study, report_arguments
+from CRMOAnalyzerLib.slicer.panel_exports import PANEL_FORMATS, export_study
 
 
 def a_study():
@@ -24,13 +24,7 @@ def test_every_panel_format_is_a_cli_report_format():
     for chosen in PANEL_FORMATS.values():
         assert chosen.label and chosen.outputs
         for report_format, _name in chosen.outputs:
-            assert report_format in FORMATS or report_format in WRITERS, report_format
-
-
-def test_arguments_are_the_cli_parsers_with_its_defaults(tmp_path):
-    args = report_arguments("hl7", tmp_path / "report.hl7", accession="A-1")
-    assert (args.format, args.out, args.accession) == ("hl7", tmp_path / "report.hl7", "A-1")
-    assert args.dicom is None and args.mllp is False and args.no_seg is False
+            assert report_format in FORMATS, report_format
 
 
 def test_csv_tables_are_the_bytes_the_cli_writes(tmp_path):
@@ -123,9 +117,6 @@ def test_the_panels_baseline_reaches_the_comparison_formats(tmp_path):
     codes = [e["resource"].get("code", {}).get("coding", [{}])[0].get("code")
              for e in json.loads(bundle.read_text(encoding="utf-8"))["entry"]]
     assert "FOLLOWUP" in codes
-    assert report_arguments("json", tmp_path / "s.json", compare=tmp_path / "b.json").compare is None
-    args = report_arguments("sr", tmp_path / "r.dcm", compare=tmp_path / "b.json")
-    assert (args.compare, args.force) == (tmp_path / "b.json", True)
 
 
 def test_research_export_carries_the_panels_comparison(tmp_path, monkeypatch):

@@ -4,173 +4,43 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import CRMOInputError
-from ..io.files import write_bytes
-
-#: format -> function(study, args) -> bytes; export modules add their formats here
-FORMATS: dict[str, Callable[..., bytes]] = {}
-BINARY = {"sr", "seg", "summary"}
-#: formats that write several files themselves: function(study, args) -> list of paths; need --out
-WRITERS: dict[str, Callable[..., list[Path]]] = {}
-#: formats that carry the report text, and so the follow-up paragraph of --compare
-WITH_TEXT = {"text", "hl7", "fhir", "summary"}
-#: formats that carry the comparison of --compare: the report text's, or a structured one of their own
-WITH_COMPARISON = WITH_TEXT | {"sr", "comparison-csv", "research"}
 
 
-def comparison_of(study, args):
-    """The comparison of ``study`` with ``--compare BASELINE.json`` (``None`` without it), its warnings printed
-    (``report`` and ``send``).
-
-    Different patients are refused by :func:`~CRMOAnalyzerLib.reading.compare.compare_studies` unless ``--force``.
-    """
-    baseline = getattr(args, "compare", None)
-    if baseline is None:
-        return None
-    from ..reading.compare import compare_studies  # noqa: PLC0415
+def reading_of(study, args):
+    """The reading of ``study`` with ``--compare BASELINE.json`` (compared here, its warnings printed; a different
+    patient is refused unless ``--force``) and ``--text`` (the reader's report); ``report`` and ``send``."""
+    from ..io.files import read_text  # noqa: PLC0415
     from ..model import load_study  # noqa: PLC0415
-
-    comparison = compare_studies(load_study(baseline), study, force=getattr(args, "force", False),
-                                 sources=(str(baseline), str(args.study)))
-    for warning in comparison.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return comparison
-
-
-def _followup(study, args) -> tuple[object | None, str]:
-    """The comparison (or ``None``) and the report text: the reader's ``--text`` file, else generated with its follow-up."""
-    from ..reading.read import render_report  # noqa: PLC0415
-
-    comparison = comparison_of(study, args)
-    if getattr(args, "text", None) is not None:
-        from ..io.files import read_text  # noqa: PLC0415
-
-        return comparison, read_text(args.text, "report text")
-    return comparison, render_report(study, comparison)
-
-
-def _text(study, args) -> bytes:
-    return _followup(study, args)[1].encode("utf-8")
-
-
-def _json(study, args) -> bytes:
-    import json  # noqa: PLC0415
-
     from ..reading.read import read  # noqa: PLC0415
 
-    return (json.dumps(read(study).document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    compare, text = getattr(args, "compare", None), getattr(args, "text", None)
+    reading = read(study, baseline=load_study(compare) if compare is not None else None,
+                   force=getattr(args, "force", False), sources=(str(compare), str(args.study)),
+                   text=read_text(text, "report text") if text is not None else None)
+    for warning in reading.comparison.warnings if reading.comparison is not None else ():
+        print(f"warning: {warning}", file=sys.stderr)
+    return reading
 
 
-def _csv(study, args) -> bytes:
-    from ..reading.tables import lesion_table_csv  # noqa: PLC0415
+def export_options(args: argparse.Namespace):
+    """The :class:`~CRMOAnalyzerLib.exports.formats.ExportOptions` of ``report``'s arguments."""
+    from ..exports.formats import ExportOptions  # noqa: PLC0415
 
-    return lesion_table_csv(study).encode("utf-8")
-
-
-def _distribution_csv(study, args) -> bytes:
-    from ..reading.tables import distribution_table_csv  # noqa: PLC0415
-
-    return distribution_table_csv(study).encode("utf-8")
-
-
-def _scores_csv(study, args) -> bytes:
-    from ..reading.tables import score_table_csv  # noqa: PLC0415
-
-    return score_table_csv(study).encode("utf-8")
-
-
-def _comparison_csv(study, args) -> bytes:
-    from ..reading.tables import comparison_table_csv  # noqa: PLC0415
-
-    comparison = comparison_of(study, args)
-    if comparison is None:
-        raise CRMOInputError(args.study, "format comparison-csv is a follow-up table: give --compare BASELINE.json "
-                                         "(the earlier exam of this patient)")
-    return comparison_table_csv(comparison).encode("utf-8")
-
-
-def _hl7(study, args) -> bytes:
-    from ..exports.hl7v2 import HL7Options, mllp_frame, oru_r01  # noqa: PLC0415
-
-    message = oru_r01(study, text=_followup(study, args)[1], options=HL7Options(
-        sending_application=args.sending_app, sending_facility=args.sending_facility,
-        receiving_application=args.receiving_app, receiving_facility=args.receiving_facility,
-        accession=args.accession, order_number=args.order_number, procedure_code=args.procedure_code,
-        result_status=args.result_status, require_accession=not args.no_accession))
-    return mllp_frame(message) if args.mllp else message.encode("utf-8")
-
-
-def _fhir(study, args) -> bytes:
-    from ..exports.fhir import bundle_json  # noqa: PLC0415
-
-    status = {"P": "preliminary", "F": "final", "C": "corrected"}[args.result_status or "P"]
-    comparison, text = _followup(study, args)
-    return bundle_json(study, status=status, accession=args.accession, text=text, comparison=comparison).encode("utf-8")
-
-
-def _dicom(study, args, comparison=None):
-    from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
-    from ..exports.dicom_series import study_series  # noqa: PLC0415
-    from ..exports.dicom_sr import dicom_exports, tracking_uids_from_sr  # noqa: PLC0415
-
-    baseline_sr = getattr(args, "baseline_sr", None)
-    if baseline_sr is not None and comparison is None:
-        raise CRMOInputError("--baseline-sr", "the baseline's SR is for a follow-up: give --compare BASELINE.json too")
-    datasets = study_series(study, args.dicom, args.study)
-    labelmap = None if args.no_seg else lesion_labelmap(study, args.lesions)
-    baseline_tracking = tracking_uids_from_sr(baseline_sr) if baseline_sr is not None else None
-    return dicom_exports(study, datasets, labelmap, comparison=comparison, baseline_tracking=baseline_tracking)
-
-
-def _sr(study, args) -> list[Path]:
-    from ..exports.dicom_series import dataset_bytes  # noqa: PLC0415
-
-    result = _dicom(study, args, comparison_of(study, args))
-    sr, seg = dataset_bytes(result.sr), dataset_bytes(result.seg) if result.seg is not None else None
-    written = []
-    if seg is not None:
-        seg_path = args.out.with_name(args.out.name.removesuffix(".dcm") + "_seg.dcm")
-        written.append(write_bytes(seg_path, seg))
-    written.insert(0, write_bytes(args.out, sr))
-    return written
-
-
-def _seg(study, args) -> bytes:
-    from ..exports.dicom_series import dataset_bytes  # noqa: PLC0415
-
-    result = _dicom(study, args)
-    if result.seg is None:
-        why = "no lesion annotated" if not study.lesions else "no voxel lesions (point annotations)"
-        raise CRMOInputError(args.study, f"{why}: there is nothing for a DICOM SEG")
-    return dataset_bytes(result.seg)
-
-
-def _summary(study, args) -> list[Path]:
-    from ..exports.summary import write_summary  # noqa: PLC0415
-
-    comparison, text = _followup(study, args)
-    return list(write_summary(study, args.out, text=text, comparison=comparison).values())
-
-
-def _research(study, args) -> list[Path]:
-    from ..exports.research import read_key, write_research_export  # noqa: PLC0415
-    from ..model import load_study  # noqa: PLC0415
-
-    key = read_key(args.key_file)
-    baseline = None if args.compare is None else load_study(args.compare)
-    return list(write_research_export(study, key, args.out, baseline=baseline, force=args.force,
-                                      sources=(str(args.compare), str(args.study))).values())
-
-
-FORMATS.update({"text": _text, "json": _json, "csv": _csv, "distribution-csv": _distribution_csv,
-                "scores-csv": _scores_csv, "comparison-csv": _comparison_csv, "hl7": _hl7, "fhir": _fhir, "seg": _seg})
-WRITERS.update({"sr": _sr, "summary": _summary, "research": _research})
+    return ExportOptions(
+        source=str(args.study), dicom=args.dicom, lesions=args.lesions, no_seg=args.no_seg, baseline_sr=args.baseline_sr,
+        accession=args.accession, order_number=args.order_number, sending_app=args.sending_app,
+        sending_facility=args.sending_facility, receiving_app=args.receiving_app,
+        receiving_facility=args.receiving_facility, procedure_code=args.procedure_code,
+        result_status=args.result_status, no_accession=args.no_accession, mllp=args.mllp, key_file=args.key_file,
+        sources=(str(args.compare), str(args.study)))
 
 
 def add_subparser(subparsers) -> None:
+    from ..exports.formats import FORMATS  # noqa: PLC0415
+
     parser = subparsers.add_parser(
         "report", help="write a study as report text, JSON, CSV or an export format",
         description="Read STUDY.json and write it in another format (to standard output unless --out).",
@@ -178,7 +48,7 @@ def add_subparser(subparsers) -> None:
                "\n  crmo-analyzer report exam2/study.json --compare exam1/study.json --format fhir --out report.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", type=Path, metavar="STUDY.json")
-    parser.add_argument("--format", default="text", choices=sorted({*FORMATS, *WRITERS}),
+    parser.add_argument("--format", default="text", choices=sorted(FORMATS),
                         help="output format (default: text); sr also writes OUT_seg.dcm when lesions are voxels; "
                              "summary writes OUT.pdf and OUT.png; research writes a de-identified folder; "
                              "scores-csv: a row per score and red flag; comparison-csv: a row per lesion change "
@@ -221,6 +91,7 @@ def add_subparser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..exports.formats import FORMATS, WITH_COMPARISON, WITH_TEXT, export  # noqa: PLC0415
     from ..model import load_study  # noqa: PLC0415
 
     study = load_study(args.study)
@@ -230,23 +101,13 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "text", None) is not None and args.format not in WITH_TEXT:
         raise CRMOInputError(None, f"--text is about the report text; format {args.format} carries no "
                                    f"report text (use {', '.join(sorted(WITH_TEXT))})")
-    if args.format in WRITERS:
-        if args.out is None:
-            raise CRMOInputError(None, f"format {args.format} writes files: give --out")
-        for path in WRITERS[args.format](study, args):
-            if not args.quiet:
-                print(f"wrote {path}", file=sys.stderr)
-        return 0
-    if args.format not in FORMATS:
-        raise CRMOInputError(None, f"format {args.format!r} is not available in this version")
-    if args.out is None and args.format in BINARY:
+    if args.out is None and FORMATS[args.format].binary and FORMATS[args.format].write is None:
         raise CRMOInputError(None, f"format {args.format} is binary: give --out FILE")
-    data = FORMATS[args.format](study, args)
-    if args.out is not None:
-        write_bytes(args.out, data)
-        if not args.quiet:
-            print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.buffer.write(data)
+    result = export(reading_of(study, args), args.format, args.out, export_options(args))
+    if isinstance(result, bytes):
+        sys.stdout.buffer.write(result)
         sys.stdout.flush()
+    elif not args.quiet:
+        for path in result:
+            print(f"wrote {path}", file=sys.stderr)
     return 0

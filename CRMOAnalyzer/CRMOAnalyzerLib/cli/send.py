@@ -71,13 +71,13 @@ def add_subparser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _comparison(study, args):
-    """The comparison with ``--compare`` (None without it), its warnings printed; ``--baseline-sr`` needs it."""
+def _reading(study, args):
+    """The reading with ``--compare`` and ``--text`` (:func:`.report.reading_of`); ``--baseline-sr`` needs a baseline."""
     if args.compare is None and args.baseline_sr is not None:
         raise CRMOInputError("--baseline-sr", "the baseline's SR is for a follow-up: give --compare BASELINE.json too")
-    from .report import comparison_of  # noqa: PLC0415
+    from .report import reading_of  # noqa: PLC0415
 
-    return comparison_of(study, args)
+    return reading_of(study, args)
 
 
 def print_outcome(quiet: bool):
@@ -104,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
     from ..send import check_aet, parse_destination  # noqa: PLC0415
     from ..exports.dicom_seg import lesion_labelmap  # noqa: PLC0415
     from ..exports.dicom_sr import tracking_uids_from_sr  # noqa: PLC0415
-    from ..io.files import read_text  # noqa: PLC0415
     from ..send.deliver import DEFAULT_CALLING_AET, queue_study, send_all  # noqa: PLC0415
     from ..send.outbox import Outbox, default_outbox  # noqa: PLC0415
 
@@ -121,15 +120,14 @@ def run(args: argparse.Namespace) -> int:
         raise CRMOInputError(unused[0], f"is for {what} destinations, not {args.to}")
     calling = check_aet(args.aet) if args.aet is not None else DEFAULT_CALLING_AET
     study = load_study(args.study)
-    comparison = _comparison(study, args)
-    text = read_text(args.text, "report text") if args.text is not None else None
+    reading = _reading(study, args)
     labelmap = None
     if destination.kind != "mllp" and not args.no_seg:
         labelmap = lesion_labelmap(study, args.lesions)
     baseline_tracking = tracking_uids_from_sr(args.baseline_sr) if args.baseline_sr is not None else None
     outbox = Outbox(args.outbox or default_outbox())
-    items = queue_study(study, args.to, outbox, where=str(args.study), text=text, accession=args.accession,
-                        result_status=args.result_status, comparison=comparison, dicom_dir=args.dicom,
+    items = queue_study(reading, args.to, outbox, where=str(args.study), accession=args.accession,
+                        result_status=args.result_status, dicom_dir=args.dicom,
                         labelmap=labelmap, baseline_tracking=baseline_tracking, calling=calling)
     failures = send_all(outbox, items, args.timeout, print_outcome(args.quiet))
     if failures:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..io.files import read_json
 from ..model import Study
+from ..reading.read import Reading, as_reading
 
 __all__ = ["ReportSections", "StructuredResult", "export_config", "report_sections", "split_decision_support", "clean_text", "structured_results",
            "local_code", "change_code"]
@@ -73,20 +74,16 @@ def split_decision_support(text: str) -> tuple[str, str]:
     return text[:support.start()].rstrip("\n"), text[support.start():].strip("\n")
 
 
-def report_sections(study: Study, text: str | None = None) -> ReportSections:
-    """Split the report of ``study`` (or the given ``text``) at its impression heading."""
-    if text is None:
-        from ..reading.read import render_report  # noqa: PLC0415
-
-        text = render_report(study)
-    text = clean_text(text).strip("\n")
+def report_sections(study: Study | Reading, text: str | None = None) -> ReportSections:
+    """Split the report text of a reading (or ``text``, the reader's edit) at its impression heading."""
+    reading = as_reading(study, text=text)
+    text = clean_text(reading.text).strip("\n")
     signed, decision_support = split_decision_support(text)
     match = re.search(rf"(?m)^{IMPRESSION_HEADING}[ \t]*$", signed)
     if match is None:
-        from ..reading.distribution import distribution  # noqa: PLC0415
         from ..reading.report import impression  # noqa: PLC0415
 
-        conclusion = impression(distribution(study))
+        conclusion = impression(reading.distribution)
         return ReportSections(text, signed, conclusion, conclusion, decision_support, signed)
     rest = signed[match.end():].strip("\n")
     conclusion = re.split(r"\n[ \t]*\n|\n(?=[A-Z][A-Z0-9 ,/&()-]{3,}$)", rest, maxsplit=1, flags=re.M)[0].strip()
@@ -176,14 +173,11 @@ def _flags_result(flags) -> StructuredResult:
                             missing, source="; ".join(dict.fromkeys(f.citation for f in cited)), flags=flags)
 
 
-def structured_results(study: Study, weights: Any = None) -> list[StructuredResult]:
-    """Every bundled score (:func:`~CRMOAnalyzerLib.reading.scores.evaluate_all`), then the red flags, for structured export."""
-    from ..reading.conditions import Context  # noqa: PLC0415
-    from ..reading.redflags import red_flags  # noqa: PLC0415
-    from ..reading.scores import evaluate_all  # noqa: PLC0415
-
-    ctx = Context(study)  # the distribution and lesion facts, computed once for the scores and the flags
+def structured_results(study: Study | Reading, weights: Any = None) -> list[StructuredResult]:
+    """The reading's scores (:attr:`~CRMOAnalyzerLib.reading.read.Reading.scores`), then its red flags, for structured
+    export (``weights`` only for a study given without its reading)."""
+    reading = study if isinstance(study, Reading) else Reading(study, weights=weights)
     results = [StructuredResult(r.id, _score_code(r), r.short, None if r.value is None else float(r.value),
                                 clean_text(r.summary), r.partial, [clean_text(m) for m in r.missing], r.source, r.statuses)
-               for r in evaluate_all(ctx, weights)]
-    return results + [_flags_result(red_flags(ctx))]
+               for r in reading.scores]
+    return results + [_flags_result(reading.red_flags)]

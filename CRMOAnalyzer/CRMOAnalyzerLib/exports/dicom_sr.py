@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
+from ..reading.read import Reading, as_reading
 from ..reading.report import finding_lines
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, structured_results
 from .dicom_seg import lesion_segmentation, segment_numbers, tracking_uids
@@ -237,10 +238,10 @@ def _followup_group(comparison, seed: str):
     return group
 
 
-def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | None = None,
+def measurement_report(study: Study | Reading, datasets: Sequence, seg=None, seed: str | None = None,
                        series_number: int = 902, final: bool = False, comparison=None,
                        baseline_tracking: dict[str, str] | None = None):
-    """The ``highdicom.sr.Comprehensive3DSR`` of ``study`` with ``datasets`` (and ``seg``) as evidence.
+    """The ``highdicom.sr.Comprehensive3DSR`` of a reading with ``datasets`` (and ``seg``) as evidence.
 
     ``comparison`` (:class:`~CRMOAnalyzerLib.reading.compare.Comparison` of ``study`` with a baseline) adds a group per
     lesion change and one for the comparison as a whole, and a lesion matched to a baseline lesion keeps the
@@ -253,6 +254,8 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
 
     from .. import __version__  # noqa: PLC0415
 
+    reading = as_reading(study, comparison)
+    study, comparison = reading.study, reading.comparison
     if not datasets:
         raise CRMOInputError("--dicom", "no DICOM evidence: the SR refers to the series the lesions were read on")
     seed = seed or f"{datasets[0].SeriesInstanceUID}/{uuid.uuid4()}"
@@ -264,9 +267,9 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
             uid=_uid(seed, "device"), name="CRMO Analyzer", model_name=f"crmo-analyzer {__version__}"))
     procedure = codes["procedure"].get(str(getattr(datasets[0], "Modality", "")), codes["procedure"]["default"])
     tracking = tracking_uids(study, seed, comparison, baseline_tracking)
-    findings = finding_lines(study)
+    findings = finding_lines(study, reading.labels)
     groups = [_group(lesion, tracking[lesion.id], seg, numbers, datasets, findings[lesion.id]) for lesion in study.lesions]
-    groups += [_result_group(result, seed) for result in structured_results(study)]
+    groups += [_result_group(result, seed) for result in structured_results(reading)]
     if comparison is not None:
         groups += [_change_group(change, study, comparison, seed) for change in comparison.lesions]
         groups.append(_followup_group(comparison, seed))
@@ -290,16 +293,19 @@ def measurement_report(study: Study, datasets: Sequence, seg=None, seed: str | N
     return sr
 
 
-def dicom_exports(study: Study, datasets: Sequence, labelmap=None, seed: str | None = None,
+def dicom_exports(study: Study | Reading, datasets: Sequence, labelmap=None, seed: str | None = None,
                   comparison=None, baseline_tracking: dict[str, str] | None = None) -> DicomExport:
-    """SR (and SEG when the lesions are voxels and ``labelmap`` is given) sharing tracking UIDs; ``comparison`` adds
-    the follow-up groups to the SR and keeps the baseline's tracking UIDs of matched lesions."""
+    """SR (and SEG when the lesions are voxels and ``labelmap`` is given) of a reading, sharing tracking UIDs; its
+    comparison (or ``comparison``, given a study) adds the follow-up groups to the SR and keeps the baseline's
+    tracking UIDs of matched lesions."""
+    reading = as_reading(study, comparison)
+    study, comparison = reading.study, reading.comparison
     seed = seed or f"{datasets[0].SeriesInstanceUID}/{uuid.uuid4()}" if datasets else ""
     seg = None
     if labelmap is not None and segment_numbers(study):
         seg = lesion_segmentation(study, datasets, labelmap, seed,
                                   tracking=tracking_uids(study, seed, comparison, baseline_tracking))
-    return DicomExport(measurement_report(study, datasets, seg, seed, comparison=comparison,
+    return DicomExport(measurement_report(reading, datasets, seg, seed,
                                           baseline_tracking=baseline_tracking), seg)
 
 

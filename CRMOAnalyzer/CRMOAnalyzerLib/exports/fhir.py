@@ -24,9 +24,9 @@ import json
 import uuid
 from typing import Any
 
-from ..model import lesion_labels
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
+from ..reading.read import Reading
 from ..reading.report import finding_lines, site_phrase
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, report_sections, structured_results
 
@@ -203,11 +203,11 @@ def _followup_observation(comparison, status: str, subject: dict | None, effecti
     return resource
 
 
-def _decision_support(study: Study, comparison, weights, status: str, subject: dict | None,
+def _decision_support(reading: Reading, status: str, subject: dict | None,
                       effective: str | None) -> list[tuple[str, dict[str, Any], str]]:
     """(seed, Observation, display) for every score, the red flags and the follow-up."""
-    out = []
-    for result in structured_results(study, weights):
+    out, comparison = [], reading.comparison
+    for result in structured_results(reading):
         build = _flags_observation(result, status, subject, effective) if result.id == "red_flags" \
             else _score_observation(result, status, subject, effective)
         out.append((f"score:{result.id}", build, result.name))
@@ -240,13 +240,16 @@ def _patient(study: Study) -> dict[str, Any] | None:
     return resource
 
 
-def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str | None = None,
+def diagnostic_bundle(study: Study | Reading, status: str = "preliminary", accession: str | None = None,
                       issued: _dt.datetime | None = None, text: str | None = None, comparison=None,
                       weights=None) -> dict[str, Any]:
-    """The Bundle (type ``collection``) as a JSON-ready dict, validated with fhir.resources R4B.
+    """The Bundle (type ``collection``) of a reading as a JSON-ready dict, validated with fhir.resources R4B.
 
     Parameters
     ----------
+    study: Study | Reading
+        The reading (its text, comparison and weights); given a study, ``text``, ``comparison`` and ``weights``
+        make its reading.
     status: str
         DiagnosticReport status (R4 value set); Observations take the same, or ``final`` where the
         report status has no Observation equivalent.
@@ -265,7 +268,9 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         raise CRMOInputError("--fhir-status", f"{status!r} is not a DiagnosticReport status "
                                               f"({', '.join(fhir['diagnostic_report_status'])})")
     observation_status = status if status in fhir["observation_status"] else "final"
-    sections = report_sections(study, text)
+    reading = study if isinstance(study, Reading) else Reading(study, comparison, weights=weights, edited_text=text)
+    study = reading.study
+    sections = report_sections(reading)
     issued = issued or _dt.datetime.now(_dt.timezone.utc)
     if issued.tzinfo is None:
         issued = issued.astimezone()
@@ -281,13 +286,14 @@ def diagnostic_bundle(study: Study, status: str = "preliminary", accession: str 
         entries.append({"fullUrl": url, "resource": patient})
         subject = {"reference": url}
     results = []
-    labels, findings = lesion_labels(study.lesions), finding_lines(study)
+    labels = reading.labels
+    findings = finding_lines(study, labels)
     for lesion in study.lesions:
         url = _uuid(f"lesion:{lesion.id}", namespace)
         entries.append({"fullUrl": url, "resource": _observation(lesion, observation_status, subject, effective,
                                                                  findings[lesion.id])})
         results.append({"reference": url, "display": f"{labels[lesion.id]}: {site_phrase(lesion)}"})
-    for seed, resource, display in _decision_support(study, comparison, weights, observation_status, subject, effective):
+    for seed, resource, display in _decision_support(reading, observation_status, subject, effective):
         url = _uuid(seed, namespace)
         entries.append({"fullUrl": url, "resource": resource})
         results.append({"reference": url, "display": display})
@@ -345,6 +351,6 @@ def check_bundle(bundle: dict[str, Any]) -> None:
             raise CRMOInputError("study", f"{resource.get_resource_type()} status {resource.status!r} is not in the R4 value set")
 
 
-def bundle_json(study: Study, **kwargs: Any) -> str:
+def bundle_json(study: Study | Reading, **kwargs: Any) -> str:
     """The Bundle as JSON text (UTF-8 safe, indented)."""
     return json.dumps(diagnostic_bundle(study, **kwargs), indent=2, ensure_ascii=False) + "\n"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CRMOInputError
 from ..model import Study
+from ..reading.read import Reading
 from .common import StructuredResult, clean_text, export_config, report_sections, structured_results
 
 __all__ = ["HL7Options", "escape", "oru_r01", "mllp_frame", "MLLP_START", "MLLP_END"]
@@ -201,11 +202,11 @@ def _add_result(observations: _Observations, result: StructuredResult, sub_id: s
         observations.note(result.provenance(), config["line_width"])
 
 
-def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = None, weights=None) -> str:
-    """The ORU^R01 message (ER7, segments separated by carriage returns) of ``study``'s report.
+def oru_r01(study: Study | Reading, options: HL7Options | None = None, text: str | None = None, weights=None) -> str:
+    """The ORU^R01 message (ER7, segments separated by carriage returns) of a reading's report.
 
-    ``text`` replaces the report text (e.g. one with a follow-up paragraph); ``weights`` are EULAR/ACR 2025
-    item weights for that score's points.
+    Given a study instead of its reading, ``text`` replaces the report text (e.g. one with a follow-up paragraph)
+    and ``weights`` are EULAR/ACR 2025 item weights for that score's points.
 
     Raises
     ------
@@ -217,6 +218,8 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
     from hl7apy.core import Message  # noqa: PLC0415
     from hl7apy.exceptions import HL7apyException  # noqa: PLC0415
 
+    reading = study if isinstance(study, Reading) else Reading(study, weights=weights, edited_text=text)
+    study = reading.study
     options = options or HL7Options()
     config = export_config("hl7v2")
     patient, exam = study.patient or {}, study.study or {}
@@ -241,7 +244,7 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
     order = _identifier(order, "order number") if order else accession
     procedure = _coded(options.procedure_code or config["procedure"], "--procedure-code")
     when = options.timestamp or _dt.datetime.now()
-    sections = report_sections(study, text)
+    sections = report_sections(reading)
 
     message = Message("ORU_R01", version=config["version"], validation_level=VALIDATION_LEVEL.STRICT)
     msh = message.msh
@@ -291,7 +294,7 @@ def oru_r01(study: Study, options: HL7Options | None = None, text: str | None = 
         for value in _lines(getattr(sections, key), config["line_width"]):
             observations.add("TX", code, sub_id, value)
     number = 2
-    for number, result in enumerate(structured_results(study, weights), start=3):
+    for number, result in enumerate(structured_results(reading), start=3):
         _add_result(observations, result, str(number), config)
     if sections.decision_support:  # its own OBX group, after the report and the results: a RIS shows the report first
         local = export_config("codes")["local"]["decision_support"]

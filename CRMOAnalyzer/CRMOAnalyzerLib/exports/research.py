@@ -31,6 +31,7 @@ from ..reading.conditions import clinical_items
 from ..errors import CRMOInputError
 from ..io.files import read_text, write_json, write_text
 from ..model import FINDINGS, Study
+from ..reading.read import Reading, read
 
 if TYPE_CHECKING:
     from ..reading.compare import Comparison
@@ -247,7 +248,7 @@ def deidentify_comparison(comparison: Comparison, baseline: Study, followup: Stu
                                cromris=dict(comparison.cromris), warnings=[warning(w) for w in comparison.warnings])
 
 
-def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.PathLike, baseline: Study | None = None,
+def write_research_export(study: Study | Reading, key: ResearchKey, out_dir: str | os.PathLike, baseline: Study | None = None,
                           force: bool = False, sources: tuple[str, str] = ("baseline", "follow-up")) -> dict[str, Path]:
     """Write ``study.json``, ``report.txt``, ``lesions.csv``, ``distribution.csv`` and ``scores.csv`` of the
     de-identified study (the tables as :mod:`~CRMOAnalyzerLib.reading.tables` makes them, from the de-identified study).
@@ -255,17 +256,16 @@ def write_research_export(study: Study, key: ResearchKey, out_dir: str | os.Path
     With a ``baseline`` exam, also ``comparison.json`` and ``comparison.csv`` (:func:`deidentify_comparison`) and
     the follow-up paragraph in the report; ``force`` and ``sources`` (the two input names, for messages) are as
     in :func:`~CRMOAnalyzerLib.reading.compare.compare_studies`, which refuses another patient's baseline unless forced.
+    Given a reading, its baseline and comparison are used (``baseline`` and ``force`` are not).
     """
-    from ..reading.read import read  # noqa: PLC0415
     from ..reading.tables import (  # noqa: PLC0415
         comparison_table_csv, distribution_table_csv, lesion_table_csv, score_table_csv)
 
-    comparison = None
-    if baseline is not None:
-        from ..reading.compare import compare_studies  # noqa: PLC0415
-
-        comparison = deidentify_comparison(compare_studies(baseline, study, force=force, sources=sources),
-                                           baseline, study, key, sources)
+    if not isinstance(study, Reading):
+        study = read(study, baseline=baseline, force=force, sources=sources)
+    study, baseline, comparison = study.study, study.baseline, study.comparison
+    if comparison is not None:
+        comparison = deidentify_comparison(comparison, baseline, study, key, sources)
     clean, _ = deidentify(study, key)
     out = Path(out_dir)
     try:

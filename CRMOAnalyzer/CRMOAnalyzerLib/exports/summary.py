@@ -19,6 +19,7 @@ from pathlib import Path
 from .body_atlas import draw, lesion_position, view_x
 from ..io.files import write_bytes
 from ..model import Study
+from ..reading.read import Reading, as_reading
 from .common import split_decision_support
 
 __all__ = ["SIDE_COLORS", "CHANGE_MARKERS", "lesion_map_positions", "map_numbers", "summary_pages", "write_summary"]
@@ -121,17 +122,17 @@ def _body_map(figure, study: Study, comparison) -> None:
         ax.text(-250, -110, "Not on the map (unassigned or side unknown):\n" + "\n".join(missing[:8]), fontsize=6.5, va="top")
 
 
-def summary_pages(study: Study, text: str | None = None, comparison=None) -> list:
-    """The matplotlib Figures (A4 portrait) of the summary: page 1 with the body map, then text pages."""
+def summary_pages(study: Study | Reading, text: str | None = None, comparison=None) -> list:
+    """The matplotlib Figures (A4 portrait) of a reading's summary: page 1 with the body map, then text pages
+    (given a study, ``text`` and ``comparison`` make its reading)."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    from ..reading.read import render_report  # noqa: PLC0415
-
-    text = render_report(study, comparison) if text is None else text
-    pages = _pages(text)
+    reading = as_reading(study, comparison, text)
+    study, comparison = reading.study, reading.comparison
+    pages = _pages(reading.text)
     figures = []
     for number, lines in enumerate(pages, start=1):
         figure = Figure(figsize=_A4)
@@ -161,7 +162,7 @@ def _pdf(figures: list) -> bytes:
     return buffer.getvalue()
 
 
-def write_summary(study: Study, out_base: str | os.PathLike, text: str | None = None, comparison=None) -> dict[str, Path]:
+def write_summary(study: Study | Reading, out_base: str | os.PathLike, text: str | None = None, comparison=None) -> dict[str, Path]:
     """Write ``<out_base>.pdf`` (every page) and ``<out_base>.png`` (page 1), ``<out_base>-page2.png`` ... (each
     atomically); returns their paths ("pdf", "png", "png2", ...)."""
     figures = summary_pages(study, text, comparison)

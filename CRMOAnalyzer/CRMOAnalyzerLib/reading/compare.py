@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from ..model import lesion_labels, ordered_lesions
 from ..errors import CRMOInputError
 from ..io.files import read_json
 from ..model import Lesion, Study
+
+if TYPE_CHECKING:
+    from .conditions import Context
 
 __all__ = ["LesionChange", "Comparison", "compare_studies", "rules", "SCHEMA", "SCHEMA_VERSION", "same_patient", "same_exam"]
 
@@ -245,7 +248,8 @@ def _facts(study: Study) -> dict[str, Any]:
 
 
 def compare_studies(baseline: Study, followup: Study, force: bool = False,
-                    sources: tuple[str, str] = ("baseline", "follow-up")) -> Comparison:
+                    sources: tuple[str, str] = ("baseline", "follow-up"),
+                    contexts: tuple[Context | None, Context | None] = (None, None)) -> Comparison:
     """Match the lesions of two exams and describe the change.
 
     Parameters
@@ -258,6 +262,9 @@ def compare_studies(baseline: Study, followup: Study, force: bool = False,
         Compare even when the patient facts differ (a warning says so).
     sources: tuple[str, str]
         Names of the two inputs for messages (e.g. their file paths).
+    contexts: tuple[Context | None, Context | None]
+        The exams' :class:`~.conditions.Context` when already computed (a reading's), so that the distribution is
+        not derived again for the CROMRIS change.
 
     Raises
     ------
@@ -317,7 +324,8 @@ def compare_studies(baseline: Study, followup: Study, force: bool = False,
     persistent.sort(key=lambda r: order[r.followup_id])
     cromris = {}
     if baseline.lesions and followup.lesions:
-        a_score, b_score = evaluate_score(baseline, "cromris"), evaluate_score(followup, "cromris")
+        a_score = evaluate_score(contexts[0] or baseline, "cromris")
+        b_score = evaluate_score(contexts[1] or followup, "cromris")
         cromris = {"baseline": int(a_score.value or 0), "followup": int(b_score.value or 0),
                    "change": int((b_score.value or 0) - (a_score.value or 0)), "partial": a_score.partial or b_score.partial}
     return Comparison(_facts(baseline), _facts(followup), persistent + new + resolved, cromris, warnings)

@@ -109,11 +109,15 @@ def read(study: Study, comparison: Comparison | None = None, *, baseline: Study 
 
     ``force`` and ``sources`` go to :func:`~.compare.compare_studies` (a different patient is refused unless forced).
     """
-    if baseline is not None and comparison is None:
-        from .compare import compare_studies  # noqa: PLC0415
+    if baseline is None or comparison is not None:
+        return Reading(study, comparison, baseline, weights, text)
+    from .compare import compare_studies  # noqa: PLC0415
 
-        comparison = compare_studies(baseline, study, force=force, sources=sources)
-    return Reading(study, comparison, baseline, weights, text)
+    context = Context(study)
+    reading = Reading(study, compare_studies(baseline, study, force=force, sources=sources, contexts=(None, context)),
+                      baseline, weights, text)
+    reading.__dict__["context"] = context  # the comparison's CROMRIS used it: the reading keeps it (computed once)
+    return reading
 
 
 def as_reading(study_or_reading: Study | Reading, comparison: Comparison | None = None,

@@ -40,20 +40,18 @@ def send_all(outbox: Outbox, items: Sequence[OutboxItem], timeout: float = DEFAU
     return failures
 
 
-def _hl7_message(study, text: str | None, comparison, accession: str | None, result_status: str | None) -> str:
+def _hl7_message(reading, accession: str | None, result_status: str | None) -> str:
     from ..exports.hl7v2 import HL7Options, oru_r01  # noqa: PLC0415
-    from ..reading.read import render_report  # noqa: PLC0415
 
-    text = render_report(study, comparison) if text is None else text
-    return oru_r01(study, text=text, options=HL7Options(accession=accession, result_status=result_status))
+    return oru_r01(reading, options=HL7Options(accession=accession, result_status=result_status))
 
 
-def _dicom_instances(study, where: str, dicom_dir, labelmap, comparison, baseline_tracking) -> list[tuple[str, bytes, str]]:
+def _dicom_instances(reading, where: str, dicom_dir, labelmap, baseline_tracking) -> list[tuple[str, bytes, str]]:
     """(SOP Instance UID, file bytes, description) of the SR and the SEG (SEG first: the SR refers to it)."""
     from ..exports.dicom_series import dataset_bytes, study_series  # noqa: PLC0415
     from ..exports.dicom_sr import dicom_exports  # noqa: PLC0415
 
-    result = dicom_exports(study, study_series(study, dicom_dir, where), labelmap, comparison=comparison,
+    result = dicom_exports(reading, study_series(reading.study, dicom_dir, where), labelmap,
                            baseline_tracking=baseline_tracking)
     return [(str(ds.SOPInstanceUID), dataset_bytes(ds), f"{what} of {where}")
             for ds, what in ((result.seg, "SEG"), (result.sr, "SR")) if ds is not None]
@@ -67,16 +65,19 @@ def queue_study(study, to: str, outbox: Outbox, *, where: str = "the study", tex
 
     ``mllp://``: the ORU^R01 of ``report --format hl7`` (``text``: the reader's report, else generated); DICOM
     destinations: the SR and, with ``labelmap``, the SEG, on the series in ``dicom_dir`` (else the study's own).
-    Send them with :func:`send_all`. ``where`` names the study in messages.
+    Send them with :func:`send_all`. ``where`` names the study in messages. ``study`` may be its reading (which
+    carries the text and comparison).
     """
+    from ..reading.read import as_reading  # noqa: PLC0415
     from .mllp import control_id  # noqa: PLC0415
 
+    reading = as_reading(study, comparison, text)
     destination = parse_destination(to)
     if destination.kind == "mllp":
-        message = _hl7_message(study, text, comparison, accession, result_status)
+        message = _hl7_message(reading, accession, result_status)
         pending = [("hl7", control_id(message), message.encode("utf-8"), f"ORU^R01 of {where}")]
     else:
         pending = [("dicom", uid, data, what)
-                   for uid, data, what in _dicom_instances(study, where, dicom_dir, labelmap, comparison, baseline_tracking)]
+                   for uid, data, what in _dicom_instances(reading, where, dicom_dir, labelmap, baseline_tracking)]
     return [outbox.add(kind, to.strip(), uid, data, what, calling if destination.kind == "dicom" else "")
             for kind, uid, data, what in pending]

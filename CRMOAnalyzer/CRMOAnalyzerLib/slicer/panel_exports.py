@@ -1,29 +1,25 @@
-"""The panel's exports: a study in memory through the writers of ``crmo-analyzer report --format``.
+"""The panel's exports: the panel's reading through the export registry (:func:`~CRMOAnalyzerLib.exports.formats.export`).
 
-The panel calls the CLI's own format functions (``cli.report.FORMATS`` and ``WRITERS``) with the
-arguments the CLI's own parser gives, so the panel and ``crmo-analyzer report`` write the same
-files. What is added here is only what a panel needs: a folder with fixed file names per format,
-and one-line messages naming the panel field to fill when an input is missing. The panel's baseline
-study (its follow-up comparison) goes to the writers as ``--compare`` with ``--force`` (the reader
-accepted any patient mismatch when comparing), for every format that carries a comparison.
+``crmo-analyzer report --format`` goes through the same registry, so the panel and the CLI write the same files.
+What is added here is only what a panel needs: its list of choices with fixed file names in one output folder, and
+one-line messages naming the panel field to fill when an input is missing. The panel's baseline study (its
+follow-up comparison, the patient mismatch already accepted by the reader) goes into every format that carries one.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import CRMOInputError
-from ..io.files import write_bytes
 
 if TYPE_CHECKING:  # the panel lists the formats before the core's dependencies are installed
     from ..model import Study
+    from ..reading.read import Reading
 
-__all__ = ["PanelFormat", "PANEL_FORMATS", "report_arguments", "export_study"]
+__all__ = ["PanelFormat", "PANEL_FORMATS", "export_study"]
 
 
 @dataclass(frozen=True)
@@ -52,29 +48,6 @@ PANEL_FORMATS: dict[str, PanelFormat] = {
 }
 
 
-def report_arguments(report_format: str, out: Path, dicom: str | os.PathLike | None = None,
-                     key_file: str | os.PathLike | None = None, lesions: str | os.PathLike | None = None,
-                     accession: str | None = None, text: str | os.PathLike | None = None,
-                     compare: str | os.PathLike | None = None) -> argparse.Namespace:
-    """The arguments ``crmo-analyzer report`` would parse for these options (its parser, its defaults).
-
-    ``text`` goes to the formats that carry report text, ``compare`` (a baseline study file, compared with
-    ``--force``) to those that carry a comparison; the others ignore them.
-    """
-    from ..cli import report  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="crmo-analyzer")
-    report.add_subparser(parser.add_subparsers())
-    argv = ["report", "panel study", f"--format={report_format}", f"--out={out}"]
-    options = {"--dicom": dicom, "--key-file": key_file, "--lesions": lesions, "--accession": accession,
-               "--text": text if report_format in report.WITH_TEXT else None,
-               "--compare": compare if report_format in report.WITH_COMPARISON else None}
-    argv += [f"{flag}={value}" for flag, value in options.items() if value]
-    if options["--compare"]:
-        argv.append("--force")
-    return parser.parse_args(argv)
-
-
 def _check_inputs(study: Study, needs: str | None, dicom, key_file, accession) -> None:
     """Refuse, naming the panel field to fill, when a format lacks an input."""
     if needs == "dicom" and not (dicom or (study.dicom or {}).get("series_dir")):
@@ -100,7 +73,7 @@ def _output_folder(out_dir: str | os.PathLike | None) -> Path:
     return out
 
 
-def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | None,
+def export_study(study: Study | Reading, panel_format: str, out_dir: str | os.PathLike | None,
                  dicom: str | os.PathLike | None = None, key_file: str | os.PathLike | None = None,
                  lesions: str | os.PathLike | None = None, accession: str | None = None,
                  text: str | None = None, baseline: Study | None = None) -> list[Path]:
@@ -108,8 +81,8 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
 
     Parameters
     ----------
-    study: Study
-        The study the panel shows.
+    study: Study | Reading
+        The study the panel shows, or its reading (which then carries the edited text and the comparison).
     panel_format: str
         A key of :data:`PANEL_FORMATS`.
     out_dir: str | os.PathLike | None
@@ -127,29 +100,22 @@ def export_study(study: Study, panel_format: str, out_dir: str | os.PathLike | N
     CRMOInputError
         An unknown format, a missing input, or an error of the writer (each file is written atomically).
     """
-    from ..cli.report import FORMATS, WRITERS  # noqa: PLC0415
+    from ..exports.formats import ExportOptions, export  # noqa: PLC0415
+    from ..reading.read import Reading, read  # noqa: PLC0415
 
     chosen = PANEL_FORMATS.get(panel_format)
     if chosen is None:
         raise CRMOInputError("export format", f"{panel_format!r} is not one of {', '.join(PANEL_FORMATS)}")
-    _check_inputs(study, chosen.needs, dicom, key_file, accession)
+    reading = study if isinstance(study, Reading) else read(study, baseline=baseline, force=True, text=text)
+    _check_inputs(reading.study, chosen.needs, dicom, key_file, accession)
     out = _output_folder(out_dir)
+    options = ExportOptions(source="panel study", dicom=_path(dicom), lesions=_path(lesions), accession=accession or None,
+                            key_file=_path(key_file))
     written: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="crmo-export-") as folder:
-        text_file, baseline_file = None, None
-        if text is not None:
-            text_file = Path(folder) / "report.txt"
-            text_file.write_text(text, encoding="utf-8")
-        if baseline is not None:
-            from ..model import save_study  # noqa: PLC0415
-
-            baseline_file = Path(folder) / "baseline.json"
-            save_study(baseline, baseline_file)
-        for report_format, name in chosen.outputs + (chosen.followup_outputs if baseline is not None else ()):
-            args = report_arguments(report_format, out / name, dicom, key_file, lesions, accession, text_file,
-                                    baseline_file)
-            if report_format in WRITERS:
-                written += WRITERS[report_format](study, args)
-            else:
-                written.append(write_bytes(args.out, FORMATS[report_format](study, args)))
+    for report_format, name in chosen.outputs + (chosen.followup_outputs if reading.comparison is not None else ()):
+        written += export(reading, report_format, out / name, options)
     return written
+
+
+def _path(value: str | os.PathLike | None) -> Path | None:
+    return Path(value) if value else None

@@ -1,0 +1,719 @@
+"""The panel's logic: everything the CRMO Analyzer panel does, scriptable and tested without Qt.
+
+Analyze scene nodes, record the reader's edits in the scene, publish the tables and report, compare with a baseline,
+export, send, propose candidates, run TotalSegmentator, and install the panel's requirements (asked once, with
+Slicer's own packages pinned). The widget (``CRMOAnalyzer.py``) only binds Qt signals to these methods; the module's
+logic class adds Slicer's parameter node. Calls Slicer's MRML through :mod:`.mrml`; imports Slicer, never Qt; the
+rest of CRMOAnalyzerLib only after its dependencies are present. Messages go through ``logCallback``.
+"""
+
+import importlib
+import importlib.metadata
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import types
+from typing import Optional
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.util import VTKObservationMixin
+
+#: the folder of ``CRMOAnalyzer.py`` (its ``Resources`` hold the pip requirements)
+MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: pip requirements of the panel's features that Slicer does not ship (Resources/requirements.txt)
+REQUIREMENTS_FILE = "requirements.txt"
+#: packages Slicer bundles (SuperBuild/External_python-*.cmake): pinned at Slicer's versions whenever we install
+SLICER_BUNDLED = ("numpy", "scipy", "SimpleITK", "pydicom", "highdicom", "dicomweb-client", "requests", "packaging")
+#: the bundled synthetic sample study (resources of the core package)
+SAMPLE_STUDY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "sample")
+
+
+class PanelLogic(VTKObservationMixin):
+    """Scriptable without the widget: analyze scene nodes, record edits, publish tables and report.
+
+    The module's ``CRMOAnalyzerLogic`` is this with Slicer's ``ScriptedLoadableModuleLogic`` (and its typed parameter
+    node, ``getParameterNode``).
+    """
+
+    def __init__(self) -> None:
+        VTKObservationMixin.__init__(self)
+        self.logCallback = None
+        self.study = None
+        self.lesionNode = None
+        self.nodes = {}
+        self.baseline = None
+        self.comparison = None
+        self.storing = False
+        self._terminologiesLoaded = False
+        self._requirementsMet = False
+        self._installDeclined = False
+        self._observed = None
+        self._onLesionNodeChanged = None
+        self.processEvents = None  # the widget sets Slicer's, so long runs keep the panel live
+        self.swappedInputs = None  # why the last inputs looked swapped (the reader may analyse anyway)
+        self.candidates = None  # the "CRMO candidates (AUTOMATIC)" segmentation
+        self._candidatesRun = None  # (process, folder, image node) of a running candidate search
+        self._boneMapProcess = None
+        self._boneMapCancelled = False
+
+    def log(self, text: str) -> None:
+        logging.info(text)
+        if self.logCallback:
+            self.logCallback(text)
+
+    # -- dependencies: asked once, installed with Slicer's own packages pinned --
+    def requirementsPath(self) -> str:
+        return os.path.join(MODULE_DIR, "Resources", REQUIREMENTS_FILE)
+
+    def missingRequirements(self) -> list:
+        """Requirements of ``Resources/requirements.txt`` that are absent or older than their floor."""
+        from packaging.requirements import Requirement
+
+        missing = []
+        with open(self.requirementsPath(), encoding="utf-8") as stream:
+            lines = [line.split("#")[0].strip() for line in stream]
+        for line in filter(None, lines):
+            requirement = Requirement(line)
+            try:
+                installed = importlib.metadata.version(requirement.name)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(line)
+                continue
+            if not requirement.specifier.contains(installed, prereleases=True):
+                missing.append(line)
+        return missing
+
+    def bundledConstraints(self) -> str:
+        """Path of a pip constraints file pinning the packages Slicer bundles at the versions it has."""
+        pins = []
+        for name in SLICER_BUNDLED:
+            try:
+                pins.append(f"{name}=={importlib.metadata.version(name)}")
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        path = os.path.join(tempfile.mkdtemp(prefix="CRMOAnalyzer-"), "slicer-constraints.txt")
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write("\n".join(pins) + "\n")
+        return path
+
+    def ensureRequirements(self) -> None:
+        """Install the missing Python packages after asking once, never changing a package Slicer bundles.
+
+        Raises RuntimeError with a one-line message when the reader declined, or when Slicer must restart.
+        """
+        if self._requirementsMet:
+            return
+        missing = self.missingRequirements()
+        if missing and self._installDeclined:
+            raise RuntimeError(_("CRMO Analyzer needs Python packages that were not installed ({packages}). "
+                                 "Reload the module to be asked again.").format(packages=", ".join(missing)))
+        if missing:
+            constraints = self.bundledConstraints()
+            try:
+                packaging = importlib.import_module("slicer.packaging")  # Slicer >= 5.11: asks, shows progress
+            except ImportError:
+                packaging = None
+            try:
+                if packaging is not None:
+                    packaging.pip_ensure(missing, constraints=constraints, requester="CRMO Analyzer")
+                else:
+                    if not slicer.util.confirmOkCancelDisplay(
+                            _("CRMO Analyzer needs these Python packages, which will now be installed:") + "\n" + "\n".join(missing),
+                            windowTitle=_("CRMO Analyzer: install dependencies")):
+                        raise RuntimeError("declined")
+                    slicer.util.pip_install([*missing, "-c", constraints])
+            except RuntimeError as error:
+                self._installDeclined = True
+                raise RuntimeError(_("CRMO Analyzer cannot run without: {packages}").format(packages=", ".join(missing))) from error
+            importlib.invalidate_caches()
+            still = self.missingRequirements()
+            if still:
+                raise RuntimeError(_("Python packages were installed but cannot be used yet ({packages}): restart Slicer.")
+                                   .format(packages=", ".join(still)))
+            self.log(_("Python dependencies installed."))
+        self._requirementsMet = True
+
+    def _mrml(self):
+        self.ensureRequirements()
+        from CRMOAnalyzerLib.slicer import mrml
+
+        if not self._terminologiesLoaded and hasattr(getattr(slicer, "modules", None), "terminologies"):
+            mrml.load_terminologies()
+            self._terminologiesLoaded = True
+        return mrml
+
+    # -- watching the lesion node: paint strokes, points placed or moved --
+    def lesionNodeEvents(self, node) -> list:
+        if node.IsA("vtkMRMLSegmentationNode"):
+            # painting changes a segment's voxels: SourceRepresentationModified, not SegmentModified
+            return [slicer.vtkSegmentation.SegmentAdded, slicer.vtkSegmentation.SegmentRemoved,
+                    slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.SourceRepresentationModified]
+        if node.IsA("vtkMRMLMarkupsNode"):
+            return [slicer.vtkMRMLMarkupsNode.PointAddedEvent, slicer.vtkMRMLMarkupsNode.PointRemovedEvent,
+                    slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent]
+        return [slicer.vtkMRMLVolumeNode.ImageDataModifiedEvent]
+
+    def observeLesionNode(self, node, onChanged) -> None:
+        """Call ``onChanged()`` when the reader changes the lesions of ``node`` (not when the panel stores findings)."""
+        self.stopObserving()
+        self._observed, self._onLesionNodeChanged = node, onChanged
+        if node is not None:
+            for event in self.lesionNodeEvents(node):
+                self.addObserver(node, event, self._lesionNodeModified)
+
+    def stopObserving(self) -> None:
+        self.removeObservers()
+        self._observed, self._onLesionNodeChanged = None, None
+
+    def _lesionNodeModified(self, caller=None, event=None) -> None:
+        if not self.storing and self._onLesionNodeChanged is not None:
+            self._onLesionNodeChanged()
+
+    # -- analysis and edits --
+    def boneMapIsRead(self, boneMap) -> bool:
+        """Whether the bone map is already read (a refresh is quick) or must be read (show progress)."""
+        from CRMOAnalyzerLib.slicer import mrml
+
+        return boneMap is not None and mrml.bone_map_is_cached(boneMap)
+
+    def analyze(self, lesionNode, boneMap, volume=None, force: bool = False) -> str:
+        """Analyze and publish; returns a status message ("!" first when it is a problem for the user).
+
+        Inputs that look swapped (a bone map as lesions, a lesion map as bones) are analysed only with ``force``;
+        until then ``swappedInputs`` holds the reason, for the panel to ask the reader.
+        """
+        mrml = self._mrml()
+        from CRMOAnalyzerLib.errors import CRMOInputError
+
+        self.swappedInputs = None
+        if lesionNode is None:
+            return "!" + _("Select a lesion node (segmentation, label map or point list), or press Add lesion.")
+        if boneMap is None:
+            return "!" + _("No bone map: select a bone segmentation or label map, or create one with TotalSegmentator.")
+        try:
+            info = mrml.study_info(slicer.mrmlScene)
+            study = mrml.analyze_nodes(lesions=lesionNode, bones=boneMap, volume=volume,
+                                       patient=info.get("patient"), study=info.get("study"), force=force)
+        except mrml.SwappedInputs as error:
+            self.swappedInputs = str(error)
+            return "!" + str(error)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        study.clinical = dict(info.get("clinical") or {})
+        self.study, self.lesionNode = study, lesionNode
+        self._store()
+        self.publish()
+        message = (_("{count} lesions analysed.").format(count=len(study.lesions)) if study.lesions
+                   else _("No lesion annotated: a valid study with no lesion (a normal exam)."))
+        if study.warnings:
+            message += " " + _("Check: ") + "; ".join(study.warnings[:3]) + (" ..." if len(study.warnings) > 3 else "")
+        return message
+
+    def _store(self, lesionIds=None) -> None:
+        """Keep what the reader recorded in the scene: in the lesion node, or with the study when it has none."""
+        mrml = self._mrml()
+        self.storing = True
+        try:
+            if self.lesionNode is not None:
+                mrml.mark_edited_candidates(self.lesionNode)
+                mrml.store_annotations(self.study, self.lesionNode, lesionIds)
+                mrml.store_study(None, slicer.mrmlScene)
+            else:
+                mrml.store_study(self.study, slicer.mrmlScene)
+        finally:
+            self.storing = False
+
+    def publish(self) -> None:
+        """Publish tables and report (a reader's edited report is kept); with a baseline, the comparison follows."""
+        mrml = self._mrml()
+        self._updateComparison()
+        self.nodes = mrml.publish(self.study, slicer.mrmlScene, True, comparison=self.comparison, parent=self.lesionNode)
+        if self.comparison is not None:
+            self.nodes[mrml.COMPARISON_TABLE] = mrml.publish_comparison(self.comparison, slicer.mrmlScene)
+            mrml.place_beside(self.lesionNode, [self.nodes[mrml.COMPARISON_TABLE]])
+
+    def _updateComparison(self) -> None:
+        from CRMOAnalyzerLib.reading.compare import compare_studies
+        from CRMOAnalyzerLib.errors import CRMOInputError
+
+        self.comparison = None
+        if self.baseline is None or self.study is None:
+            return
+        try:  # force: the reader accepted a patient mismatch when pressing Compare
+            self.comparison = compare_studies(self.baseline, self.study, force=True, sources=(_("the baseline"), _("the current study")))
+        except CRMOInputError as error:
+            self.log(str(error))
+
+    def lesionTableRows(self) -> list:
+        from CRMOAnalyzerLib.reading.tables import lesion_rows
+
+        return [{**row, "volume": row["volume_mm3"]} for row in lesion_rows(self.study)]
+
+    def boneChoices(self) -> list:
+        from CRMOAnalyzerLib.anatomy import bones
+
+        return ["unassigned", *bones()]
+
+    def edit(self, lesionId: str, kind: str, value) -> None:
+        """Record a finding or an override of one lesion, in the study and in the scene, and republish."""
+        lesion = self.study.lesion(lesionId)
+        if kind in ("bone", "side", "sublocation"):
+            lesion.override(**{kind: value or None})
+        elif value in ("", None, False) and kind != "note":
+            lesion.findings.pop(kind, None)
+        else:
+            lesion.findings[kind] = value
+        self._store([lesionId])
+        self.publish()
+
+    # -- the report: the reader's edits are stored at once and never overwritten --
+    def reportText(self) -> str:
+        node = self._mrml().report_node(slicer.mrmlScene)
+        return (node.GetText() or "") if node is not None else ""
+
+    def reportEdited(self) -> bool:
+        return self._mrml().report_edited(slicer.mrmlScene)
+
+    def setReportText(self, text: str) -> None:
+        """The reader edited the report: the text node holds the edit now (a scene saved next keeps it)."""
+        self._mrml().set_report_text(slicer.mrmlScene, text)
+
+    def regenerateReport(self) -> str:
+        """Drop the reader's edits and write the generated report; returns it."""
+        self._mrml().set_report_text(slicer.mrmlScene, None)
+        if self.study is not None:
+            self.publish()
+        return self.reportText()
+
+    def centreOn(self, lesionId: str) -> None:
+        if self.study is not None:
+            self._mrml().centre_views(slicer.mrmlScene, self.study.lesion(lesionId).centroid_ras)
+
+    def forget(self) -> None:
+        self.study, self.lesionNode, self.nodes = None, None, {}
+        self.baseline, self.comparison = None, None
+        if "CRMOAnalyzerLib.slicer.mrml" in sys.modules:
+            sys.modules["CRMOAnalyzerLib.slicer.mrml"].forget_bone_map()
+
+    def sceneHasStudy(self) -> bool:
+        """Whether the scene holds a study the panel published (cheap: no package is imported or installed)."""
+        nodes = slicer.mrmlScene.GetNodesByClass("vtkMRMLTextNode")
+        return any(nodes.GetItemAsObject(i).GetAttribute("CRMOAnalyzer.role") == "report" for i in range(nodes.GetNumberOfItems()))
+
+    def restore(self, lesionNode=None, boneMap=None, volume=None) -> str:
+        """After a scene is opened: bring back the study it holds (annotations, report edits, comparison).
+
+        With lesion and bone nodes, analysis re-reads the findings and overrides stored in the lesion node;
+        a study loaded from study.json without nodes comes back from the scene as the reader left it.
+        Returns a status message, "" when the scene holds no study.
+        """
+        if not self.sceneHasStudy():
+            return ""
+        mrml = self._mrml()
+        self.baseline = mrml.stored_baseline(slicer.mrmlScene)
+        stored = mrml.stored_study(slicer.mrmlScene)
+        if stored is not None:
+            self.study, self.lesionNode = stored, None
+            self.publish()
+            return _("Study restored from the scene ({count} lesions, not linked to scene nodes).").format(count=len(stored.lesions))
+        if lesionNode is not None and boneMap is not None:
+            return self.analyze(lesionNode, boneMap, volume)
+        return ""
+
+    def loadSampleStudy(self, folder: str = SAMPLE_STUDY) -> str:
+        """Load the bundled synthetic sample study, select it in the panel's inputs and analyse it."""
+        nodes = self._mrml().load_sample_study(slicer.mrmlScene, folder)
+        parameters = self.getParameterNode()
+        parameters.inputVolume, parameters.boneMap, parameters.lesionNode = nodes["image"], nodes["bones"], nodes["lesions"]
+        return self.analyze(nodes["lesions"], nodes["bones"], nodes["image"])
+
+    def addLesion(self, node) -> str:
+        """Start placing a point, or add an empty segment to paint, for a new lesion."""
+        if node.IsA("vtkMRMLMarkupsFiducialNode"):
+            selection = slicer.app.applicationLogic().GetSelectionNode()
+            selection.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
+            selection.SetActivePlaceNodeID(node.GetID())
+            slicer.app.applicationLogic().GetInteractionNode().SetCurrentInteractionMode(slicer.vtkMRMLInteractionNode.Place)
+            return _("Click on the lesion in a view to place its point.")
+        if node.IsA("vtkMRMLSegmentationNode"):
+            count = node.GetSegmentation().GetNumberOfSegments()
+            segmentId = node.GetSegmentation().AddEmptySegment("", _("Lesion {n}").format(n=count + 1))
+            slicer.util.selectModule("SegmentEditor")
+            editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+            editor.setSegmentationNode(node)
+            editor.setCurrentSegmentID(segmentId)
+            return _("Paint the new segment in the Segment Editor; come back and the tables update.")
+        return "!" + _("Lesions in a label map volume are drawn with the Segment Editor or an external tool.")
+
+    # -- TotalSegmentator (its own extension) --
+    def totalSegmentatorAvailable(self) -> bool:
+        return hasattr(getattr(slicer, "modules", None), "totalsegmentator")
+
+    def totalSegmentatorQuality(self, hasGpu: bool) -> str:
+        """"normal" on a GPU; without one, ask, defaulting to "fast" (full resolution takes 5-50 minutes on a CPU)."""
+        if hasGpu:
+            return "normal"
+        fullResolution = slicer.util.confirmYesNoDisplay(
+            _("No GPU was found. TotalSegmentator's fast model takes a few minutes on a CPU; full resolution takes "
+              "5 to 50 minutes, during which Slicer is busy.\n\nCompute full resolution anyway? (No: use the fast model)"),
+            windowTitle=_("CRMO Analyzer: TotalSegmentator"))
+        return "normal" if fullResolution else "fast"
+
+    def createBoneMap(self, volume, task: str = "total", quality: Optional[str] = None):
+        """Run TotalSegmentator on the volume; returns the new segmentation, or a message ("!" first) on a problem.
+
+        TotalSegmentator runs as its own process; each line it prints goes to ``log`` and ``processEvents`` (the widget
+        passes Slicer's, so the panel stays live), and :meth:`cancelBoneMap` stops it.
+        """
+        import TotalSegmentator
+
+        tsLogic = TotalSegmentator.TotalSegmentatorLogic()
+        tsLogic.logCallback = self._boneMapProgress
+        installError = getattr(TotalSegmentator, "InstallError", ())
+        try:
+            tsLogic.setupPythonRequirements()
+        except installError as error:
+            if getattr(error, "restartRequired", False):
+                if slicer.util.confirmOkCancelDisplay(_("TotalSegmentator finished installing; Slicer must restart to use it. "
+                                                        "Restart now? (Save your scene first.)")):
+                    slicer.util.restart()
+                return "!" + _("Restart Slicer to finish installing TotalSegmentator.")
+            return "!" + _("TotalSegmentator could not be set up: {error}").format(error=error)
+        if quality is None:
+            import torch
+
+            hasGpu = bool(torch.cuda.is_available()) or bool(getattr(getattr(torch.backends, "mps", None), "is_available", lambda: False)())
+            quality = self.totalSegmentatorQuality(hasGpu)
+        follow = tsLogic.logProcessOutput
+
+        def followCancellable(process, *args, **kwargs):
+            self._boneMapProcess = process
+            return follow(process, *args, **kwargs)
+
+        tsLogic.logProcessOutput = followCancellable
+        self._boneMapCancelled, self._boneMapProcess = False, None
+        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{volume.GetName()} bones")
+        self.log(_("TotalSegmentator ({quality} model) is segmenting the bones ...").format(quality=quality))
+        try:
+            tsLogic.process(volume, segmentation, quality=quality, task=task, interactive=False)
+        except Exception:
+            slicer.mrmlScene.RemoveNode(segmentation)
+            if self._boneMapCancelled:
+                return "!" + _("TotalSegmentator was cancelled: no bone map was made.")
+            raise
+        finally:
+            self._boneMapProcess = None
+        return segmentation
+
+    def _boneMapProgress(self, line: str) -> None:
+        self.log(line)
+        if self.processEvents:
+            self.processEvents()  # the reader may press Cancel
+
+    def cancelBoneMap(self) -> None:
+        """Stop a running TotalSegmentator (its process is killed; nothing is added to the scene)."""
+        self._boneMapCancelled = True
+        if self._boneMapProcess is not None:
+            self._boneMapProcess.kill()
+
+    # -- study.json --
+    def saveStudy(self, path: str) -> None:
+        from CRMOAnalyzerLib.reading.read import read
+
+        read(self.study).save(path)
+
+    def loadStudy(self, path: str, lesionNode=None, boneMap=None, volume=None) -> str:
+        """Load ``study.json``; with scene nodes selected, its findings and overrides go onto their lesions."""
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.model import load_study
+
+        mrml = self._mrml()
+        try:
+            loaded = load_study(path)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        mrml.set_report_text(slicer.mrmlScene, None)  # a new study: its report is generated again
+        if lesionNode is None or boneMap is None:
+            self.study, self.lesionNode = loaded, None
+            self._store()
+            self.publish()
+            return _("Study loaded (not linked to scene nodes: select them and press Analyze to link).")
+        message = self.analyze(lesionNode, boneMap, volume)
+        if message.startswith("!"):
+            return message
+        matched = mrml.apply_annotations(self.study, loaded)
+        self.study.patient, self.study.study, self.study.clinical = loaded.patient, loaded.study, loaded.clinical
+        self._store()
+        self.publish()
+        return _("Study loaded: {matched} of {count} lesions matched the scene.").format(matched=matched, count=len(self.study.lesions))
+
+    # -- follow-up --
+    def compare(self, baselinePath: str, force: bool = False) -> str:
+        """Compare the current study with a baseline ``study.json``: publish the "CRMO comparison" table and the
+        report's follow-up paragraph (added to the reader's text when it is edited). Returns a status message
+        ("!" first when it is a problem for the user)."""
+        mrml = self._mrml()
+        from CRMOAnalyzerLib.reading.compare import same_patient
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.model import load_study
+
+        if self.study is None:
+            return "!" + _("No current study: press Analyze (or load a study) first, then compare it with the baseline.")
+        if not baselinePath:
+            return "!" + _("Choose the baseline study.json (an earlier exam of the same patient).")
+        try:
+            baseline = load_study(baselinePath)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        problem = same_patient(baseline, self.study)
+        if problem and not force:
+            return "!" + _("Not the same patient: {problem}. Tick 'Compare even if the patient differs' to compare anyway.").format(problem=problem)
+        previous = self.comparison.paragraph() if self.comparison is not None else None
+        self.baseline = baseline
+        self.publish()
+        if self.comparison is None:
+            self.baseline = None
+            return "!" + _("Nothing to compare: neither study has a lesion.")
+        mrml.store_baseline(baseline, slicer.mrmlScene)
+        if self.reportEdited():
+            self.setReportText(self._withFollowUp(self.reportText(), previous))
+        counts = self.comparison.summary()
+        message = _("{new} new, {resolved} resolved, {persistent} persistent lesions.").format(**counts)
+        return " ".join([message, *self.comparison.warnings])
+
+    def _withFollowUp(self, text: str, previous: Optional[str]) -> str:
+        """The reader's report text with the follow-up paragraph: replacing the previous one, else appended."""
+        paragraph = self.comparison.paragraph()
+        if previous and previous in text:
+            return text.replace(previous, paragraph)
+        return text.rstrip() + "\n\nFOLLOW-UP\n" + paragraph + "\n"
+
+    # -- exports --
+    def exportFormats(self) -> list:
+        """(key, label) of each format the panel exports (those of ``crmo-analyzer report --format``)."""
+        from CRMOAnalyzerLib.slicer.panel_exports import PANEL_FORMATS
+
+        return [(key, chosen.label) for key, chosen in PANEL_FORMATS.items()]
+
+    def export(self, panelFormat: str, outDir: str, dicomDir: str = "", keyFile: str = "", accession: str = "") -> str:
+        """Write the study in a panel format into ``outDir`` with the CLI's own writers (atomic files).
+
+        The report the panel shows (the text node, with the reader's edits and any follow-up paragraph) goes out.
+        Returns a status message ("!" first when it is a problem for the user: a missing input, bad data).
+        """
+        self.ensureRequirements()
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.slicer.panel_exports import export_study
+
+        if self.study is None:
+            return "!" + _("Nothing to export yet: press Analyze (or load a study) first.")
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                lesions = self._lesionVoxelsFile(folder) if panelFormat == "sr" else None
+                written = export_study(self.study, panelFormat, outDir, dicom=dicomDir or None, key_file=keyFile or None,
+                                       lesions=lesions, accession=(accession or "").strip() or None,
+                                       text=self.reportText() or None, baseline=self.baseline)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        return _("Wrote {files}").format(files=", ".join(str(path) for path in written))
+
+    def exportToDicomDatabase(self, dicomDir: str = "") -> str:
+        """Write the SR (and SEG) and add them to Slicer's DICOM database, so the DICOM browser lists them with the
+        images (as QuantitativeReporting does). Returns a status message ("!" first on a problem)."""
+        database = getattr(slicer, "dicomDatabase", None)
+        if database is None or not database.isOpen:
+            return "!" + _("Slicer's DICOM database is not open: open the DICOM module once, then export again.")
+        folder = tempfile.mkdtemp(prefix="CRMOAnalyzer-DICOM-")
+        message = self.export("sr", folder, dicomDir=dicomDir)
+        if message.startswith("!"):
+            return message
+        from DICOMLib import DICOMUtils
+
+        DICOMUtils.importDicom(folder, database, copyFiles=True)
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".dcm"))
+        return _("Added to the DICOM database: {files}").format(files=", ".join(names))
+
+    # -- lesion candidates: proposed AUTOMATIC; the reader accepts or rejects each --
+    def findCandidates(self, volume, boneMap) -> str:
+        """Propose lesion candidates (blocking): :meth:`startCandidates`, then wait for it."""
+        message = self.startCandidates(volume, boneMap)
+        if message.startswith("!"):
+            return message
+        while True:
+            message = self.pollCandidates(wait=0.2)
+            if message is not None:
+                return message
+
+    def startCandidates(self, volume, boneMap) -> str:
+        """Start ``crmo-analyzer candidates`` on the image and the bone map as a background process (the panel stays
+        live; :meth:`pollCandidates` shows them when it ends, :meth:`cancelCandidates` stops it). Returns a status
+        message ("!" first on a problem)."""
+        mrml = self._mrml()
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.io.images import write_image
+        from CRMOAnalyzerLib.io.labelnames import write_label_names
+
+        if volume is None or boneMap is None:
+            return "!" + _("Select the image (STIR) and the bone map first: candidates are looked for inside the bones.")
+        self.cancelCandidates()
+        folder = tempfile.mkdtemp(prefix="CRMOAnalyzer-candidates-")
+        try:
+            bonemap = mrml.bone_map(boneMap)
+            write_image(os.path.join(folder, "stir.nrrd"), mrml.volume_image(volume, "STIR image"))
+            write_image(os.path.join(folder, "bones.nrrd"), bonemap.labelmap)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        write_label_names(os.path.join(folder, "bones.json"), bonemap.names)
+        python = shutil.which("PythonSlicer") or sys.executable
+        command = [python, "-c", "from CRMOAnalyzerLib.cli.main import entry_point; entry_point()", "-q", "candidates",
+                   "--image", os.path.join(folder, "stir.nrrd"), "--bones", os.path.join(folder, "bones.nrrd"),
+                   "--bone-labels", os.path.join(folder, "bones.json"), "--out", os.path.join(folder, "out")]
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH")])))
+        self._candidatesRun = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                                env=environment), folder, volume)
+        return _("Looking for lesion candidates in the background ...")
+
+    def pollCandidates(self, wait: float = 0.0) -> Optional[str]:
+        """None while the candidates run; when they end, publish them and return the status message."""
+        if self._candidatesRun is None:
+            return "!" + _("No candidate search is running.")
+        process, folder, volume = self._candidatesRun
+        try:
+            process.wait(timeout=wait) if wait else None
+        except subprocess.TimeoutExpired:
+            return None
+        if process.poll() is None:
+            return None
+        self._candidatesRun = None
+        error = (process.stderr.read() or "").strip().splitlines()
+        if process.returncode != 0:
+            return "!" + (error[-1] if error else _("the candidate search stopped (exit {code})").format(code=process.returncode))
+        from CRMOAnalyzerLib.io.files import read_json
+        from CRMOAnalyzerLib.io.images import read_labelmap
+
+        out = os.path.join(folder, "out")
+        found = read_json(os.path.join(out, "candidates.json"), "candidates")["candidates"]
+        result = types.SimpleNamespace(labelmap=read_labelmap(os.path.join(out, "candidates.nii.gz"), "candidates"),
+                                       candidates=[types.SimpleNamespace(**candidate) for candidate in found])
+        mrml = self._mrml()
+        self.candidates = mrml.publish_candidates(result, slicer.mrmlScene, reference=volume)
+        mrml.place_beside(volume, [self.candidates])
+        if not found:
+            return _("No lesion candidate found (the reader decides; this only proposes).")
+        return _("{count} candidates proposed (AUTOMATIC): accept or reject each.").format(count=len(found))
+
+    def cancelCandidates(self) -> None:
+        """Stop a running candidate search (nothing is added to the scene)."""
+        if self._candidatesRun is not None:
+            self._candidatesRun[0].kill()
+            self._candidatesRun[0].wait()
+            self._candidatesRun = None
+
+    def candidateList(self) -> list:
+        """(segment ID, name, facts) of the candidates still to decide on."""
+        if self.candidates is None or self.candidates.GetScene() is None:
+            return []
+        return self._mrml().candidate_segments(self.candidates)
+
+    def centreOnCandidate(self, segmentId: str) -> None:
+        facts = dict((sid, f) for sid, _name, f in self.candidateList()).get(segmentId) or {}
+        if facts.get("centroid_ras"):
+            self._mrml().centre_views(slicer.mrmlScene, facts["centroid_ras"])
+
+    def acceptCandidate(self, segmentId: str, lesionNode=None) -> str:
+        """The candidate becomes a lesion of ``lesionNode`` (a new "CRMO lesions" segmentation when there is none)."""
+        from CRMOAnalyzerLib.errors import CRMOInputError
+
+        mrml = self._mrml()
+        if self.candidates is None:
+            return "!" + _("No candidates: press Find candidates first.")
+        if lesionNode is None:
+            lesionNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", _("CRMO lesions"))
+        try:
+            mrml.accept_candidate(self.candidates, segmentId, lesionNode)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        self.lesionNode = lesionNode
+        return _("Candidate accepted as a lesion of {node}; analyse to see it in the tables.").format(node=lesionNode.GetName())
+
+    def rejectCandidate(self, segmentId: str) -> str:
+        if self.candidates is not None:
+            self.candidates.GetSegmentation().RemoveSegment(segmentId)
+        return _("Candidate rejected.")
+
+    # -- sending to the RIS and the PACS, through the outbox --
+    def send(self, destination: str, accession: str = "", dicomDir: str = "", timeout: Optional[float] = None) -> str:
+        """Send the report (``mllp://``: HL7 ORU^R01 with the text the panel shows) or the SR and SEG (``dicomweb+http://``,
+        ``dicom://``) and wait for acceptance; every item stays in the outbox until accepted. Returns a status message."""
+        self.ensureRequirements()
+        from CRMOAnalyzerLib.errors import CRMOInputError
+        from CRMOAnalyzerLib.send import DEFAULT_TIMEOUT
+        from CRMOAnalyzerLib.send.deliver import queue_study, send_all
+
+        if self.study is None:
+            return "!" + _("Nothing to send yet: press Analyze (or load a study) first.")
+        if not destination:
+            return "!" + _("Give a destination: mllp://HOST:PORT, dicomweb+http://HOST:PORT/dicom-web or dicom://AET@HOST:PORT.")
+        outbox = self.outbox()
+        try:
+            labelmap = None
+            if not destination.lower().startswith("mllp") and self.lesionNode is not None:
+                labelmap = self._mrml().lesion_voxels(self.lesionNode)
+            items = queue_study(self.study, destination, outbox, where=_("the panel's study"), text=self.reportText() or None,
+                                accession=(accession or "").strip() or None, comparison=self.comparison,
+                                dicom_dir=dicomDir or None, labelmap=labelmap)
+            failures = send_all(outbox, items, timeout or DEFAULT_TIMEOUT)
+        except CRMOInputError as error:
+            return "!" + str(error)
+        if failures:
+            return "!" + _("{failed} of {count} not accepted ({problem}); kept in the outbox.").format(
+                failed=len(failures), count=len(items), problem=failures[0][1])
+        return _("Sent to {destination}: {count} accepted.").format(destination=destination, count=len(items))
+
+    def outbox(self):
+        """The outbox the panel sends through (``$CRMO_OUTBOX``, else ``~/.crmo-analyzer/outbox``, as the command line)."""
+        from CRMOAnalyzerLib.send.outbox import Outbox, default_outbox
+
+        return Outbox(default_outbox())
+
+    def outboxSummary(self) -> str:
+        """One line for the panel: what waits in the outbox, and the last error of the first item."""
+        items, broken = self.outbox().pending()
+        unreadable = _(" {count} unreadable (crmo-analyzer outbox lists them).").format(count=len(broken)) if broken else ""
+        if not items:
+            return (_("Outbox: no item to send.") + unreadable) if broken else _("Outbox: empty.")
+        first = items[0]
+        return _("Outbox: {count} waiting, e.g. {what} for {destination} ({error}).").format(
+            count=len(items), what=first.description or first.path.name, destination=first.destination,
+            error=first.last_error or _("not sent yet")) + unreadable
+
+    def retryOutbox(self, timeout: Optional[float] = None) -> str:
+        """Send every waiting item again, unchanged; returns a status message."""
+        from CRMOAnalyzerLib.send import DEFAULT_TIMEOUT
+        from CRMOAnalyzerLib.send.deliver import send_all
+
+        outbox = self.outbox()
+        items, _broken = outbox.pending()
+        if not items:
+            return self.outboxSummary()
+        failures = send_all(outbox, items, timeout or DEFAULT_TIMEOUT)
+        if failures:
+            return "!" + _("{failed} of {count} still not accepted ({problem}).").format(
+                failed=len(failures), count=len(items), problem=failures[0][1])
+        return _("Outbox sent: {count} accepted.").format(count=len(items))
+
+    def _lesionVoxelsFile(self, folder: str) -> Optional[str]:
+        """The scene's lesion voxels as a label map file for the DICOM SEG (None for points or no node)."""
+        if self.lesionNode is None:
+            return None
+        voxels = self._mrml().lesion_voxels(self.lesionNode)
+        if voxels is None:
+            return None
+        from CRMOAnalyzerLib.io.images import write_image
+
+        return str(write_image(os.path.join(folder, "lesions.nrrd"), voxels))
