@@ -134,3 +134,25 @@ def test_only_the_command_line_parses_arguments():
     assert sorted(name for name, names in external.items()
                   if "argparse" in names and not name.startswith("CRMOAnalyzerLib.cli")) == []
     assert "argparse" in external["CRMOAnalyzerLib.cli.report"]  # the walk sees it where it is
+
+
+#: the layers of the core, in the one direction data flows (a module imports only from its own layer's folder and
+#: from earlier layers); layers of the same rank do not import each other
+LAYERS = {"errors": 0, "io": 1, "anatomy": 2, "model": 3, "localization": 4, "samples": 4, "reading": 5,
+          "pipeline": 6, "exports": 7, "send": 8, "candidates": 9, "cohort": 9, "cli": 10, "slicer": 10}
+
+
+def layer_violations(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    def layer(name: str) -> str:
+        return name.split(".")[1] if "." in name else ""
+
+    return sorted((a, b) for a, targets in edges.items() for b in targets
+                  if layer(a) and layer(b) and layer(a) != layer(b) and LAYERS[layer(b)] >= LAYERS[layer(a)])
+
+
+def test_data_flows_one_way_between_the_folders():
+    edges, _ = graph()
+    assert {name.split(".")[1] for name in edges if "." in name} == set(LAYERS)  # every part has its place
+    assert layer_violations(edges) == []
+    assert layer_violations({"CRMOAnalyzerLib.model": {"CRMOAnalyzerLib.reading.distribution"}}) == [
+        ("CRMOAnalyzerLib.model", "CRMOAnalyzerLib.reading.distribution")]  # the check can fail
