@@ -101,6 +101,7 @@ class LongBone:
     physis: dict[str, float]  # end -> mm from the end to the physis
     metaphysis: dict[str, float]  # end -> mm beyond the physis
     tips: dict[str, np.ndarray]  # end -> centroid of the bone's last end_slab_mm there (RAS)
+    physis_basis: dict[str, str] | None = None  # end -> "seen in the bone map" or the estimate used
 
     @classmethod
     def from_runs(cls, bone: Runs, orient: Callable[[np.ndarray, np.ndarray], Orientation],
@@ -119,18 +120,25 @@ class LongBone:
         cut = {end: touches_edge(part) for end, part in ends.items()}
         tips = {end: part.moments()[0] for end, part in ends.items()}
         proximal, basis = orient(tips["low"], tips["high"])
-        physis, metaphysis = {}, {}
+        physis, metaphysis, physis_basis = {}, {}, {}
+        seen = _physes(bone, axis, cut)
         for end, sign, start in (("low", 1.0, low), ("high", -1.0, high)):
-            if not any(cut.values()):  # the whole bone: the physis from its length, the square at the physis
-                physis[end] = rule["epiphysis_fraction"] * length
-                slab = rule["width_slab_fraction"] * length
+            whole = not any(cut.values())
+            if end in seen:  # the physis the map shows: the square at it, from the width just beyond it
+                physis[end], physis_basis[end] = seen[end], "physis seen in the bone map"
+            elif whole:  # the whole bone: the physis from its length
+                physis[end], physis_basis[end] = rule["epiphysis_fraction"] * length, "estimated from the bone's length"
+            if end in physis:
+                slab = rule["width_slab_fraction"] * length if whole else rule["end_width_probe_mm"] / 2
                 width = _width(bone, axis, start + sign * physis[end], start + sign * (physis[end] + slab))
-                metaphysis[end] = min(rule["metaphysis_width_factor"] * width, rule["metaphysis_max_fraction"] * length)
+                metaphysis[end] = rule["metaphysis_width_factor"] * width
+                if whole:
+                    metaphysis[end] = min(metaphysis[end], rule["metaphysis_max_fraction"] * length)
             else:  # length unknown: both from the end's width
                 width = _width(bone, axis, start, start + sign * rule["end_width_probe_mm"])
-                physis[end] = rule["epiphysis_width_ratio"] * width
+                physis[end], physis_basis[end] = rule["epiphysis_width_ratio"] * width, "estimated from the end's width"
                 metaphysis[end] = rule["metaphysis_width_factor"] * width
-        return cls(axis, proximal, basis, cut, physis, metaphysis, tips)
+        return cls(axis, proximal, basis, cut, physis, metaphysis, tips, physis_basis)
 
     def named(self, end: str) -> str | None:
         """``"proximal"`` or ``"distal"`` for the ``"low"`` or ``"high"`` end, ``None`` if the ends are unknown."""
@@ -160,6 +168,58 @@ class LongBone:
         cut = " and ".join(self.named(e) or "one" for e in ("low", "high") if self.cut[e])
         return SubLocation(None, None, position, f"sub-location unknown: the bone is cut by the edge of the image at its "
                                                  f"{cut} end, and the lesion lies beyond the metaphysis of the end the image shows")
+
+
+def _mask(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels as a boolean array (k, j, i) over their bounding box, and the box's lowest (i, j, k)."""
+    low = np.array([runs.start.min(), runs.j.min(), runs.k.min()])
+    high = np.array([runs.stop.max() - 1, runs.j.max(), runs.k.max()])
+    mask = np.zeros(tuple((high - low + 1)[::-1]), bool)
+    length = (runs.stop - runs.start).astype(np.int64)
+    row = np.repeat(np.arange(len(length)), length)
+    i = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + runs.start[row]
+    mask[runs.k[row] - low[2], runs.j[row] - low[1], i - low[0]] = True
+    return mask, low
+
+
+def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
+    """The physis at each uncut end where the bone map shows it (mm from the end): the bone's end cut off from the
+    rest by a thin transverse gap (the unossified physis; face-connected voxels, so a gap of one voxel shows); the
+    piece so cut off must start within ``end_slab_mm`` of the end, lie within ``physis_search_width_factor`` x the
+    end's width of it, and span ``physis_min_span_fraction`` of that width across the axis (an epiphysis, not an
+    ossicle or a spur). Its depth: the piece's deepest voxel."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    rule = rules()["long_bone"]
+    ends = [end for end in ("low", "high") if not cut[end]]
+    if not ends or bone.count < 50:
+        return {}
+    mask, low = _mask(bone)
+    labels, count = ndimage.label(mask)
+    if count < 2:
+        return {}
+    k, j, i = np.nonzero(labels)
+    piece = labels[k, j, i]
+    ras = np.column_stack([i + low[0], j + low[1], k + low[2]]) @ bone.affine[:3, :3].T + bone.affine[:3, 3]
+    along = (ras - axis.centre) @ axis.axes[:, 0]
+    across = ras - axis.centre - np.outer(along, axis.axes[:, 0])
+    main = int(np.argmax(np.bincount(piece)))
+    found: dict[str, float] = {}
+    for end in ends:
+        probe = (axis.low, axis.low + rule["end_width_probe_mm"]) if end == "low" else \
+                (axis.high - rule["end_width_probe_mm"], axis.high)
+        width = _width(bone, axis, *probe)
+        depth = along - axis.low if end == "low" else axis.high - along
+        for candidate in range(1, count + 1):
+            part = piece == candidate
+            if candidate == main or float(depth[part].min()) > rule["end_slab_mm"]:
+                continue
+            span = max(float(np.ptp(across[part] @ axis.axes[:, c])) for c in (1, 2))
+            if float(depth[part].max()) <= rule["physis_search_width_factor"] * width \
+                    and span >= rule["physis_min_span_fraction"] * width:
+                found[end] = float(depth[part].max())
+                break
+    return found
 
 
 def end_slabs(bone: Runs, direction: np.ndarray | None = None, centre: np.ndarray | None = None) -> dict[str, Runs]:
