@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
-"""Speed and memory of localize-and-measure on a large volume, against SimpleITK and a per-label loop.
+"""Speed and memory of ``crmo-analyzer analyze`` on a large volume, against SimpleITK alone.
 
-Generates a lesion map of ~128 Mvoxels with 100 lesions and a dense bone map on the same grid, then
-runs each method in a fresh process (file reading excluded from the times) and prints:
-time, peak memory above the loaded inputs, the CLI's cold start, and the panel refresh for 100 lesions.
+Generates a uint8 lesion map of ~128 Mvoxels with 100 lesions and a dense bone map on the same grid
+(uncompressed NRRD), then prints:
 
-    python3 benchmarks/bench_localize.py [--shape 512 512 512] [--lesions 100] [--repeat 3]
+- the whole process: ``crmo-analyzer analyze`` (the console script beside this Python, not a pyenv shim)
+  against a Python process that only reads both files with SimpleITK and runs LabelShapeStatisticsImageFilter
+  on the lesion map; best of ``--runs`` (5), the two interleaved so that a slow spell of the machine hits both;
+  each process's peak memory (``wait4``'s ru_maxrss) against the inputs' size;
+- each step's share of the analyze process (python start, imports, read, localize and its parts, write and its
+  parts) beside the SimpleITK process's (python start, import, read, label statistics), from one more process
+  per run that times the same CLI call step by step;
+- localize-and-measure alone in a fresh process (file reading excluded), against SimpleITK's label statistics and
+  a per-label loop; the CLI's cold start; the panel refresh for 100 lesions.
 
-Targets (issue "Speed and robustness"): localize-and-measure within 1.5x of SimpleITK's
-LabelShapeStatistics on the lesion map; peak memory within input size + 25%; cold start < 0.5 s;
-refresh < 30 ms.
+    python3 benchmarks/bench_localize.py [--shape 512 512 512] [--lesions 100] [--runs 5] [--repeat 3]
+
+Targets: issue 19, the whole ``analyze`` process at no more than 1.0x the SimpleITK process, its peak memory no
+more than the inputs + 25% above what the interpreter with numpy and SimpleITK holds; issue "Speed and robustness",
+localize-and-measure within 1.5x of SimpleITK's LabelShapeStatistics, cold start < 0.5 s, refresh < 30 ms.
+Figures only: no test asserts a time.
 """
 
 from __future__ import annotations
@@ -69,7 +79,7 @@ def make_inputs(folder: Path, shape: tuple[int, int, int], n_lesions: int, seed:
     rng = np.random.default_rng(seed)
     nk, nj, ni = shape
     bones, names = bone_blocks(shape)
-    lesions = np.zeros(shape, np.uint16)
+    lesions = np.zeros(shape, np.uint8 if n_lesions < 256 else np.uint16)
     kk, jj, ii = np.ogrid[:nk, :nj, :ni]
     for n in range(1, n_lesions + 1):
         r = int(rng.integers(4, 11))
@@ -77,7 +87,7 @@ def make_inputs(folder: Path, shape: tuple[int, int, int], n_lesions: int, seed:
         sl = tuple(slice(ci - r, ci + r + 1) for ci in c)
         ball = ((kk[sl[0]] - c[0]) ** 2 + (jj[:, sl[1]] - c[1]) ** 2 + (ii[:, :, sl[2]] - c[2]) ** 2) <= r * r
         lesions[sl][ball] = n
-    for array, name in ((bones, "bones.nii"), (lesions, "lesions.nii")):
+    for array, name in ((bones, "bones.nrrd"), (lesions, "lesions.nrrd")):
         image = sitk.GetImageFromArray(array)
         image.SetSpacing((1.0, 1.0, 1.0))
         sitk.WriteImage(image, str(folder / name), False)
@@ -104,8 +114,8 @@ def peak_rss():
 from CRMOAnalyzerLib.io.images import read_labelmap
 from CRMOAnalyzerLib.localization.bonemap import BoneMap
 from CRMOAnalyzerLib.localization.localize import localize_labels
-lesions = read_labelmap(folder + "/lesions.nii")
-bones = read_labelmap(folder + "/bones.nii") if method.startswith("tool") else None
+lesions = read_labelmap(folder + "/lesions.nrrd")
+bones = read_labelmap(folder + "/bones.nrrd") if method.startswith("tool") else None
 names = {{int(k): v for k, v in json.load(open(folder + "/names.json")).items()}}
 with open("/proc/self/clear_refs", "w") as f:  # the peak from here on, not the file reading's
     f.write("5")
@@ -146,6 +156,178 @@ def run_worker(folder: Path, method: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+#: the SimpleITK process the whole ``analyze`` process is held against: read both files, label statistics of the lesions
+REFERENCE = r"""
+import sys, time
+start = time.perf_counter()
+import SimpleITK as sitk
+imported = time.perf_counter()
+bones = sitk.ReadImage(sys.argv[1] + "/bones.nrrd")
+lesions = sitk.ReadImage(sys.argv[1] + "/lesions.nrrd")
+read = time.perf_counter()
+statistics = sitk.LabelShapeStatisticsImageFilter()
+statistics.Execute(lesions)
+done = time.perf_counter()
+print(len(statistics.GetLabels()), imported - start, read - imported, done - read)
+"""
+
+#: the analyze command in one process, timed step by step (wrappers around the steps; the same CLI call)
+STEPS = r"""
+import json, sys, time
+start = time.perf_counter()
+import numpy, SimpleITK
+runtime = time.perf_counter()
+from CRMOAnalyzerLib.cli.main import main
+import CRMOAnalyzerLib.pipeline
+imported = time.perf_counter()
+import importlib
+modules = {name: importlib.import_module("CRMOAnalyzerLib." + name) for name in (
+    "pipeline", "io.images", "localization.localize", "localization.bonemap", "model")}
+spent = {}
+
+def timed(owner, name, key):
+    function = getattr(owner, name, None)
+    if function is None:
+        return
+    def wrapper(*args, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[key] = spent.get(key, 0.0) + time.perf_counter() - begin
+    setattr(owner, name, wrapper)
+
+timed(modules["io.images"], "_read_sitk", "read")
+timed(modules["pipeline"], "analyze_files", "read and localize")
+timed(modules["pipeline"], "write_outputs", "write")
+timed(modules["localization.bonemap"], "label_runs", "bone-map runs")
+timed(modules["localization.localize"], "measure_labels", "lesion pass")
+timed(modules["pipeline"], "measure_labels", "lesion pass")  # beside the bone map's runs, in a thread
+timed(modules["localization.localize"]._Localizer, "frame", "frames")
+timed(modules["localization.localize"]._Localizer, "_flat_frame", "frames of flat bones")
+timed(modules["model"].Study, "to_dict", "study.json content")
+timed(modules["pipeline"], "write_json", "files")
+timed(modules["pipeline"], "write_text", "files")
+report = importlib.import_module("CRMOAnalyzerLib.reading.report")
+timed(report, "render_parts", "report (with the reading)")
+timed(report, "_template", "template (import jinja2, compile)")
+before = time.perf_counter()
+code = main(sys.argv[1:])
+end = time.perf_counter()
+print(json.dumps({"code": code, "runtime import": runtime - start, "package import": imported - runtime,
+                  "total": end - start, **spent}))
+"""
+
+
+def analyze_command() -> list[str]:
+    """``crmo-analyzer``: the console script installed beside this Python (a pyenv shim adds a shell), else ``-m``."""
+    script = Path(sys.executable).with_name("crmo-analyzer")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "CRMOAnalyzerLib.cli.main"]
+
+
+def run_process(command: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak resident bytes and standard output of a fresh process.
+
+    The peak comes from GNU time (``/usr/bin/time -f %M``) when there is one: a child forked from this process would
+    start its ru_maxrss from this process's size (inputs made here), not from its own.
+    """
+    timer = Path("/usr/bin/time")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        wrapped = [str(timer), "-f", "%M", "-o", rss.name] + command if timer.exists() else command
+        start = time.perf_counter()
+        process = subprocess.Popen(wrapped, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if code:
+            raise RuntimeError(f"{command[:3]} failed ({code}): {err.read().decode()[-2000:]}")
+        peak = int(rss.read().split()[-1]) if timer.exists() else usage.ru_maxrss
+        return elapsed, peak * 1024, out.read().decode()
+
+
+def whole_process(folder: Path, runs: int, input_bytes: int, baseline: Path | None = None) -> dict:
+    """``crmo-analyzer analyze`` against the SimpleITK process: best of ``runs``, interleaved; steps and peak memory.
+
+    ``baseline``: another checkout of the project (e.g. ``git worktree add /tmp/before HEAD~3``) whose ``analyze``
+    runs interleaved with these, for before/after figures taken under the same load.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "CRMOAnalyzer")}
+    inputs = ["analyze", "--bones", str(folder / "bones.nrrd"), "--bone-labels", str(folder / "names.json"),
+              "--lesions", str(folder / "lesions.nrrd"), "--force"]
+    reference = [sys.executable, "-c", REFERENCE, str(folder)]
+    analyze = analyze_command() + ["-q"] + inputs
+    steps = [sys.executable, "-c", STEPS, "-q"] + inputs
+    bare = [sys.executable, "-c", "pass"]
+    runtime = [sys.executable, "-c", "import numpy, SimpleITK"]
+    found: dict[str, list] = {"sitk": [], "analyze": [], "steps": [], "bare": [], "runtime": [], "baseline": []}
+    before_env = {**os.environ, "PYTHONPATH": str(baseline / "CRMOAnalyzer")} if baseline else None
+    run_process(reference)  # warm the page cache
+    for n in range(runs):  # interleaved, so that a slow spell of the machine hits both
+        found["sitk"].append(run_process(reference, env))
+        found["analyze"].append(run_process(analyze + ["--out", str(folder / f"out-{n}")], env))
+        if before_env:
+            found["baseline"].append(run_process(analyze + ["--out", str(folder / f"before-{n}")], before_env))
+        found["steps"].append(run_process(steps + ["--out", str(folder / f"steps-{n}")], env))
+        found["bare"].append(run_process(bare))
+        found["runtime"].append(run_process(runtime))
+    sitk_best = min(found["sitk"], key=lambda r: r[0])
+    tool_best = min(found["analyze"], key=lambda r: r[0])
+    ratio = tool_best[0] / sitk_best[0]
+    print(f"whole process, best of {runs} interleaved: crmo-analyzer analyze {tool_best[0] * 1000:.0f} ms, "
+          f"SimpleITK read + LabelShapeStatistics {sitk_best[0] * 1000:.0f} ms: ratio {ratio:.2f}x (target <= 1.00x)")
+    print("  all runs (ms): analyze " + " ".join(f"{r[0] * 1000:.0f}" for r in found["analyze"])
+          + "; SimpleITK " + " ".join(f"{r[0] * 1000:.0f}" for r in found["sitk"]))
+    if found["baseline"]:
+        before = min(found["baseline"], key=lambda r: r[0])
+        print(f"  baseline {baseline}: analyze {before[0] * 1000:.0f} ms best ({before[0] / sitk_best[0]:.2f}x), peak "
+              f"{max(r[1] for r in found['baseline']) / 2**20:.0f} MiB; runs " + " ".join(f"{r[0] * 1000:.0f}" for r in found["baseline"]))
+    bare_s = min(r[0] for r in found["bare"])
+    runtime_s = min(r[0] for r in found["runtime"])
+    runtime_rss = min(r[1] for r in found["runtime"])
+    # the SimpleITK process's steps (from its best run) and the analyze process's (best of each step over the runs)
+    _, sitk_import, sitk_read, sitk_stats = (float(x) for x in sitk_best[2].split())
+    print(f"  SimpleITK process: python start {bare_s * 1000:.0f} ms, import SimpleITK (numpy too) {sitk_import * 1000:.0f} ms, "
+          f"read {sitk_read * 1000:.0f} ms, label statistics {sitk_stats * 1000:.0f} ms")
+    timings = [json.loads(r[2].strip().splitlines()[-1]) for r in found["steps"]]
+    best = min(timings, key=lambda t: t["total"])  # the steps of the fastest timed run, so that they add up
+    total = bare_s + best["total"]
+    print(f"  analyze, step by step (the fastest of {runs} timed runs: {total * 1000:.0f} ms with python start):")
+    localize_s = best["read and localize"] - best["read"]
+    rows = [("python start", bare_s), ("import numpy + SimpleITK", best["runtime import"]),
+            ("import CRMOAnalyzerLib (cli, pipeline)", best["package import"]), ("read (SimpleITK)", best["read"]),
+            ("localize (and swapped-input checks)", localize_s)]
+    for label, seconds in rows:
+        print(f"  {label:42s} {seconds * 1000:6.0f} ms  {100 * seconds / total:4.0f}%")
+    for key in ("bone-map runs", "lesion pass", "frames", "frames of flat bones"):  # the lesion pass runs beside the runs
+        if key in best:
+            print(f"    {key:40s} {best[key] * 1000:6.0f} ms  {100 * best[key] / total:4.0f}%")
+    print(f"  {'write (study.json, report.txt)':42s} {best.get('write', 0) * 1000:6.0f} ms  {100 * best.get('write', 0) / total:4.0f}%")
+    for key in ("report (with the reading)", "template (import jinja2, compile)", "study.json content", "files"):  # the template: ahead, in a thread
+        if key in best:
+            print(f"    {key:40s} {best[key] * 1000:6.0f} ms  {100 * best[key] / total:4.0f}%")
+    accounted = bare_s + best["runtime import"] + best["package import"] + best["read and localize"] + best.get("write", 0)
+    print(f"  {'rest (arguments, exit, between steps)':42s} {(total - accounted) * 1000:6.0f} ms  {100 * (total - accounted) / total:4.0f}%")
+    flat = best.get("frames of flat bones", 0.0)
+    if flat > 0.05 * total:
+        print(f"  (the frames of flat bones, sublocation.py, take {flat * 1000:.0f} ms of the timed run: without them the "
+              f"fastest analyze run would be about {(tool_best[0] - flat) / sitk_best[0]:.2f}x)")
+    tool_peak = max(r[1] for r in found["analyze"])
+    sitk_peak = max(r[1] for r in found["sitk"])
+    mib = 2 ** 20
+    print(f"  peak memory (highest of the runs): analyze {tool_peak / mib:.0f} MiB, SimpleITK {sitk_peak / mib:.0f} MiB; "
+          f"inputs {input_bytes / mib:.0f} MiB; python with numpy + SimpleITK imported {runtime_rss / mib:.0f} MiB")
+    extra = tool_peak - runtime_rss
+    print(f"  analyze holds {extra / mib:.0f} MiB above that runtime: {100 * extra / input_bytes:.0f}% of the inputs "
+          f"(target <= 125%); SimpleITK {100 * (sitk_peak - runtime_rss) / input_bytes:.0f}%")
+    print(f"  python start {bare_s * 1000:.0f} ms, with numpy + SimpleITK imported {runtime_s * 1000:.0f} ms")
+    return {"ratio": ratio, "steps": best, "peak": tool_peak}
+
+
 def cold_start(repeat: int = 11) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -170,7 +352,11 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs=3, default=(512, 512, 512), metavar=("K", "J", "I"))
     parser.add_argument("--lesions", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5, help="whole-process runs of each (best of them)")
     parser.add_argument("--skip-loop", action="store_true", help="skip the (slow) per-label loop")
+    parser.add_argument("--whole-only", action="store_true", help="only the whole-process figures (issue 19)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", help="another checkout whose analyze runs interleaved "
+                        "with this one's (before/after figures under the same load)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="crmo-bench-") as tmp:
         folder = Path(tmp)
@@ -179,6 +365,9 @@ def main() -> None:
         print(f"inputs: {facts['voxels'] / 1e6:.1f} Mvoxels, {args.lesions} lesions ({facts['lesion_voxels']} voxels), "
               f"bone map {100 * facts['bone_fraction']:.0f}% labelled, {facts['input_bytes'] / 2**20:.0f} MiB in memory "
               f"(made in {time.perf_counter() - t:.1f} s)")
+        whole_process(folder, args.runs, facts["input_bytes"], args.baseline)
+        if args.whole_only:
+            return
         methods = ("sitk", "tool", "tool-warm") + (() if args.skip_loop else ("loop",))
         runs: dict[str, list[dict]] = {method: [] for method in methods}
         for repeat in range(args.repeat):  # interleaved, so that a slow spell of the machine hits every method

@@ -10,10 +10,9 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
-from importlib import resources
 
 from .errors import CRMOInputError
-from .io.files import read_json
+from .io.files import read_json, resource
 
 __all__ = ["Bone", "BoneKindValues", "SideValues", "LATERALITY_CODES", "bones", "find_bone", "regions",
            "totalsegmentator_ids", "UNASSIGNED"]
@@ -81,7 +80,7 @@ RESOURCE = "bones.json"
 
 @lru_cache(maxsize=None)
 def _vocabulary() -> tuple[dict[str, Bone], dict[str, str], tuple[dict[str, str], ...]]:
-    path = resources.files("CRMOAnalyzerLib") / "resources" / RESOURCE
+    path = resource(RESOURCE)
     doc = read_json(path, "bone vocabulary")
     by_name: dict[str, Bone] = {}
     index: dict[str, str] = {}
@@ -152,7 +151,7 @@ def find_bone(name: str) -> Bone | None:
 
 @lru_cache(maxsize=None)
 def _tasks() -> dict:
-    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "totalsegmentator_tasks.json",
+    return read_json(resource("totalsegmentator_tasks.json"),
                      "TotalSegmentator task table")
 
 

@@ -10,12 +10,11 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from .anatomy import LATERALITY_CODES, UNASSIGNED, bones, regions
 from .errors import CRMOInputError
-from .io.files import read_json, write_json
+from .io.files import read_json, resource, write_json
 
 __all__ = ["Lesion", "Study", "SCHEMA", "SCHEMA_VERSION", "load_study", "save_study", "software", "ordered_lesions",
            "lesion_labels", "labelled", "find_lesion"]
@@ -220,7 +219,7 @@ class Study:
 def _validator():
     import jsonschema  # noqa: PLC0415
 
-    schema = read_json(resources.files("CRMOAnalyzerLib") / "resources" / "study.schema.json", "study schema")
+    schema = read_json(resource("study.schema.json"), "study schema")
     return jsonschema.Draft202012Validator(schema)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,12 +20,11 @@ from .io.files import read_json, write_json, write_text
 from .io.geometry import to_ras
 from .io.images import LabelMap, read_image, read_labelmap
 from .localization.localize import analyze
-from .io.markups import read_points
+from .localization.measure import measure_labels
 from .model import Study
-from .reading.read import read
 
-__all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "read_info", "no_lesion_study", "swapped_lesions",
-           "swapped_bones"]
+__all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "prepare_report", "read_info", "no_lesion_study",
+           "swapped_lesions", "swapped_bones"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +72,21 @@ def read_bonemap(bones: str | os.PathLike, bone_labels: str | os.PathLike | None
     """The named bone map of a file: names from ``bone_labels``, else the file's own (a .seg.nrrd), else the
     TotalSegmentator task's ids (with a warning). Refused in one line when no name fits."""
     labelmap = read_labelmap(bones, "bone map")
+    return _bonemap(labelmap, *_bone_names(labelmap, bones, bone_labels, task), bones, bone_labels)
+
+
+def _bone_names(labelmap: LabelMap, bones, bone_labels, task) -> tuple[dict[int, str], str]:
+    """The bone map's names and where they come from (``--bone-labels``, the .seg.nrrd, or the task's ids)."""
     if bone_labels is not None:
         from .io.labelnames import read_label_names  # noqa: PLC0415
 
-        names, source = read_label_names(bone_labels), os.fspath(bone_labels)
-    elif labelmap.names:
-        names, source = labelmap.names, os.fspath(bones)
-    else:
-        names, source = totalsegmentator_ids(task), f"TotalSegmentator task '{task or 'total'}' label ids"
+        return read_label_names(bone_labels), os.fspath(bone_labels)
+    if labelmap.names:
+        return labelmap.names, os.fspath(bones)
+    return totalsegmentator_ids(task), f"TotalSegmentator task '{task or 'total'}' label ids"
+
+
+def _bonemap(labelmap: LabelMap, names: dict[int, str], source: str, bones, bone_labels) -> BoneMap:
     try:
         bonemap = BoneMap(labelmap, names, source)
     except CRMOInputError as error:
@@ -89,22 +98,72 @@ def read_bonemap(bones: str | os.PathLike, bone_labels: str | os.PathLike | None
     return bonemap
 
 
+class _Beside(threading.Thread):
+    """``function(*args)`` in a thread beside the caller's work: numpy releases the GIL in its passes over large
+    arrays, so a pass over the lesion map runs on the second core while the bone map is encoded on the first.
+    :meth:`result` waits, then returns the value or raises the error."""
+
+    def __init__(self, function: Callable, *args: Any) -> None:
+        super().__init__(daemon=True)
+        self._call, self._value, self._error = (function, args), None, None
+        self.start()
+
+    def run(self) -> None:
+        function, args = self._call
+        try:
+            self._value = function(*args)
+        except BaseException as error:  # noqa: BLE001 (raised again by result(), in the caller's thread)
+            self._error = error
+
+    def result(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _read_later(read: Callable, *args) -> tuple[Any, CRMOInputError | None]:
+    """Read now, but keep a bad file's error for later: errors of the bone map come first, as they always did."""
+    try:
+        return read(*args), None
+    except CRMOInputError as error:
+        return None, error
+
+
 def analyze_files(inputs: AnalysisInputs) -> Study:
-    """Read the inputs, localize every lesion, return the study."""
+    """Read the inputs, localize every lesion, return the study.
+
+    Bad inputs are refused in the order of the options: the bone map (file, names, swapped) first, then the image,
+    then the lesions. Both maps are read before either is scanned, so that the lesion map's pass runs beside the
+    bone map's (two cores).
+    """
     if (inputs.lesions is None) == (inputs.points is None):
         raise CRMOInputError(None, "give the lesions either as a label map/segmentation or as points, not both")
-    bonemap = read_bonemap(inputs.bones, inputs.bone_labels, inputs.task)
-    _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force, hint=FORCE_HINT["bones"])
-    record = {"bones": os.fspath(inputs.bones), "bone_names": bonemap.names_source}
-    image = read_image(inputs.image, "image") if inputs.image else None
+    labelmap = read_labelmap(inputs.bones, "bone map")
+    names, names_source = _bone_names(labelmap, inputs.bones, inputs.bone_labels, inputs.task)
+    record = {"bones": os.fspath(inputs.bones), "bone_names": names_source}
+    image, problem = _read_later(read_image, inputs.image, "image") if inputs.image else (None, None)
+    lesions = None
+    if inputs.lesions is not None and problem is None:
+        lesions, problem = _read_later(read_labelmap, inputs.lesions, "lesion map")
+    measuring = _Beside(measure_labels, lesions, image) if lesions is not None else None
+    try:
+        bonemap = _bonemap(labelmap, names, names_source, inputs.bones, inputs.bone_labels)
+        _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force, hint=FORCE_HINT["bones"])
+    except BaseException:
+        if measuring is not None:
+            measuring.join()  # the bone map's error is the one to say
+        raise
+    measured = measuring.result() if measuring is not None else None
+    if problem is not None:
+        raise problem
     if inputs.image:
         record["image"] = os.fspath(inputs.image)
     if inputs.lesions is not None:
-        lesions = read_labelmap(inputs.lesions, "lesion map")
         kind = "segment" if str(inputs.lesions).lower().endswith(".seg.nrrd") else "label"
         record["lesions"] = os.fspath(inputs.lesions)
-        if lesions.array.any():
-            study = analyze(bonemap, lesions, image, kind, inputs.patient, inputs.study, record)
+        if measured:
+            study = analyze(bonemap, lesions, image, kind, inputs.patient, inputs.study, record, measured=measured)
             _refuse_swapped(swapped_lesions(study, bonemap, lesions), inputs.lesions, inputs.force, study,
                             hint=FORCE_HINT["lesions"])
         else:
@@ -114,6 +173,8 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
             study = no_lesion_study(bonemap, inputs.patient, inputs.study, record,
                                     f"{inputs.lesions}: {what}: no lesion annotated")
     else:
+        from .io.markups import read_points  # noqa: PLC0415 (only for points)
+
         points = read_points(inputs.points)
         record["lesions"] = os.fspath(inputs.points)
         if points:
@@ -174,6 +235,24 @@ def no_lesion_study(bonemap: BoneMap, patient: dict | None, study: dict | None, 
                  warnings=warnings)
 
 
+#: the report's preparation started by :func:`prepare_report`, joined before the report is rendered
+_preparing: list[threading.Thread] = []
+
+
+def prepare_report() -> None:
+    """Start importing and compiling what the report needs (the reading's modules, jinja2, the templates, the score
+    and rule files) in a thread, while the images are localized: numpy's passes over the maps release the GIL, so
+    this work runs beside them. :func:`write_outputs` waits for it; without this call it is done there."""
+    if not _preparing:
+        _preparing.append(_Beside(_prepare))
+
+
+def _prepare() -> None:
+    from .reading.report import prepare  # noqa: PLC0415
+
+    prepare()
+
+
 def write_outputs(study: Study, out: str | os.PathLike) -> dict[str, Path]:
     """Write ``study.json`` and ``report.txt`` into ``out`` (created if needed); each atomically."""
     out = Path(out)
@@ -181,6 +260,10 @@ def write_outputs(study: Study, out: str | os.PathLike) -> dict[str, Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
+    for thread in _preparing:
+        thread.join()  # its errors, if any, come again (and are raised) where the report is rendered
+    from .reading.read import read  # noqa: PLC0415
+
     reading = read(study)
     document, text = reading.document, reading.text  # compute everything before writing anything
     return {"study": write_json(out / "study.json", document), "report": write_text(out / "report.txt", text)}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 import SimpleITK as sitk
@@ -32,7 +31,7 @@ from scipy import ndimage
 from ..anatomy import Bone, BoneKindValues
 from ..localization.bonemap import BoneMap
 from ..errors import CRMOInputError
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from ..io.geometry import to_ras
 from ..io.images import Image, LabelMap, to_sitk
 
@@ -45,7 +44,7 @@ SCHEMA = "crmo-analyzer/candidates"
 
 @lru_cache(maxsize=None)
 def _rules() -> dict:
-    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "candidates.json", "candidate rules")
+    return read_json(resource("candidates.json"), "candidate rules")
 
 
 def rules() -> dict:

@@ -71,9 +71,11 @@ def inputs_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import analyze_files, write_outputs  # noqa: PLC0415
+    from ..pipeline import analyze_files, prepare_report, write_outputs  # noqa: PLC0415
 
-    study = analyze_files(inputs_from_args(args))
+    inputs = inputs_from_args(args)
+    prepare_report()  # the report's imports and templates, beside the localization
+    study = analyze_files(inputs)
     written = write_outputs(study, args.out)
     if not args.quiet:
         print(f"{len(study.lesions)} lesions localized; wrote {written['study']} and {written['report']}")

@@ -12,13 +12,12 @@ import datetime as dt
 import hashlib
 import hmac
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from ..anatomy import bones
 from ..reading.distribution import distribution
 from ..errors import CRMOInputError
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from ..model import SCHEMA, SCHEMA_VERSION, Lesion, Study, validate
 from .sites import site_of_bone
 
@@ -33,7 +32,7 @@ _REQUIRED = ("id", "source", "bone", "finding_site", "laterality", "sublocation"
 
 @lru_cache(maxsize=None)
 def _enums() -> tuple[frozenset, frozenset]:
-    schema = read_json(resources.files("CRMOAnalyzerLib") / "resources" / "study.schema.json", "study schema")
+    schema = read_json(resource("study.schema.json"), "study schema")
     props = schema["$defs"]["lesion"]["properties"]
     return frozenset(props["sublocation"]["enum"]), frozenset(props["bone_end"]["enum"])
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from ..anatomy import bones
-from ..io.files import read_json
+from ..io.files import read_json, resource
 
 __all__ = ["sites", "site_of_bone", "pattern_classes", "pattern_class", "published", "synthetic_model", "OTHER"]
 
@@ -18,7 +17,7 @@ OTHER = "other"
 
 
 def _resource(name: str, what: str) -> Any:
-    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "cohort" / name, what)
+    return read_json(resource("cohort", name), what)
 
 
 @lru_cache(maxsize=None)

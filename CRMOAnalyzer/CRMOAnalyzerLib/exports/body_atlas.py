@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Callable
 
 import numpy as np
 
 from ..anatomy import bones
+from ..io.files import resource
 
 __all__ = ["Shape", "atlas", "shapes", "lesion_position", "view_x", "draw"]
 
@@ -45,7 +45,7 @@ class Shape:
 @lru_cache(maxsize=None)
 def atlas() -> dict[str, Any]:
     """The atlas data file (source and status included)."""
-    return json.loads((resources.files("CRMOAnalyzerLib") / "resources" / "body_atlas.json").read_text(encoding="utf-8"))
+    return json.loads(resource("body_atlas.json").read_text(encoding="utf-8"))
 
 
 def _vertebrae(data: dict, scale: float) -> list[Shape]:

@@ -14,6 +14,14 @@ from typing import Any
 
 from ..errors import CRMOInputError
 
+#: the package's data folder, found from this file (``importlib.resources`` costs tens of ms to import, cold)
+RESOURCES = Path(__file__).parent.parent / "resources"
+
+
+def resource(*parts: str) -> Path:
+    """A data file of the package: ``resource("templates", "report.txt.j2")`` is ``resources/templates/report.txt.j2``."""
+    return RESOURCES.joinpath(*parts)
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through ``write(tmp_path)`` and a rename: readers never see a partial file.

@@ -264,20 +264,27 @@ def _lesion_numbers(lesions: LabelMap, measured: dict, kind: str, warnings: list
 
 
 def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = None, kind: str = "label",
-                    study_warnings: list[str] | None = None) -> list[Lesion]:
+                    study_warnings: list[str] | None = None,
+                    measured: dict[int, LesionVoxels] | None = None) -> list[Lesion]:
     """One lesion per non-zero value of ``lesions`` (``kind`` "label", or "segment" for a segmentation).
 
-    Warnings about the lesion map as a whole (an empty segment) are appended to ``study_warnings``.
+    Warnings about the lesion map as a whole (an empty segment) are appended to ``study_warnings``. ``measured``:
+    :func:`~.measure.measure_labels` of ``lesions`` (and ``image``) when the caller has it already.
     """
-    measured = measure_labels(lesions, image)
+    if measured is None:
+        measured = measure_labels(lesions, image)
     if not measured:
         raise CRMOInputError(lesions.source, "the lesion map is empty (no non-zero voxel)")
     numbers = _lesion_numbers(lesions, measured, kind, study_warnings if study_warnings is not None else [])
     localizer = _Localizer(bonemap)
     result: list[Lesion] = []
     covered_any = False
-    for value, voxels in sorted(measured.items()):
-        bone_values = bonemap.values_at(voxels.positions_ras)
+    ordered = sorted(measured.items())
+    # the bone under every voxel of every lesion, sampled at once (not lesion by lesion)
+    sizes = [len(voxels.positions_ras) for _, voxels in ordered]
+    sampled = np.split(bonemap.values_at(np.concatenate([voxels.positions_ras for _, voxels in ordered])),
+                       np.cumsum(sizes)[:-1])
+    for (value, voxels), bone_values in zip(ordered, sampled):
         inside_grid = bone_values >= 0
         covered_any |= bool(inside_grid.any())
         warnings: list[str] = []
@@ -346,11 +353,11 @@ def localize_points(bonemap: BoneMap, points: Sequence[PointLesion], source: str
 
 def analyze(bonemap: BoneMap, lesions: LabelMap | Sequence[PointLesion], image: Image | None = None,
             kind: str = "label", patient: dict | None = None, study: dict | None = None,
-            inputs: dict | None = None) -> Study:
-    """Localize every lesion and return the :class:`Study`."""
+            inputs: dict | None = None, measured: dict[int, LesionVoxels] | None = None) -> Study:
+    """Localize every lesion and return the :class:`Study` (``measured``: see :func:`localize_labels`)."""
     map_warnings: list[str] = []
     if isinstance(lesions, LabelMap):
-        found = localize_labels(bonemap, lesions, image, kind, map_warnings)
+        found = localize_labels(bonemap, lesions, image, kind, map_warnings, measured)
     else:
         found = localize_points(bonemap, lesions, (inputs or {}).get("lesions", "points"))
     midline = bonemap.midline

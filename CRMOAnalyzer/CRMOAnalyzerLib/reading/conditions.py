@@ -19,14 +19,13 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from ..anatomy import BoneKindValues, bones
 from ..model import labelled, lesion_labels
 from .distribution import Distribution, distribution
 from ..errors import CRMOInputError
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from ..model import FINDINGS, Lesion, Study
 
 __all__ = ["Outcome", "Context", "evaluate", "clinical_items", "check_clinical", "parse_clinical_value",
@@ -52,7 +51,7 @@ class Outcome:
 @lru_cache(maxsize=None)
 def clinical_items() -> dict[str, dict[str, Any]]:
     """The clinical items a user may enter (``resources/clinical.json``)."""
-    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "clinical.json", "clinical items")["items"]
+    return read_json(resource("clinical.json"), "clinical items")["items"]
 
 
 _YES = ("yes", "y", "true", "1", "present")

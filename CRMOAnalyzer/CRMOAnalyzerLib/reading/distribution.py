@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..anatomy import BoneKindValues, bones, regions
 from ..model import ordered_lesions, region_rank
-from ..io.files import read_json
+from ..io.files import read_json, resource
 
 if TYPE_CHECKING:  # model derives the distribution (Study.to_dict): the types only, so no import cycle
     from ..model import Lesion, Study
@@ -23,7 +22,7 @@ __all__ = ["Distribution", "distribution", "pattern_rules"]
 @lru_cache(maxsize=None)
 def pattern_rules() -> dict[str, Any]:
     """Typical sites and pattern rules, with their sources."""
-    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "crmo_pattern.json", "CRMO pattern rules")
+    return read_json(resource("crmo_pattern.json"), "CRMO pattern rules")
 
 
 @dataclass

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from .conditions import Context, check_clinical, evaluate
 from ..model import labelled
 from ..errors import CRMOInputError
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from ..model import Study
 
 __all__ = ["RedFlag", "RedFlags", "red_flags", "flag_rules"]
@@ -27,7 +26,7 @@ def flag_rules() -> dict[str, Any]:
     A flag's name must read as one flag in a list: no comma, semicolon or " and " inside it
     (e.g. "bilateral and symmetric" would read as a flag of its own).
     """
-    rules = read_json(resources.files("CRMOAnalyzerLib") / "resources" / "red_flags.json", "red flag rules")
+    rules = read_json(resource("red_flags.json"), "red flag rules")
     for spec in rules["flags"]:
         if any(mark in spec["text"] for mark in (",", ";", " and ")):
             raise CRMOInputError("red_flags.json", f"flag {spec['id']}: name {spec['text']!r} must read as one flag "

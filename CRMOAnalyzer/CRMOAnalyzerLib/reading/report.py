@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from typing import TYPE_CHECKING
 
 from ..anatomy import BoneKindValues, bones
 from ..model import Lesion, Study, lesion_labels, ordered_lesions
 from .distribution import Distribution, pattern_rules
+from ..io.files import resource
 
 if TYPE_CHECKING:
     from .read import Reading
@@ -150,8 +150,21 @@ def _sources() -> str:
 def _template(name: str = "report.txt.j2"):
     import jinja2  # noqa: PLC0415
 
-    text = (resources.files("CRMOAnalyzerLib") / "resources" / "templates" / name).read_text(encoding="utf-8")
+    text = resource("templates", name).read_text(encoding="utf-8")
     return jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined).from_string(text)
+
+
+def prepare() -> None:
+    """Import and compile what :func:`render_parts` needs (jinja2, both templates, the score and rule files) ahead of
+    the first report, e.g. in a thread while the images are localized; each is done once per process."""
+    from . import redflags, scores  # noqa: PLC0415
+
+    _template()
+    _template("decision_support.txt.j2")
+    pattern_rules()
+    redflags.flag_rules()
+    for name in scores.score_ids():
+        scores.load_score(name)
 
 
 def person_name(value: object) -> str:

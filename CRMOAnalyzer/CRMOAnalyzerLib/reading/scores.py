@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from ..anatomy import BoneKindValues, bones
 from .conditions import Context, check_clinical, evaluate
 from ..model import labelled
 from ..errors import CRMOInputError
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from ..model import Lesion, Study
 
 __all__ = ["SCORES", "ScoreResult", "Item", "load_score", "load_weights", "evaluate_score", "evaluate_all",
@@ -92,7 +91,7 @@ def score_ids() -> tuple[str, ...]:
 
 @lru_cache(maxsize=None)
 def _bundled(name: str) -> dict[str, Any]:
-    definition = read_json(resources.files("CRMOAnalyzerLib") / "resources" / "scores" / f"{name}.json", f"score file {name}")
+    definition = read_json(resource("scores", f"{name}.json"), f"score file {name}")
     _check(definition, f"score file {name}")
     return definition
 
