@@ -14,7 +14,8 @@ from ..io.files import read_json
 from .runs import Runs
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "HipBone", "Rib", "Scapula",
-           "Sternum", "Mandible", "Sacrum", "PatientAxes", "rules", "end_slabs", "points_of"]
+           "Sternum", "Mandible", "Sacrum", "PatientAxes", "rules", "end_slabs", "points_of",
+           "sublocation_code"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -33,6 +34,25 @@ class SubLocation:
 def rules() -> dict:
     """The thresholds and their sources."""
     return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "sublocation.json", "sub-location rules")
+
+
+def sublocation_code(bone_base: str, sublocation: str | None, finding_site: dict | None) -> dict | None:
+    """The code of a sub-location (``sublocation.json`` "codes"): ``{"scheme", "code", "meaning", "phrase",
+    "verified", "source"}``. A verified SNOMED CT concept where one is listed for the bone (``hip``, ``scapula``,
+    ``sternum``, ``rib_5`` -> ``rib``); otherwise the bone's own ``finding_site`` with the sub-location as the phrase
+    (``verified`` False). ``None`` without a sub-location or a finding site."""
+    if not sublocation:
+        return None
+    table = rules()["codes"]
+    base = "rib" if bone_base.startswith("rib") else bone_base
+    entry = table["by_bone"].get(base, {}).get(sublocation)
+    if entry is not None:
+        return {"scheme": table["scheme"], "code": entry["code"], "meaning": entry["meaning"],
+                "phrase": entry.get("phrase"), "verified": True, "source": entry["source"]}
+    if not finding_site:
+        return None
+    return {"scheme": finding_site["scheme"], "code": finding_site["code"], "meaning": finding_site["meaning"],
+            "phrase": sublocation, "verified": False, "source": "the bone's code; no verified code for the sub-location"}
 
 
 @dataclass(frozen=True, eq=False)
