@@ -125,3 +125,16 @@ def test_sacral_lesions_are_reported_with_their_part():
     root = resources.files("CRMOAnalyzerLib") / "resources"
     assert "ala" in read_json(root / "study.schema.json", "schema")["$defs"]["lesion"]["properties"]["sublocation"]["enum"]
     assert "ala" in read_json(root / "exports" / "codes.json", "codes")["local"]["sublocations"]
+
+
+@pytest.mark.parametrize("right", [(1.0, 0.0, 0.0), (0.94, 0.34, 0.0), (-0.9, 0.3, 0.3)])
+def test_the_hip_bone_parts_by_direction_from_the_acetabulum_in_any_patient_frame(right):
+    """Seen from the side, from the acetabulum's centre (0 degrees superior, +90 anterior): the ilium from -90 to
+    +60 degrees, the pubis in front below that, the ischium behind; in a rotated patient frame too."""
+    axes = sublocation.PatientAxes.of(np.asarray(right) / np.linalg.norm(right), 0.0)
+    centre = np.array([40.0, -20.0, 300.0])
+    degrees = [0, 50, 70, 120, 170, -80, -100, -170]
+    points = [centre + 30 * (np.cos(np.radians(a)) * axes.superior + np.sin(np.radians(a)) * axes.anterior) + 5 * axes.right
+              for a in degrees]
+    assert list(sublocation.HipBone._parts(axes, centre, np.array(points))) == \
+        ["ilium", "ilium", "pubis", "pubis", "pubis", "ilium", "ischium", "ischium"]
