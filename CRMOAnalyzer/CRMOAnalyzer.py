@@ -6,7 +6,6 @@ panel does is tested headless (``Testing/test_panel_module.py``). Nothing here c
 """
 
 import logging
-import os
 from typing import Annotated, Optional, Union
 
 import qt
@@ -20,26 +19,21 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from CRMOAnalyzerLib.slicer.panel_logic import SAMPLE_STUDY, PanelLogic
+from CRMOAnalyzerLib.slicer.panel_logic import REFRESH_DELAY_MS, PanelLogic
 
 README_URL = "https://github.com/crmo-analyzer/SlicerCRMOAnalyzer#readme"
-BOOLEAN_FINDINGS = ("marrow_edema", "periosteal_reaction", "soft_tissue_inflammation", "bony_expansion",
-                    "vertebral_collapse", "symptomatic")
-SIDES = ("", "left", "right")
-SUBLOCATIONS = ("", "epiphysis", "metaphysis", "diaphysis", "medial", "middle", "lateral", "vertebral body",
-                "posterior elements", "ilium", "ilium beside the sacroiliac joint", "ischium", "pubis", "acetabulum",
-                "anterior arc", "lateral arc", "posterior arc", "body", "glenoid", "acromion", "coracoid", "manubrium",
-                "ramus", "condyle", "symphysis")
-CHARACTERS = ("", "lytic", "sclerotic", "mixed")
-#: lesion table columns: (title, kind) where kind is the model field or finding it edits
-TABLE_COLUMNS = [("Lesion", "label"), ("Site", "site"), ("Bone", "bone"), ("Side", "side"), ("Sub-location", "sublocation"),
-                 ("Volume (mm³)", "volume"), ("Character", "character"), ("Marrow edema", "marrow_edema"),
-                 ("Periosteal reaction", "periosteal_reaction"), ("Soft-tissue inflammation", "soft_tissue_inflammation"),
-                 ("Bony expansion", "bony_expansion"), ("Vertebral collapse", "vertebral_collapse"),
-                 ("Symptomatic", "symptomatic"), ("Note", "note"), ("Warnings", "warnings")]
-REFRESH_DELAY_MS = 400
-#: Slicer setting holding the destinations the reader sent to (most recent first)
-DESTINATIONS_SETTING = "CRMOAnalyzer/SendDestinations"
+#: the widget's signals: (widget of the .ui, Qt signal, handler of CRMOAnalyzerWidget)
+CONNECTIONS = (
+    ("analyzeButton", "clicked()", "runAnalysis"), ("addLesionButton", "clicked(bool)", "onAddLesionButton"),
+    ("totalSegmentatorButton", "clicked(bool)", "onTotalSegmentatorButton"), ("lesionTable", "cellClicked(int,int)", "onLesionRowClicked"),
+    ("lesionTable", "itemChanged(QTableWidgetItem*)", "onLesionItemChanged"), ("reportTextEdit", "textChanged()", "onReportEdited"),
+    ("regenerateReportButton", "clicked(bool)", "onRegenerateReport"), ("copyReportButton", "clicked(bool)", "onCopyReport"),
+    ("saveStudyButton", "clicked(bool)", "onSaveStudy"), ("loadStudyButton", "clicked(bool)", "onLoadStudy"),
+    ("lesionSelector", "currentNodeChanged(vtkMRMLNode*)", "onLesionNodeChanged"), ("exportButton", "clicked(bool)", "onExportButton"),
+    ("exportToDicomDatabaseButton", "clicked(bool)", "onExportToDicomDatabase"), ("sendButton", "clicked(bool)", "onSendButton"),
+    ("retryOutboxButton", "clicked(bool)", "onRetryOutbox"), ("findCandidatesButton", "clicked(bool)", "onFindCandidates"),
+    ("acceptCandidateButton", "clicked(bool)", "onAcceptCandidate"), ("rejectCandidateButton", "clicked(bool)", "onRejectCandidate"),
+    ("candidateComboBox", "currentIndexChanged(int)", "onCandidateChosen"), ("compareButton", "clicked(bool)", "onCompareButton"))
 
 
 #
@@ -69,14 +63,7 @@ class CRMOAnalyzer(ScriptedLoadableModule):
 
 def registerSampleData() -> None:
     """One click in Sample Data loads the bundled sample study (image, bone map, lesions) and analyses it."""
-    import SampleData
-
-    if not os.path.isdir(SAMPLE_STUDY):
-        return  # an install without the sample
-    SampleData.SampleDataLogic.registerCustomSampleDataSource(  # no download: the files are here (lists: Slicer needs them)
-        category="CRMO Analyzer", sampleName="CRMOAnalyzerSample", uris=[], fileNames=[], nodeNames=[],
-        thumbnailFileName=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "CRMOAnalyzer.png"),
-        customDownloader=lambda source: CRMOAnalyzerLogic().loadSampleStudy())
+    CRMOAnalyzerLogic.registerSampleData()
 
 
 #
@@ -100,7 +87,7 @@ class CRMOAnalyzerParameterNode:
 #
 
 class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel: binds Qt signals to the logic and shows what it publishes; holds no behaviour of its own."""
+    """The panel: binds Qt signals to the logic and shows what it returns; holds no behaviour of its own."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -110,6 +97,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._fillingTable = False
         self._refreshTimer = None
+        self._columns = []
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -119,6 +107,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = CRMOAnalyzerLogic()
         self.logic.logCallback = self.showMessage
+        self.logic.processEvents = slicer.app.processEvents  # long runs keep the panel live (and Cancel pressable)
 
         self._refreshTimer = qt.QTimer()
         self._refreshTimer.setSingleShot(True)
@@ -127,37 +116,16 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.totalSegmentatorButton.visible = self.logic.totalSegmentatorAvailable()
         self.ui.totalSegmentatorTaskComboBox.visible = self.logic.totalSegmentatorAvailable()
-        self.ui.lesionTable.setColumnCount(len(TABLE_COLUMNS))
-        self.ui.lesionTable.setHorizontalHeaderLabels([title for title, _kind in TABLE_COLUMNS])
         for key, label in self.logic.exportFormats():
             self.ui.exportFormatComboBox.addItem(label, key)
+        self.ui.sendDestinationComboBox.addItems(self.logic.savedDestinations())
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent, self.onNodeAboutToBeRemoved)
-
-        self.ui.analyzeButton.connect("clicked(bool)", self.onAnalyzeButton)
-        self.ui.addLesionButton.connect("clicked(bool)", self.onAddLesionButton)
-        self.ui.totalSegmentatorButton.connect("clicked(bool)", self.onTotalSegmentatorButton)
-        self.ui.lesionTable.connect("cellClicked(int,int)", self.onLesionRowClicked)
-        self.ui.lesionTable.connect("itemChanged(QTableWidgetItem*)", self.onLesionItemChanged)
-        self.ui.reportTextEdit.connect("textChanged()", self.onReportEdited)
-        self.ui.regenerateReportButton.connect("clicked(bool)", self.onRegenerateReport)
-        self.ui.copyReportButton.connect("clicked(bool)", self.onCopyReport)
-        self.ui.saveStudyButton.connect("clicked(bool)", self.onSaveStudy)
-        self.ui.loadStudyButton.connect("clicked(bool)", self.onLoadStudy)
-        self.ui.lesionSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onLesionNodeChanged)
-        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
-        self.ui.exportToDicomDatabaseButton.connect("clicked(bool)", self.onExportToDicomDatabase)
-        self.ui.sendButton.connect("clicked(bool)", self.onSendButton)
-        self.ui.findCandidatesButton.connect("clicked(bool)", self.onFindCandidates)
-        self.ui.acceptCandidateButton.connect("clicked(bool)", lambda: self.onDecideCandidate(accept=True))
-        self.ui.rejectCandidateButton.connect("clicked(bool)", lambda: self.onDecideCandidate(accept=False))
-        self.ui.candidateComboBox.connect("currentIndexChanged(int)", self.onCandidateChosen)
-        self.ui.retryOutboxButton.connect("clicked(bool)", self.onRetryOutbox)
-        self.ui.sendDestinationComboBox.addItems(self.savedDestinations())
-        self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
+        for name, signal, handler in CONNECTIONS:
+            getattr(self.ui, name).connect(signal, getattr(self, handler))
         self.initializeParameterNode()
 
     # -- parameter node, the template's way; nothing is left running outside the module --
@@ -241,12 +209,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return False
 
     def clearResults(self, message: str = "") -> None:
-        self._fillingTable = True
-        self.ui.lesionTable.setRowCount(0)
-        self._fillingTable = False
-        self.ui.distributionTableView.setMRMLTableNode(None)
-        self.ui.comparisonTableView.setMRMLTableNode(None)
-        self.setReportText("")
+        self.updateResults(self.logic.emptyResults())
         if message:
             self.showMessage(message)
 
@@ -259,168 +222,145 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._refreshTimer.start()  # restarts: one analysis after the edits stop
 
     def onRefreshTimeout(self) -> None:
-        if self._parameterNode and (self.logic.study is not None or self._parameterNode.boneMap is not None):
+        if self._parameterNode and self.logic.refreshWanted(self._parameterNode.boneMap):
             self.runAnalysis(quiet=True)
 
     def onNodeAboutToBeRemoved(self, caller, event) -> None:
-        # called for every removed node; the removed node itself is not passed through this observer,
-        # so check after the removal whether the nodes the panel shows still exist
-        qt.QTimer.singleShot(0, self.checkNodesStillExist)
+        qt.QTimer.singleShot(0, self.checkNodesStillExist)  # the removed node is not passed: check after the removal
 
     def checkNodesStillExist(self) -> None:
-        if self.logic.lesionNode is not None and self.logic.lesionNode.GetScene() is None:
-            self.logic.stopObserving()
-            self.logic.forget()
-            self.clearResults(_("The lesion node was deleted: select another lesion node and press Analyze."))
+        message = self.logic.lesionNodeDeleted()
+        if message:
+            self.clearResults(message)
 
     # -- actions --
     def runAnalysis(self, quiet: bool = False, force: bool = False) -> None:
-        p = self._parameterNode
-        busy = "" if self.logic.boneMapIsRead(p.boneMap) else _("Reading the bone map and localizing the lesions ...")
-        message = ""
-
-        def analyze():
-            nonlocal message
-            message = self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume, force=force)
-            return message
-
-        if self.showResultOf(analyze, busy=busy) or quiet or not message:
-            return
-        if self.logic.swappedInputs and slicer.util.confirmYesNoDisplay(
-                self.logic.swappedInputs + "\n\n" + _("Analyze them as given anyway?"), windowTitle=_("CRMO Analyzer")):
+        p, messages = self._parameterNode, []
+        self.showResultOf(lambda: messages.append(self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume, force=force))
+                          or messages[-1], busy=self.logic.analysisBusyText(p.boneMap))
+        if messages and not quiet and self.logic.askToAnalyzeAnyway(messages[-1]):
             self.runAnalysis(force=True)
-        elif not self.logic.swappedInputs:
-            slicer.util.warningDisplay(message[1:], windowTitle=_("CRMO Analyzer"))
-
-    def onAnalyzeButton(self) -> None:
-        self.runAnalysis()
 
     def onAddLesionButton(self) -> None:
-        if self._parameterNode.lesionNode is None:
-            self._parameterNode.lesionNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("CRMO lesions"))
         self.showResultOf(lambda: self.logic.addLesion(self._parameterNode.lesionNode))
 
     def onTotalSegmentatorButton(self) -> None:
         p = self._parameterNode
-        if p.inputVolume is None:
-            self.showMessage(_("Select the input volume first: TotalSegmentator segments the bones of that volume."), error=True)
-            return
         dialog = slicer.util.createProgressDialog(labelText=_("TotalSegmentator is segmenting the bones ..."), maximum=0)
         dialog.connect("canceled()", self.logic.cancelBoneMap)
-        self.logic.processEvents = slicer.app.processEvents
-        try:
-            with slicer.util.tryWithErrorDisplay(_("TotalSegmentator failed."), waitCursor=False):
-                result = self.logic.createBoneMap(p.inputVolume, p.boneTask)
-                if isinstance(result, str):
-                    self.showResult(result)
-                else:
-                    p.boneMap = result
-                    self.showMessage(_("Bone map created with TotalSegmentator."))
-        finally:
-            self.logic.processEvents = None
-            dialog.close()
+        self.showResultOf(lambda: self.logic.segmentBones(p.inputVolume, p.boneTask))
+        dialog.close()
 
-    def updateResults(self) -> None:
-        study = self.logic.study
-        if study is None:
+    def updateResults(self, results=None) -> None:
+        """Show what the logic returns (``results``, else :meth:`PanelLogic.results`; None: nothing to change)."""
+        results = results or self.logic.results()
+        if results is None:
             return
         self._fillingTable = True
         table = self.ui.lesionTable
-        table.setRowCount(len(study.lesions))
-        for row, values in enumerate(self.logic.lesionTableRows()):
-            for column, (_title, kind) in enumerate(TABLE_COLUMNS):
-                self.setCell(row, column, kind, values)
+        if results.rows and not self._columns:
+            self._columns = self.logic.tableColumns()
+            table.setColumnCount(len(self._columns))
+            table.setHorizontalHeaderLabels([column.title for column in self._columns])
+        table.setRowCount(len(results.rows))
+        for row, (lesionId, values) in enumerate(results.rows):
+            for index, (column, value) in enumerate(zip(self._columns, values)):
+                self.setCell(row, index, column, lesionId, value)
         table.resizeColumnsToContents()
         self._fillingTable = False
-        self.ui.distributionTableView.setMRMLTableNode(self.logic.nodes.get("CRMO distribution"))
-        self.ui.comparisonTableView.setMRMLTableNode(self.logic.nodes.get("CRMO comparison"))
-        self.setReportText(self.logic.reportText())
-        self.ui.regenerateReportButton.text = (_("Regenerate report (discards your edits)") if self.logic.reportEdited()
-                                               else _("Regenerate report"))
+        self.ui.distributionTableView.setMRMLTableNode(results.distribution)
+        self.ui.comparisonTableView.setMRMLTableNode(results.comparison)
+        self.showReport(results.report, results.regenerateLabel)
 
-    def setCell(self, row: int, column: int, kind: str, values: dict) -> None:
-        table = self.ui.lesionTable
-        lesionId = values["id"]
-        choices = {"bone": self.logic.boneChoices(), "side": SIDES, "sublocation": SUBLOCATIONS, "character": CHARACTERS}
-        if kind in choices:
+    def showReport(self, text: str, regenerateLabel: str) -> None:
+        blocked = self.ui.reportTextEdit.blockSignals(True)
+        self.ui.reportTextEdit.setPlainText(text)
+        self.ui.reportTextEdit.blockSignals(blocked)
+        self.ui.regenerateReportButton.text = regenerateLabel
+
+    def setCell(self, row: int, index: int, column, lesionId: str, value) -> None:
+        if column.editor == "choice":
             combo = qt.QComboBox()
-            combo.addItems(list(choices[kind]))
-            combo.setCurrentText(str(values.get(kind, "")))
-            combo.connect("currentTextChanged(QString)",
-                          lambda text, i=lesionId, k=kind: self.onLesionValueEdited(i, k, text))
-            table.setCellWidget(row, column, combo)
+            combo.addItems(list(column.choices))
+            combo.setCurrentText(value)
+            combo.connect("currentTextChanged(QString)", lambda text, i=lesionId, c=index: self.onLesionValueEdited(i, c, text))
+            self.ui.lesionTable.setCellWidget(row, index, combo)
             return
         item = qt.QTableWidgetItem()
         item.setData(qt.Qt.UserRole, lesionId)
-        if kind in BOOLEAN_FINDINGS:
+        if column.editor == "check":
             item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsUserCheckable | qt.Qt.ItemIsSelectable)
-            item.setCheckState(qt.Qt.Checked if values.get(kind) == "yes" else qt.Qt.Unchecked)
-        elif kind == "note":
-            item.setText(str(values.get("note", "")))
+            item.setCheckState(qt.Qt.Checked if value else qt.Qt.Unchecked)
         else:
-            item.setText(str(values.get(kind, "")))
-            item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
-        table.setItem(row, column, item)
+            item.setText(value)
+            if column.editor != "text":
+                item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
+        self.ui.lesionTable.setItem(row, index, item)
 
     def onLesionItemChanged(self, item) -> None:
-        if self._fillingTable:
-            return
-        kind = TABLE_COLUMNS[item.column()][1]
-        lesionId = item.data(qt.Qt.UserRole)
-        if kind in BOOLEAN_FINDINGS:
-            self.onLesionValueEdited(lesionId, kind, item.checkState() == qt.Qt.Checked)
-        elif kind == "note":
-            self.onLesionValueEdited(lesionId, kind, item.text())
+        if not self._fillingTable:
+            check = self._columns[item.column()].editor == "check"
+            self.onLesionValueEdited(item.data(qt.Qt.UserRole), item.column(),
+                                     item.checkState() == qt.Qt.Checked if check else item.text())
 
-    def onLesionValueEdited(self, lesionId: str, kind: str, value) -> None:
+    def onLesionValueEdited(self, lesionId: str, column: int, value) -> None:
         if self._fillingTable:
             return
         with slicer.util.tryWithErrorDisplay(_("Could not record the change."), waitCursor=False):
-            self.logic.edit(lesionId, kind, value)
-        qt.QTimer.singleShot(0, self.updateResults)  # the edited cell's widget sent this signal: rebuild after it returns
+            if self.logic.editCell(lesionId, column, value):
+                qt.QTimer.singleShot(0, self.updateResults)  # the edited cell's widget sent this: rebuild after it returns
 
     def onLesionRowClicked(self, row: int, column: int) -> None:
         item = self.ui.lesionTable.item(row, 0)
         if item is not None:
             self.logic.centreOn(item.text())
 
-    def setReportText(self, text: str) -> None:
-        blocked = self.ui.reportTextEdit.blockSignals(True)
-        self.ui.reportTextEdit.setPlainText(text)
-        self.ui.reportTextEdit.blockSignals(blocked)
-
     def onReportEdited(self) -> None:
         self.logic.setReportText(self.ui.reportTextEdit.toPlainText())  # in the scene at once
-        self.ui.regenerateReportButton.text = _("Regenerate report (discards your edits)")
+        self.ui.regenerateReportButton.text = self.logic.regenerateLabel()
 
     def onRegenerateReport(self) -> None:
-        self.ui.regenerateReportButton.text = _("Regenerate report")
-        self.setReportText(self.logic.regenerateReport())
+        self.showReport(self.logic.regenerateReport(), self.logic.regenerateLabel())
 
     def onCopyReport(self) -> None:
         qt.QApplication.clipboard().setText(self.ui.reportTextEdit.toPlainText())
         self.showMessage(_("Report text copied to the clipboard."))
 
     def onSaveStudy(self) -> None:
-        if self.logic.study is None:
-            self.showMessage(_("Nothing to save yet: press Analyze first."), error=True)
-            return
-        path = qt.QFileDialog.getSaveFileName(None, _("Save study"), "study.json", "Study (*.json)")
+        if self.showResult(self.logic.readyToSave()):
+            path = qt.QFileDialog.getSaveFileName(None, _("Save study"), "study.json", "Study (*.json)")
+            if path:
+                self.showResultOf(lambda: self.logic.saveStudy(path))
+
+    def onLoadStudy(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(None, _("Load study"), "", "Study (*.json)")
         if path:
-            self.showResultOf(lambda: self.logic.saveStudy(path) or _("Study saved to {path}").format(path=path))
+            p = self._parameterNode
+            self.showResultOf(lambda: self.logic.loadStudy(path, p.lesionNode, p.boneMap, p.inputVolume),
+                              busy=_("Loading the study ..."))
+
+    def studyOptions(self) -> dict:
+        return {"dicomDir": self.ui.dicomFolderPathLineEdit.currentPath, "accession": self.ui.accessionLineEdit.text}
 
     def onExportButton(self) -> None:
         ui = self.ui
-        panelFormat = ui.exportFormatComboBox.itemData(ui.exportFormatComboBox.currentIndex)
-        self.showResultOf(lambda: self.logic.export(panelFormat, ui.exportFolderPathLineEdit.currentPath,
-                                                    dicomDir=ui.dicomFolderPathLineEdit.currentPath,
-                                                    keyFile=ui.researchKeyPathLineEdit.currentPath,
-                                                    accession=ui.accessionLineEdit.text),
+        self.showResultOf(lambda: self.logic.export(ui.exportFormatComboBox.currentData, ui.exportFolderPathLineEdit.currentPath,
+                                                    keyFile=ui.researchKeyPathLineEdit.currentPath, **self.studyOptions()),
                           ui.exportStatusLabel, busy=_("Exporting ..."))
 
     def onExportToDicomDatabase(self) -> None:
         self.showResultOf(lambda: self.logic.exportToDicomDatabase(self.ui.dicomFolderPathLineEdit.currentPath),
                           self.ui.exportStatusLabel, busy=_("Writing the SR and adding it to the DICOM database ..."))
+
+    def onSendButton(self) -> None:
+        destination = self.ui.sendDestinationComboBox.currentText.strip()
+        self.showResultOf(lambda: self.logic.send(destination, **self.studyOptions()), self.ui.exportStatusLabel,
+                          busy=_("Sending to {destination} ...").format(destination=destination))
+        self.ui.outboxLabel.text = self.logic.outboxSummary()
+
+    def onRetryOutbox(self) -> None:
+        self.showResultOf(self.logic.retryOutbox, self.ui.exportStatusLabel, busy=_("Sending the outbox again ..."))
+        self.ui.outboxLabel.text = self.logic.outboxSummary()
 
     def onFindCandidates(self) -> None:
         p = self._parameterNode
@@ -433,13 +373,12 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         timer.setInterval(200)
 
         def poll():
-            result = None if dialog.wasCanceled else self.logic.pollCandidates()
-            if result is None and not dialog.wasCanceled:
-                return
-            timer.stop()
-            dialog.close()
-            self.showResult(result or _("Candidate search cancelled: nothing was added."))
-            self.fillCandidates()
+            result = self.logic.pollCandidates(cancel=dialog.wasCanceled)
+            if result is not None:
+                timer.stop()
+                dialog.close()
+                self.showResult(result)
+                self.fillCandidates()
 
         timer.connect("timeout()", poll)
         self._candidatesTimer = timer  # kept alive while it runs
@@ -458,46 +397,17 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if segmentId:
             self.logic.centreOnCandidate(segmentId)
 
-    def onDecideCandidate(self, accept: bool) -> None:
-        segmentId = self.ui.candidateComboBox.itemData(self.ui.candidateComboBox.currentIndex)
-        if not segmentId:
-            return
-        p = self._parameterNode
-        if accept:
-            self.showResultOf(lambda: self.logic.acceptCandidate(segmentId, p.lesionNode))
-            p.lesionNode = self.logic.lesionNode or p.lesionNode
-        else:
-            self.showResultOf(lambda: self.logic.rejectCandidate(segmentId))
+    def onAcceptCandidate(self) -> None:
+        self.showResultOf(lambda: self.logic.acceptCandidate(self.ui.candidateComboBox.currentData, self._parameterNode.lesionNode))
         self.fillCandidates()
 
-    def savedDestinations(self) -> list:
-        value = slicer.app.settings().value(DESTINATIONS_SETTING) or []
-        return [value] if isinstance(value, str) else list(value)
-
-    def onSendButton(self) -> None:
-        destination = self.ui.sendDestinationComboBox.currentText.strip()
-        ok = self.showResultOf(lambda: self.logic.send(destination, accession=self.ui.accessionLineEdit.text,
-                                                       dicomDir=self.ui.dicomFolderPathLineEdit.currentPath),
-                               self.ui.exportStatusLabel, busy=_("Sending to {destination} ...").format(destination=destination))
-        if ok:  # remembered, most recent first
-            destinations = [destination] + [d for d in self.savedDestinations() if d != destination]
-            slicer.app.settings().setValue(DESTINATIONS_SETTING, destinations[:10])
-        self.ui.outboxLabel.text = self.logic.outboxSummary()
-
-    def onRetryOutbox(self) -> None:
-        self.showResultOf(self.logic.retryOutbox, self.ui.exportStatusLabel, busy=_("Sending the outbox again ..."))
-        self.ui.outboxLabel.text = self.logic.outboxSummary()
+    def onRejectCandidate(self) -> None:
+        self.showResultOf(lambda: self.logic.rejectCandidate(self.ui.candidateComboBox.currentData))
+        self.fillCandidates()
 
     def onCompareButton(self) -> None:
         self.showResultOf(lambda: self.logic.compare(self.ui.baselineStudyPathLineEdit.currentPath, self._parameterNode.forceCompare),
                           self.ui.compareStatusLabel)
-
-    def onLoadStudy(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(None, _("Load study"), "", "Study (*.json)")
-        if path:
-            p = self._parameterNode
-            self.showResultOf(lambda: self.logic.loadStudy(path, p.lesionNode, p.boneMap, p.inputVolume),
-                              busy=_("Loading the study ..."))
 
 
 #

@@ -153,6 +153,36 @@ class ScriptedLoadableModuleTest:
         assert first > second, msg or f"{first!r} <= {second!r}"
 
 
+class Settings:
+    """``slicer.app.settings()``: a QSettings in INI format, as Slicer's. Like it, a list of one item reads back as the
+    item (a string) and an empty list as nothing (None)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, Any] = {}
+
+    def setValue(self, key: str, value: Any) -> None:
+        self.stored[key] = list(value) if isinstance(value, (list, tuple)) else value
+
+    def value(self, key: str, defaultValue: Any = None) -> Any:
+        value = self.stored.get(key, defaultValue)
+        if isinstance(value, list):
+            return None if not value else value[0] if len(value) == 1 else tuple(value)
+        return value
+
+
+class App:
+    """``slicer.app``: its settings, and ``processEvents`` (nothing to process headless)."""
+
+    def __init__(self) -> None:
+        self._settings = Settings()
+
+    def settings(self) -> Settings:
+        return self._settings
+
+    def processEvents(self) -> None:
+        pass
+
+
 class _Modules(types.SimpleNamespace):
     """``slicer.modules``: the segmentations logic the self-test uses; no terminologies, no TotalSegmentator."""
 
@@ -185,6 +215,7 @@ def install(scene: Any, monkeypatch: Any) -> tuple[types.ModuleType, Dialogs, Pa
         monkeypatch.setitem(sys.modules, name, value)
     monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
     monkeypatch.setattr(slicer, "modules", _Modules(), raising=False)
+    monkeypatch.setattr(slicer, "app", App(), raising=False)
     monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", dialogs.confirm)
     monkeypatch.setattr(slicer.util, "confirmYesNoDisplay", dialogs.confirm)
     monkeypatch.setattr(slicer.util, "warningDisplay", dialogs.show)

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from CRMOAnalyzerLib.model import FINDINGS
-
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_DIR = ROOT / "CRMOAnalyzer"
 MODULE = MODULE_DIR / "CRMOAnalyzer.py"
 UI = MODULE_DIR / "Resources" / "UI" / "CRMOAnalyzer.ui"
 CMAKE = MODULE_DIR / "CMakeLists.txt"
 
+#: the Qt signals (Qt 5's signatures) the widget connects, by the class of the .ui widget that sends them
+SIGNALS = {"QPushButton": {"clicked()", "clicked(bool)"}, "QTableWidget": {"cellClicked(int,int)", "itemChanged(QTableWidgetItem*)"},
+           "QPlainTextEdit": {"textChanged()"}, "QComboBox": {"currentIndexChanged(int)", "currentTextChanged(QString)"},
+           "qMRMLNodeComboBox": {"currentNodeChanged(vtkMRMLNode*)"}}
 #: Qt classes a .ui may use without declaring them as custom widgets
 QT_WIDGETS = {"QWidget", "QLabel", "QPushButton", "QCheckBox", "QComboBox", "QTableWidget", "QPlainTextEdit",
               "QLineEdit", "QGroupBox", "QFrame", "QSpinBox", "QDoubleSpinBox", "QTableView", "QTextEdit"}
@@ -63,11 +65,17 @@ def constant(tree: ast.Module, name: str):
     raise AssertionError(f"no constant {name}")
 
 
+def widget_methods(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    cls = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "CRMOAnalyzerWidget")
+    return {node.name: node for node in cls.body if isinstance(node, ast.FunctionDef)}
+
+
 def test_every_widget_the_code_uses_is_in_the_ui(tree, ui):
     used = {node.attr for node in ast.walk(tree)
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
             and node.value.attr == "ui" and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"}
     assert used, "the widget uses no self.ui.<name>: the check would prove nothing"
+    used |= {name for name, _signal, _handler in constant(tree, "CONNECTIONS")}
     missing = sorted(used - set(ui_widgets(ui)))
     assert not missing, f"CRMOAnalyzer.py uses widgets the .ui lacks: {missing}"
 
@@ -100,14 +108,24 @@ def test_module_has_the_template_classes(tree):
     assert classes["CRMOAnalyzerTest"] == ["ScriptedLoadableModuleTest"]
 
 
-def test_panel_choices_are_values_of_the_model(tree):
-    assert set(constant(tree, "BOOLEAN_FINDINGS")) <= {k for k, v in FINDINGS.items() if v is bool}
-    assert set(constant(tree, "CHARACTERS")) - {""} == set(FINDINGS["character"])
-    import json
-
-    schema = json.loads((MODULE_DIR / "CRMOAnalyzerLib" / "resources" / "study.schema.json").read_text())
-    allowed = set(schema["$defs"]["lesion"]["properties"]["sublocation"]["enum"]) - {None}
-    assert set(constant(tree, "SUBLOCATIONS")) - {""} == allowed
+def test_every_connection_is_a_signal_of_its_widget_bound_to_a_handler_that_takes_its_arguments(tree, ui):
+    """The CONNECTIONS table: each .ui widget sends a signal its class has, to a widget method that accepts the
+    signal's arguments (PythonQt passes as many as the method takes); no handler is left unconnected."""
+    connections = constant(tree, "CONNECTIONS")
+    classes, methods = ui_widgets(ui), widget_methods(tree)
+    assert len(connections) >= 20 and len(set(connections)) == len(connections)
+    for name, signal, handler in connections:
+        assert signal in SIGNALS[classes[name]], f"{name} ({classes[name]}) has no signal {signal}"
+        assert handler in methods, f"{name}.{signal}: CRMOAnalyzerWidget has no method {handler}"
+        arguments = [a.arg for a in methods[handler].args.args[1:]]
+        required = len(arguments) - len(methods[handler].args.defaults)
+        sent = len(signal[signal.index("(") + 1:-1].split(",")) if "()" not in signal else 0
+        assert required <= sent, f"{name}.{signal} sends {sent} arguments; {handler} needs {required}"
+    connected = {handler for _name, _signal, handler in connections}
+    # the other handlers: scene observers, the lesion node's observer, the refresh timer, the table's combo boxes
+    others = {"onSceneStartClose", "onSceneEndClose", "onSceneEndImport", "onNodeAboutToBeRemoved", "onLesionNodeModified",
+              "onRefreshTimeout", "onLesionValueEdited"}
+    assert {name for name in methods if name.startswith("on")} - others == connected - {"runAnalysis"}, "handlers nothing connects"
 
 
 def cmake_list(text: str, name: str) -> list[str]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import types
+from dataclasses import dataclass
 from typing import Optional
 
 import slicer
@@ -30,6 +31,40 @@ REQUIREMENTS_FILE = "requirements.txt"
 SLICER_BUNDLED = ("numpy", "scipy", "SimpleITK", "pydicom", "highdicom", "dicomweb-client", "requests", "packaging")
 #: the bundled synthetic sample study (resources of the core package)
 SAMPLE_STUDY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "sample")
+#: the lesion table: (title, kind), kind the model field or finding the column shows (and edits, see ``tableColumns``)
+TABLE_COLUMNS = (("Lesion", "label"), ("Site", "site"), ("Bone", "bone"), ("Side", "side"), ("Sub-location", "sublocation"),
+                 ("Volume (mm³)", "volume"), ("Character", "character"), ("Marrow edema", "marrow_edema"),
+                 ("Periosteal reaction", "periosteal_reaction"), ("Soft-tissue inflammation", "soft_tissue_inflammation"),
+                 ("Bony expansion", "bony_expansion"), ("Vertebral collapse", "vertebral_collapse"),
+                 ("Symptomatic", "symptomatic"), ("Note", "note"), ("Warnings", "warnings"))
+#: Slicer setting holding the destinations the reader sent to (most recent first), and how many are kept
+DESTINATIONS_SETTING = "CRMOAnalyzer/SendDestinations"
+DESTINATIONS_KEPT = 10
+#: milliseconds without a further edit of the lesion node before the panel analyses again
+REFRESH_DELAY_MS = 400
+
+
+@dataclass(frozen=True)
+class Column:
+    """A lesion table column: ``editor`` is "choice" (one of ``choices``), "check" (a yes/no finding), "text" or ""
+    (shown, not edited)."""
+
+    title: str
+    kind: str
+    editor: str = ""
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class Results:
+    """What the panel shows: table rows (lesion ID, one value per column: a bool for a "check" column, else text),
+    the distribution and comparison table nodes, the report text, and the regenerate button's text."""
+
+    rows: list
+    distribution: object = None
+    comparison: object = None
+    report: str = ""
+    regenerateLabel: str = ""
 
 
 class PanelLogic(VTKObservationMixin):
@@ -173,12 +208,39 @@ class PanelLogic(VTKObservationMixin):
         if not self.storing and self._onLesionNodeChanged is not None:
             self._onLesionNodeChanged()
 
+    def refreshWanted(self, boneMap) -> bool:
+        """Whether an edit of the lesion node should analyse again: once there is a study, or a bone map to read."""
+        return self.study is not None or boneMap is not None
+
+    def lesionNodeDeleted(self) -> str:
+        """After a node was removed: when it was the lesion node, forget the study and say what to do ("" otherwise)."""
+        if self.lesionNode is None or self.lesionNode.GetScene() is not None:
+            return ""
+        self.stopObserving()
+        self.forget()
+        return _("The lesion node was deleted: select another lesion node and press Analyze.")
+
     # -- analysis and edits --
     def boneMapIsRead(self, boneMap) -> bool:
         """Whether the bone map is already read (a refresh is quick) or must be read (show progress)."""
         from CRMOAnalyzerLib.slicer import mrml
 
         return boneMap is not None and mrml.bone_map_is_cached(boneMap)
+
+    def askToAnalyzeAnyway(self, message: str) -> bool:
+        """After :meth:`analyze` said ``message``: True when the inputs looked swapped and the reader wants them analysed
+        anyway (asked); any other problem is shown in a warning too."""
+        if not message.startswith("!"):
+            return False
+        if self.swappedInputs:
+            return bool(slicer.util.confirmYesNoDisplay(self.swappedInputs + "\n\n" + _("Analyze them as given anyway?"),
+                                                        windowTitle=_("CRMO Analyzer")))
+        slicer.util.warningDisplay(message[1:], windowTitle=_("CRMO Analyzer"))
+        return False
+
+    def analysisBusyText(self, boneMap) -> str:
+        """What the progress dialog says while analysing ("" when it is quick: no dialog)."""
+        return "" if self.boneMapIsRead(boneMap) else _("Reading the bone map and localizing the lesions ...")
 
     def analyze(self, lesionNode, boneMap, volume=None, force: bool = False) -> str:
         """Analyze and publish; returns a status message ("!" first when it is a problem for the user).
@@ -258,6 +320,62 @@ class PanelLogic(VTKObservationMixin):
 
         return ["unassigned", *bones()]
 
+    def sublocationChoices(self) -> list:
+        """"" (none) and every sub-location a study may hold (``study.schema.json``, the contract the localizer writes)."""
+        from CRMOAnalyzerLib.io.files import read_json, resource
+
+        schema = read_json(resource("study.schema.json"), "study schema")
+        return ["", *(value for value in schema["$defs"]["lesion"]["properties"]["sublocation"]["enum"] if value is not None)]
+
+    def tableColumns(self) -> list:
+        """The lesion table's :class:`Column` s: the bone, side, sub-location and character are chosen from the model's
+        values, the yes/no findings ticked, the note typed; the rest is shown only."""
+        from CRMOAnalyzerLib.model import FINDINGS
+
+        choices = {"bone": tuple(self.boneChoices()), "side": ("", "left", "right"),
+                   "sublocation": tuple(self.sublocationChoices()), "character": ("", *FINDINGS["character"])}
+        columns = []
+        for title, kind in TABLE_COLUMNS:
+            editor = ("choice" if kind in choices else "check" if FINDINGS.get(kind) is bool
+                      else "text" if FINDINGS.get(kind) is str else "")
+            columns.append(Column(_(title), kind, editor, choices.get(kind, ())))
+        return columns
+
+    def tableCells(self) -> list:
+        """(lesion ID, one value per :meth:`tableColumns` column) for each lesion, head to toe."""
+        columns = self.tableColumns()
+        return [(row["id"], [row.get(column.kind) == "yes" if column.editor == "check" else str(row.get(column.kind, ""))
+                             for column in columns]) for row in self.lesionTableRows()]
+
+    def editCell(self, lesionId: str, column: int, value) -> bool:
+        """The reader changed a cell: record it (:meth:`edit`) unless the column is not editable or nothing changed;
+        returns whether it was recorded (the table must then be shown again)."""
+        editor = self.tableColumns()[column]
+        if not editor.editor or editor.editor == "choice" and value not in editor.choices:
+            return False
+        current = dict(self.tableCells()).get(lesionId)
+        if current is None or current[column] == value:
+            return False
+        self.edit(lesionId, editor.kind, value)
+        return True
+
+    def results(self) -> Optional[Results]:
+        """What the panel shows now; None before any study (the panel keeps what it shows)."""
+        if self.study is None:
+            return None
+        mrml = self._mrml()
+        return Results(self.tableCells(), self.nodes.get(mrml.DISTRIBUTION_TABLE), self.nodes.get(mrml.COMPARISON_TABLE),
+                       self.reportText(), self.regenerateLabel())
+
+    def emptyResults(self) -> Results:
+        """An empty panel (the scene was closed, the lesion node deleted)."""
+        return Results([], regenerateLabel=self.regenerateLabel(edited=False))
+
+    def regenerateLabel(self, edited: Optional[bool] = None) -> str:
+        """The regenerate button's text: it warns when regenerating would discard the reader's edits."""
+        edited = self.reportEdited() if edited is None else edited
+        return _("Regenerate report (discards your edits)") if edited else _("Regenerate report")
+
     def edit(self, lesionId: str, kind: str, value) -> None:
         """Record a finding or an override of one lesion, in the study and in the scene, and republish."""
         lesion = self.study.lesion(lesionId)
@@ -324,6 +442,20 @@ class PanelLogic(VTKObservationMixin):
             return self.analyze(lesionNode, boneMap, volume)
         return ""
 
+    @classmethod
+    def registerSampleData(cls) -> bool:
+        """Register "CRMOAnalyzerSample" in Sample Data: one click loads the bundled sample study (:meth:`loadSampleStudy`
+        of a new logic). Returns False for an install without the sample."""
+        import SampleData
+
+        if not os.path.isdir(SAMPLE_STUDY):
+            return False
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(  # no download: the files are here (lists: Slicer needs them)
+            category="CRMO Analyzer", sampleName="CRMOAnalyzerSample", uris=[], fileNames=[], nodeNames=[],
+            thumbnailFileName=os.path.join(MODULE_DIR, "Resources", "Icons", "CRMOAnalyzer.png"),
+            customDownloader=lambda source: cls().loadSampleStudy())
+        return True
+
     def loadSampleStudy(self, folder: str = SAMPLE_STUDY) -> str:
         """Load the bundled synthetic sample study, select it in the panel's inputs and analyse it."""
         nodes = self._mrml().load_sample_study(slicer.mrmlScene, folder)
@@ -331,8 +463,12 @@ class PanelLogic(VTKObservationMixin):
         parameters.inputVolume, parameters.boneMap, parameters.lesionNode = nodes["image"], nodes["bones"], nodes["lesions"]
         return self.analyze(nodes["lesions"], nodes["bones"], nodes["image"])
 
-    def addLesion(self, node) -> str:
-        """Start placing a point, or add an empty segment to paint, for a new lesion."""
+    def addLesion(self, node=None) -> str:
+        """Start placing a point, or add an empty segment to paint, for a new lesion; with no lesion node, a new
+        "CRMO lesions" point list becomes the parameter node's."""
+        if node is None:
+            node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("CRMO lesions"))
+            self.getParameterNode().lesionNode = node
         if node.IsA("vtkMRMLMarkupsFiducialNode"):
             selection = slicer.app.applicationLogic().GetSelectionNode()
             selection.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
@@ -369,6 +505,8 @@ class PanelLogic(VTKObservationMixin):
         TotalSegmentator runs as its own process; each line it prints goes to ``log`` and ``processEvents`` (the widget
         passes Slicer's, so the panel stays live), and :meth:`cancelBoneMap` stops it.
         """
+        if volume is None:
+            return "!" + _("Select the input volume first: TotalSegmentator segments the bones of that volume.")
         import TotalSegmentator
 
         tsLogic = TotalSegmentator.TotalSegmentatorLogic()
@@ -409,6 +547,15 @@ class PanelLogic(VTKObservationMixin):
             self._boneMapProcess = None
         return segmentation
 
+    def segmentBones(self, volume, task: str = "total") -> str:
+        """:meth:`createBoneMap` for the panel: the new segmentation becomes the parameter node's bone map. Returns a
+        status message ("!" first on a problem)."""
+        result = self.createBoneMap(volume, task)
+        if isinstance(result, str):
+            return result
+        self.getParameterNode().boneMap = result
+        return _("Bone map created with TotalSegmentator.")
+
     def _boneMapProgress(self, line: str) -> None:
         self.log(line)
         if self.processEvents:
@@ -421,10 +568,18 @@ class PanelLogic(VTKObservationMixin):
             self._boneMapProcess.kill()
 
     # -- study.json --
-    def saveStudy(self, path: str) -> None:
+    def readyToSave(self) -> str:
+        """"" when there is a study to save, else why not ("!" first)."""
+        return "" if self.study is not None else "!" + _("Nothing to save yet: press Analyze first.")
+
+    def saveStudy(self, path: str) -> str:
+        """Save the study as ``study.json``; returns a status message ("!" first when there is nothing to save)."""
         from CRMOAnalyzerLib.reading.read import read
 
+        if self.readyToSave():
+            return self.readyToSave()
         read(self.study).save(path)
+        return _("Study saved to {path}").format(path=path)
 
     def loadStudy(self, path: str, lesionNode=None, boneMap=None, volume=None) -> str:
         """Load ``study.json``; with scene nodes selected, its findings and overrides go onto their lesions."""
@@ -578,8 +733,12 @@ class PanelLogic(VTKObservationMixin):
                                                 env=environment), folder, volume)
         return _("Looking for lesion candidates in the background ...")
 
-    def pollCandidates(self, wait: float = 0.0) -> Optional[str]:
-        """None while the candidates run; when they end, publish them and return the status message."""
+    def pollCandidates(self, wait: float = 0.0, cancel: bool = False) -> Optional[str]:
+        """None while the candidates run; when they end, publish them and return the status message. ``cancel`` (the
+        reader pressed Cancel): stop the search and say so."""
+        if cancel:
+            self.cancelCandidates()
+            return _("Candidate search cancelled: nothing was added.")
         if self._candidatesRun is None:
             return "!" + _("No candidate search is running.")
         process, folder, volume = self._candidatesRun
@@ -630,10 +789,11 @@ class PanelLogic(VTKObservationMixin):
         from CRMOAnalyzerLib.errors import CRMOInputError
 
         mrml = self._mrml()
-        if self.candidates is None:
-            return "!" + _("No candidates: press Find candidates first.")
-        if lesionNode is None:
+        if self.candidates is None or not segmentId:
+            return "!" + _("No candidate chosen: press Find candidates, then choose one.")
+        if lesionNode is None:  # a new lesion node, selected in the panel
             lesionNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", _("CRMO lesions"))
+            self.getParameterNode().lesionNode = lesionNode
         try:
             mrml.accept_candidate(self.candidates, segmentId, lesionNode)
         except CRMOInputError as error:
@@ -642,8 +802,9 @@ class PanelLogic(VTKObservationMixin):
         return _("Candidate accepted as a lesion of {node}; analyse to see it in the tables.").format(node=lesionNode.GetName())
 
     def rejectCandidate(self, segmentId: str) -> str:
-        if self.candidates is not None:
-            self.candidates.GetSegmentation().RemoveSegment(segmentId)
+        if self.candidates is None or not segmentId:
+            return "!" + _("No candidate chosen: press Find candidates, then choose one.")
+        self.candidates.GetSegmentation().RemoveSegment(segmentId)
         return _("Candidate rejected.")
 
     # -- sending to the RIS and the PACS, through the outbox --
@@ -673,7 +834,18 @@ class PanelLogic(VTKObservationMixin):
         if failures:
             return "!" + _("{failed} of {count} not accepted ({problem}); kept in the outbox.").format(
                 failed=len(failures), count=len(items), problem=failures[0][1])
+        self.rememberDestination(destination)
         return _("Sent to {destination}: {count} accepted.").format(destination=destination, count=len(items))
+
+    def savedDestinations(self) -> list:
+        """The destinations the reader sent to, most recent first (kept in Slicer's settings between sessions)."""
+        value = slicer.app.settings().value(DESTINATIONS_SETTING) or []
+        return [value] if isinstance(value, str) else list(value)  # a list of one reads back as its item
+
+    def rememberDestination(self, destination: str) -> None:
+        """Keep ``destination`` first among the :data:`DESTINATIONS_KEPT` most recent."""
+        destinations = [destination] + [d for d in self.savedDestinations() if d != destination]
+        slicer.app.settings().setValue(DESTINATIONS_SETTING, destinations[:DESTINATIONS_KEPT])
 
     def outbox(self):
         """The outbox the panel sends through (``$CRMO_OUTBOX``, else ``~/.crmo-analyzer/outbox``, as the command line)."""
