@@ -98,3 +98,21 @@ def test_the_epiphysis_estimates_are_labelled_as_such():
     sources = " ".join(sublocation.rules()["long_bone"]["sources"])
     assert "CRMO Analyzer estimate" not in sources and "tool convention" in sources
     assert "Schlesinger" in sources and np.isfinite(sublocation.rules()["long_bone"]["physis_min_span_fraction"])
+
+
+@pytest.mark.parametrize("pose", sorted(POSES))
+def test_the_physis_is_the_gap_nearest_the_end(pose):
+    """Two gaps, 10 and 25 mm from the end (a second ossification centre, or a break): the epiphysis is the piece at
+    the end, not the disc between the gaps."""
+    from CRMOAnalyzerLib.samples.phantom import _Box
+
+    shapes, low, high = long_bone_with_physis(25.0)
+    (name, box) = shapes.pop()  # the epiphysis, 0 to 23 mm: cut into 0-8 and 12-23 mm
+    shapes += [(name, _Box((box.low[0], box.low[1], -8.0), box.high)), (name, _Box(box.low, (box.high[0], box.high[1], -12.0)))]
+    grid, placed = POSES[pose]
+    b = build(shapes, [("15 mm", (60.0, 0.0, -15.0), "tibia", "right", None)], grid, placed, low, high)
+    value = next(v for v, bone in b.bonemap.bones.items() if bone.base == "tibia")
+    frame = _Localizer(b.bonemap).frame(value, b.bonemap.bones[value], "right")
+    assert frame.physis_basis[proximal(frame)] == "physis seen in the bone map"
+    assert frame.physis[proximal(frame)] < 12.0
+    assert analyze(b.bonemap, b.points).lesions[0].sublocation == "metaphysis"
