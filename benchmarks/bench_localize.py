@@ -41,9 +41,14 @@ sys.path.insert(0, str(ROOT / "CRMOAnalyzer"))
 
 PAIRED = ["femur", "humerus", "clavicula", "scapula", "hip"] + [f"rib_{{side}}_{n}" for n in range(1, 13)]
 MIDLINE = [f"vertebrae_T{n}" for n in range(1, 13)] + [f"vertebrae_L{n}" for n in range(1, 6)] + ["sacrum", "sternum"]
+#: ``--bones long``: long bones, clavicles and vertebrae only (no hip bone, scapula, rib, sternum or sacrum, whose
+#: sub-locations measure the bone's own shape and its neighbours')
+PAIRED_LONG = ["femur", "humerus", "clavicula", "tibia", "fibula", "radius", "ulna"]
+MIDLINE_LONG = [f"vertebrae_T{n}" for n in range(1, 13)] + [f"vertebrae_L{n}" for n in range(1, 6)]
 
 
-def bone_blocks(shape: tuple[int, int, int]) -> tuple[np.ndarray, dict[int, str]]:
+def bone_blocks(shape: tuple[int, int, int], paired: list[str] = PAIRED,
+                midline: list[str] = MIDLINE) -> tuple[np.ndarray, dict[int, str]]:
     """A dense bone map: blocks of named bones filling most of the volume (right | midline | left along i)."""
     nk, nj, ni = shape
     bones = np.zeros(shape, np.uint8)
@@ -51,12 +56,12 @@ def bone_blocks(shape: tuple[int, int, int]) -> tuple[np.ndarray, dict[int, str]
     value = 0
     # left half of x (RAS -x is patient left when the direction is LPS identity: x index grows to the patient's left)
     columns = []
-    for base in PAIRED:
+    for base in paired:
         for side in ("left", "right"):
             value += 1
             names[value] = base.format(side=side) if "{side}" in base else f"{base}_{side}"
             columns.append((value, side))
-    for name in MIDLINE:
+    for name in midline:
         value += 1
         names[value] = name
         columns.append((value, None))
@@ -72,13 +77,14 @@ def bone_blocks(shape: tuple[int, int, int]) -> tuple[np.ndarray, dict[int, str]
     return bones, names
 
 
-def make_inputs(folder: Path, shape: tuple[int, int, int], n_lesions: int, seed: int = 1) -> dict:
-    """A dense bone map (columns of bones filling most of the volume) and sparse spherical lesions."""
+def make_inputs(folder: Path, shape: tuple[int, int, int], n_lesions: int, seed: int = 1, kinds: str = "all") -> dict:
+    """A dense bone map (columns of bones filling most of the volume) and sparse spherical lesions; ``kinds``
+    "long": long bones, clavicles and vertebrae only."""
     import SimpleITK as sitk
 
     rng = np.random.default_rng(seed)
     nk, nj, ni = shape
-    bones, names = bone_blocks(shape)
+    bones, names = bone_blocks(shape) if kinds == "all" else bone_blocks(shape, PAIRED_LONG, MIDLINE_LONG)
     lesions = np.zeros(shape, np.uint8 if n_lesions < 256 else np.uint16)
     kk, jj, ii = np.ogrid[:nk, :nj, :ni]
     for n in range(1, n_lesions + 1):
@@ -224,7 +230,7 @@ def analyze_command() -> list[str]:
     script = Path(sys.executable).with_name("crmo-analyzer")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-m", "CRMOAnalyzerLib.cli.main"]
+    return [sys.executable, "-c", "from CRMOAnalyzerLib.cli.main import entry_point; entry_point()"]
 
 
 def run_process(command: list[str], env: dict | None = None) -> tuple[float, int, str]:
@@ -353,6 +359,8 @@ def main() -> None:
     parser.add_argument("--lesions", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5, help="whole-process runs of each (best of them)")
+    parser.add_argument("--bones", choices=("all", "long"), default="all", help="the bone map's bones: all (hip bones, "
+                        "scapulae, ribs, sternum, sacrum too) or long (long bones, clavicles, vertebrae)")
     parser.add_argument("--skip-loop", action="store_true", help="skip the (slow) per-label loop")
     parser.add_argument("--whole-only", action="store_true", help="only the whole-process figures (issue 19)")
     parser.add_argument("--baseline", type=Path, metavar="DIR", help="another checkout whose analyze runs interleaved "
@@ -361,8 +369,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crmo-bench-") as tmp:
         folder = Path(tmp)
         t = time.perf_counter()
-        facts = make_inputs(folder, tuple(args.shape), args.lesions)
-        print(f"inputs: {facts['voxels'] / 1e6:.1f} Mvoxels, {args.lesions} lesions ({facts['lesion_voxels']} voxels), "
+        facts = make_inputs(folder, tuple(args.shape), args.lesions, kinds=args.bones)
+        print(f"inputs ({args.bones} bones): {facts['voxels'] / 1e6:.1f} Mvoxels, {args.lesions} lesions ({facts['lesion_voxels']} voxels), "
               f"bone map {100 * facts['bone_fraction']:.0f}% labelled, {facts['input_bytes'] / 2**20:.0f} MiB in memory "
               f"(made in {time.perf_counter() - t:.1f} s)")
         whole_process(folder, args.runs, facts["input_bytes"], args.baseline)

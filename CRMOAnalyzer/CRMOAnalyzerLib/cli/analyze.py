@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 
@@ -70,7 +72,15 @@ def inputs_from_args(args: argparse.Namespace):
                           force=getattr(args, "force", False))
 
 
+#: BLAS threads for this command: its products are of (n, 3) by (3, 3) matrices, where threads only cost (they
+#: spin against the localization's own work on a busy machine); set before numpy loads, unless the user set them
+BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def run(args: argparse.Namespace) -> int:
+    if "numpy" not in sys.modules:  # a fresh process (not a caller that has numpy running already)
+        for name, value in BLAS_THREADS.items():
+            os.environ.setdefault(name, value)
     from ..pipeline import analyze_files, prepare_report, write_outputs  # noqa: PLC0415
 
     inputs = inputs_from_args(args)

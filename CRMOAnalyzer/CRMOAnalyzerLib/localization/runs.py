@@ -62,14 +62,15 @@ class Runs:
         a, b = self.start - reference[0], self.stop - 1 - reference[0]
         j, k = self.j - reference[1], self.k - reference[2]
         sum_i = (a + b) * n / 2
-        sums = np.array([sum_i.sum(), j @ n, k @ n])
+        jn, kn = j * n, k * n  # products summed, not BLAS dot products (whose threads stall a busy machine)
+        sums = np.array([sum_i.sum(), jn.sum(), kn.sum()])
         second = np.empty((3, 3))
         second[0, 0] = (_sum_of_squares(b) - _sum_of_squares(a - 1)).sum()
-        second[1, 1] = (j * j) @ n
-        second[2, 2] = (k * k) @ n
-        second[0, 1] = second[1, 0] = j @ sum_i
-        second[0, 2] = second[2, 0] = k @ sum_i
-        second[1, 2] = second[2, 1] = (j * k) @ n
+        second[1, 1] = (j * jn).sum()
+        second[2, 2] = (k * kn).sum()
+        second[0, 1] = second[1, 0] = (j * sum_i).sum()
+        second[0, 2] = second[2, 0] = (k * sum_i).sum()
+        second[1, 2] = second[2, 1] = (j * kn).sum()
         mean = sums / total
         central = second / total - np.outer(mean, mean)
         matrix = self.affine[:3, :3]
