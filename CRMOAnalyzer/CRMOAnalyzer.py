@@ -19,7 +19,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from CRMOAnalyzerLib.slicer.panel_logic import REFRESH_DELAY_MS, PanelLogic
+from CRMOAnalyzerLib.slicer.panel_logic import CANDIDATES_POLL_MS, REFRESH_DELAY_MS, PanelLogic
 
 README_URL = "https://github.com/crmo-analyzer/SlicerCRMOAnalyzer#readme"
 #: the widget's signals: (widget of the .ui, Qt signal, handler of CRMOAnalyzerWidget)
@@ -96,7 +96,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._fillingTable = False
-        self._refreshTimer = None
+        self._refreshTimer = self._candidatesTimer = self._candidatesDialog = None
         self._columns = []
 
     def setup(self) -> None:
@@ -109,10 +109,12 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.logCallback = self.showMessage
         self.logic.processEvents = slicer.app.processEvents  # long runs keep the panel live (and Cancel pressable)
 
-        self._refreshTimer = qt.QTimer()
+        self._refreshTimer, self._candidatesTimer = qt.QTimer(), qt.QTimer()
         self._refreshTimer.setSingleShot(True)
-        self._refreshTimer.setInterval(REFRESH_DELAY_MS)
-        self._refreshTimer.connect("timeout()", self.onRefreshTimeout)
+        for timer, interval, handler in ((self._refreshTimer, REFRESH_DELAY_MS, self.onRefreshTimeout),
+                                         (self._candidatesTimer, CANDIDATES_POLL_MS, self.onCandidatesTimeout)):
+            timer.setInterval(interval)
+            timer.connect("timeout()", handler)
 
         self.ui.totalSegmentatorButton.visible = self.logic.totalSegmentatorAvailable()
         self.ui.totalSegmentatorTaskComboBox.visible = self.logic.totalSegmentatorAvailable()
@@ -120,10 +122,10 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.exportFormatComboBox.addItem(label, key)
         self.ui.sendDestinationComboBox.addItems(self.logic.savedDestinations())
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent, self.onNodeAboutToBeRemoved)
+        scene = slicer.mrmlScene
+        for event, handler in ((scene.StartCloseEvent, self.onSceneStartClose), (scene.EndCloseEvent, self.onSceneEndClose),
+                               (scene.EndImportEvent, self.onSceneEndImport), (scene.NodeAboutToBeRemovedEvent, self.onNodeAboutToBeRemoved)):
+            self.addObserver(scene, event, handler)
         for name, signal, handler in CONNECTIONS:
             getattr(self.ui, name).connect(signal, getattr(self, handler))
         self.initializeParameterNode()
@@ -141,9 +143,9 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def exit(self) -> None:
         if self._refreshTimer:
             self._refreshTimer.stop()
+            self._candidatesTimer.stop()
         if self.logic:
-            self.logic.stopObserving()
-            self.logic.cancelCandidates()
+            self.logic.stop()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -152,8 +154,7 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         self._refreshTimer.stop()
         self.setParameterNode(None)
-        self.logic.forget()
-        self.clearResults(_("Scene closed: the panel is empty. Your findings were saved with the scene if you saved it."))
+        self.clearResults(self.logic.sceneClosed())
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -193,20 +194,23 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.showMessage(message[1:] if problem else message, error=problem, label=label)
         return not problem
 
-    def showResultOf(self, action, label=None, busy: str = "") -> bool:
-        """Run a logic action (with a progress dialog when ``busy`` says what takes long), show its message."""
-        with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer: the action failed."), waitCursor=True):
-            dialog = slicer.util.createProgressDialog(labelText=busy, maximum=0) if busy else None
-            try:
-                if dialog:
-                    slicer.app.processEvents()
-                ok = self.showResult(action(), label)
-            finally:
-                if dialog:
-                    dialog.close()
+    def showResultOf(self, action, label=None, busy: str = "", cancel=None) -> str:
+        """Run a logic action (with a progress dialog when ``busy`` says what takes long, whose Cancel calls ``cancel``),
+        show its message and the results, and return the message; an error is shown in Slicer's error display."""
+        dialog = slicer.util.createProgressDialog(labelText=busy, maximum=0) if busy else None
+        if dialog and cancel:
+            dialog.connect("canceled()", cancel)
+        if dialog:
+            slicer.app.processEvents()  # the dialog shows before the work starts
+        try:
+            with slicer.util.tryWithErrorDisplay(_("CRMO Analyzer: the action failed."), waitCursor=True):
+                message = action()
+                self.showResult(message, label)
+                return message
+        finally:
+            if dialog:
+                dialog.close()
             self.updateResults()
-            return ok
-        return False
 
     def clearResults(self, message: str = "") -> None:
         self.updateResults(self.logic.emptyResults())
@@ -235,10 +239,10 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # -- actions --
     def runAnalysis(self, quiet: bool = False, force: bool = False) -> None:
-        p, messages = self._parameterNode, []
-        self.showResultOf(lambda: messages.append(self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume, force=force))
-                          or messages[-1], busy=self.logic.analysisBusyText(p.boneMap))
-        if messages and not quiet and self.logic.askToAnalyzeAnyway(messages[-1]):
+        p = self._parameterNode
+        message = self.showResultOf(lambda: self.logic.analyze(p.lesionNode, p.boneMap, p.inputVolume, force=force),
+                                    busy=self.logic.analysisBusyText(p.boneMap))
+        if not quiet and self.logic.askToAnalyzeAnyway(message):
             self.runAnalysis(force=True)
 
     def onAddLesionButton(self) -> None:
@@ -246,37 +250,29 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onTotalSegmentatorButton(self) -> None:
         p = self._parameterNode
-        dialog = slicer.util.createProgressDialog(labelText=_("TotalSegmentator is segmenting the bones ..."), maximum=0)
-        dialog.connect("canceled()", self.logic.cancelBoneMap)
-        self.showResultOf(lambda: self.logic.segmentBones(p.inputVolume, p.boneTask))
-        dialog.close()
+        self.showResultOf(lambda: self.logic.segmentBones(p.inputVolume, p.boneTask),
+                          busy=_("TotalSegmentator is segmenting the bones ..."), cancel=self.logic.cancelBoneMap)
 
     def updateResults(self, results=None) -> None:
         """Show what the logic returns (``results``, else :meth:`PanelLogic.results`; None: nothing to change)."""
         results = results or self.logic.results()
         if results is None:
             return
-        self._fillingTable = True
-        table = self.ui.lesionTable
-        if results.rows and not self._columns:
-            self._columns = self.logic.tableColumns()
-            table.setColumnCount(len(self._columns))
-            table.setHorizontalHeaderLabels([column.title for column in self._columns])
+        self._fillingTable, table, self._columns = True, self.ui.lesionTable, results.columns
+        table.setColumnCount(len(results.columns))
+        table.setHorizontalHeaderLabels([column.title for column in results.columns])
         table.setRowCount(len(results.rows))
         for row, (lesionId, values) in enumerate(results.rows):
-            for index, (column, value) in enumerate(zip(self._columns, values)):
+            for index, (column, value) in enumerate(zip(results.columns, values)):
                 self.setCell(row, index, column, lesionId, value)
         table.resizeColumnsToContents()
         self._fillingTable = False
         self.ui.distributionTableView.setMRMLTableNode(results.distribution)
         self.ui.comparisonTableView.setMRMLTableNode(results.comparison)
-        self.showReport(results.report, results.regenerateLabel)
-
-    def showReport(self, text: str, regenerateLabel: str) -> None:
         blocked = self.ui.reportTextEdit.blockSignals(True)
-        self.ui.reportTextEdit.setPlainText(text)
+        self.ui.reportTextEdit.setPlainText(results.report)
         self.ui.reportTextEdit.blockSignals(blocked)
-        self.ui.regenerateReportButton.text = regenerateLabel
+        self.ui.regenerateReportButton.text = results.regenerateLabel
 
     def setCell(self, row: int, index: int, column, lesionId: str, value) -> None:
         if column.editor == "choice":
@@ -311,16 +307,15 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 qt.QTimer.singleShot(0, self.updateResults)  # the edited cell's widget sent this: rebuild after it returns
 
     def onLesionRowClicked(self, row: int, column: int) -> None:
-        item = self.ui.lesionTable.item(row, 0)
-        if item is not None:
-            self.logic.centreOn(item.text())
+        self.logic.centreOn(self.ui.lesionTable.item(row, 0).text())
 
     def onReportEdited(self) -> None:
         self.logic.setReportText(self.ui.reportTextEdit.toPlainText())  # in the scene at once
         self.ui.regenerateReportButton.text = self.logic.regenerateLabel()
 
     def onRegenerateReport(self) -> None:
-        self.showReport(self.logic.regenerateReport(), self.logic.regenerateLabel())
+        self.logic.regenerateReport()
+        self.updateResults()
 
     def onCopyReport(self) -> None:
         qt.QApplication.clipboard().setText(self.ui.reportTextEdit.toPlainText())
@@ -365,24 +360,18 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onFindCandidates(self) -> None:
         p = self._parameterNode
         message = self.logic.startCandidates(p.inputVolume, p.boneMap)
-        if not self.showResult(message):
-            return
-        dialog = slicer.util.createProgressDialog(labelText=message, maximum=0)
-        dialog.connect("canceled()", self.logic.cancelCandidates)
-        timer = qt.QTimer()
-        timer.setInterval(200)
+        if self.showResult(message):  # runs in the background: polled until it ends or the reader cancels
+            self._candidatesDialog = slicer.util.createProgressDialog(labelText=message, maximum=0)
+            self._candidatesDialog.connect("canceled()", self.logic.cancelCandidates)
+            self._candidatesTimer.start()
 
-        def poll():
-            result = self.logic.pollCandidates(cancel=dialog.wasCanceled)
-            if result is not None:
-                timer.stop()
-                dialog.close()
-                self.showResult(result)
-                self.fillCandidates()
-
-        timer.connect("timeout()", poll)
-        self._candidatesTimer = timer  # kept alive while it runs
-        timer.start()
+    def onCandidatesTimeout(self) -> None:
+        result = self.logic.pollCandidates(cancel=self._candidatesDialog.wasCanceled)
+        if result is not None:
+            self._candidatesTimer.stop()
+            self._candidatesDialog.close()
+            self.showResult(result)
+            self.fillCandidates()
 
     def fillCandidates(self) -> None:
         combo = self.ui.candidateComboBox

@@ -122,9 +122,9 @@ def test_every_connection_is_a_signal_of_its_widget_bound_to_a_handler_that_take
         sent = len(signal[signal.index("(") + 1:-1].split(",")) if "()" not in signal else 0
         assert required <= sent, f"{name}.{signal} sends {sent} arguments; {handler} needs {required}"
     connected = {handler for _name, _signal, handler in connections}
-    # the other handlers: scene observers, the lesion node's observer, the refresh timer, the table's combo boxes
+    # the other handlers: scene observers, the lesion node's observer, the timers, the table's combo boxes
     others = {"onSceneStartClose", "onSceneEndClose", "onSceneEndImport", "onNodeAboutToBeRemoved", "onLesionNodeModified",
-              "onRefreshTimeout", "onLesionValueEdited"}
+              "onRefreshTimeout", "onCandidatesTimeout", "onLesionValueEdited"}
     assert {name for name in methods if name.startswith("on")} - others == connected - {"runAnalysis"}, "handlers nothing connects"
 
 

@@ -243,15 +243,29 @@ def test_painting_into_a_segment_refreshes_the_tables(panel, phantom):
     assert panel.logic.study.lesions[0].findings.get("marrow_edema") is True
 
 
-def test_leaving_the_module_leaves_no_observer_behind(panel, phantom):
+@pytest.mark.parametrize("leave", ["stopObserving", "stop", "sceneClosed"])
+def test_leaving_the_module_leaves_no_observer_behind(panel, phantom, leave):
     """Defect 9: exit() left observers (and the timer) running."""
     bones, lesions = scene_inputs(panel.scene, phantom, "segmentation")
     changed = []
     panel.logic.observeLesionNode(lesions, lambda: changed.append(1))
-    panel.logic.stopObserving()
+    getattr(panel.logic, leave)()
     paint(lesions, 1)
     assert not changed
     assert not lesions.HasObserver(slicer.vtkSegmentation.SourceRepresentationModified)
+
+
+def test_a_closed_scene_leaves_no_study_and_leaving_stops_a_candidate_search(panel, phantom):
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    panel.logic.analyze(lesions, bones)
+    assert "Scene closed" in panel.logic.sceneClosed() and panel.logic.study is None and panel.logic.results() is None
+    volume = panel.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "STIR")
+    volume.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(phantom.bones.affine))
+    slicer.util.updateVolumeFromArray(volume, (phantom.bones.array > 0).astype(np.float32) * 100 + 10)
+    panel.logic.startCandidates(volume, bones)
+    process = panel.logic._candidatesRun[0]
+    panel.logic.stop()
+    assert process.poll() is not None and panel.logic._candidatesRun is None
 
 
 def method(tree: ast.Module, class_name: str, name: str) -> ast.FunctionDef:
@@ -266,8 +280,7 @@ def calls(function: ast.FunctionDef) -> set[str]:
 def test_the_widget_stops_its_timer_and_observers_when_the_reader_leaves():
     """Defect 9, the widget's half: exit() and cleanup() stop everything the panel started."""
     tree = ast.parse(slicer_standins.MODULE_FILE.read_text(encoding="utf-8"))
-    assert {"self._refreshTimer.stop", "self.logic.stopObserving", "self.logic.cancelCandidates"} <= \
-        calls(method(tree, "CRMOAnalyzerWidget", "exit"))
+    assert {"self._refreshTimer.stop", "self._candidatesTimer.stop", "self.logic.stop"} <= calls(method(tree, "CRMOAnalyzerWidget", "exit"))
     assert "self.exit" in calls(method(tree, "CRMOAnalyzerWidget", "cleanup"))
 
 
@@ -822,6 +835,7 @@ def test_results_carry_the_tables_the_report_and_the_regenerate_buttons_text(pan
     assert results.distribution is panel.scene.GetFirstNodeByName(mrml.DISTRIBUTION_TABLE) and results.comparison is None
     assert results.report == panel.logic.reportText() and "femur" in results.report.lower()
     assert len(results.rows) == len(phantom.expected) and results.regenerateLabel == "Regenerate report"
+    assert results.columns == panel.logic.tableColumns() and results.rows == panel.logic.tableCells()
     panel.logic.setReportText("The reader's words.")
     assert panel.logic.regenerateLabel() == "Regenerate report (discards your edits)"
     assert panel.logic.results().regenerateLabel == "Regenerate report (discards your edits)"
@@ -829,7 +843,7 @@ def test_results_carry_the_tables_the_report_and_the_regenerate_buttons_text(pan
     panel.logic.regenerateReport()
     assert panel.logic.results().regenerateLabel == "Regenerate report"
     empty = panel.logic.emptyResults()
-    assert (empty.rows, empty.distribution, empty.report, empty.regenerateLabel) == ([], None, "", "Regenerate report")
+    assert (empty.columns, empty.rows, empty.distribution, empty.report, empty.regenerateLabel) == ([], [], None, "", "Regenerate report")
 
 
 def test_send_destinations_are_remembered_most_recent_first_ten_at_most(panel):
@@ -908,3 +922,91 @@ def test_cancelling_the_candidate_search_says_so_and_no_candidate_is_decided_wit
     assert "cancelled" in panel.logic.pollCandidates(cancel=True) and process.poll() is not None
     assert panel.logic.acceptCandidate(None).startswith("!") and panel.logic.rejectCandidate("").startswith("!")
     assert panel.scene.GetFirstNodeByName(mrml.CANDIDATES_SEGMENTATION) is None
+
+
+# ---- the widget itself, on stand-in Qt widgets named as in the .ui: it binds signals and shows what the logic returns ----
+
+@pytest.fixture
+def widget(panel):
+    widget = panel.module.CRMOAnalyzerWidget(types.SimpleNamespace(isEntered=True))
+    widget.setup()
+    yield widget
+    widget.cleanup()
+
+
+def test_every_connection_of_the_table_is_made(panel, widget):
+    for name, signal, handler in panel.module.CONNECTIONS:
+        assert getattr(widget, handler) in getattr(widget.ui, name).connections[signal], (name, signal)
+    assert widget._refreshTimer.single and widget._refreshTimer.interval == 400 and widget._candidatesTimer.interval == 200
+
+
+def test_the_widget_shows_the_analysis_and_records_the_readers_edits(panel, phantom, widget):
+    ui, logic, Qt = widget.ui, widget.logic, sys.modules["qt"].Qt
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    widget._parameterNode.boneMap, widget._parameterNode.lesionNode = bones, lesions
+    ui.analyzeButton.emit("clicked()")
+    assert ui.statusLabel.text.startswith(f"{len(phantom.expected)} lesions analysed") and not ui.statusLabel.styleSheet
+    assert ui.lesionTable.rows == len(phantom.expected) and ui.lesionTable.headers[:3] == ["Lesion", "Site", "Bone"]
+    assert ui.distributionTableView.tableNode is panel.scene.GetFirstNodeByName(mrml.DISTRIBUTION_TABLE)
+    assert ui.reportTextEdit.plainText == logic.reportText() and ui.regenerateReportButton.text == "Regenerate report"
+    kinds = [column.kind for column in logic.tableColumns()]
+    lesion_id, values = logic.tableCells()[0]
+    assert ui.lesionTable.item(0, 0).text() == values[0] == "#1" and ui.lesionTable.item(0, 0).data(Qt.UserRole) == lesion_id
+
+    ui.lesionTable.item(0, kinds.index("marrow_edema")).setCheckState(Qt.Checked)  # the reader ticks a finding
+    slicer_standins.run_pending()
+    assert logic.study.lesion(lesion_id).findings["marrow_edema"] is True
+    assert ui.lesionTable.item(0, kinds.index("marrow_edema")).checkState() == Qt.Checked  # shown again, ticked
+    combo = ui.lesionTable.cellWidget(0, kinds.index("sublocation"))
+    assert [text for text, _data in combo.items] == logic.sublocationChoices()
+    combo.setCurrentText("diaphysis")  # the reader overrides the sub-location
+    slicer_standins.run_pending()
+    assert logic.study.lesion(lesion_id).sublocation == "diaphysis"
+    assert ui.lesionTable.cellWidget(0, kinds.index("sublocation")).currentText == "diaphysis"
+
+    ui.reportTextEdit.setPlainText("The reader's report.")  # typing sends textChanged
+    assert logic.reportText() == "The reader's report." and "discards" in ui.regenerateReportButton.text
+    ui.regenerateReportButton.emit("clicked(bool)", False)
+    assert ui.reportTextEdit.plainText == logic.reportText() != "The reader's report."
+    assert ui.regenerateReportButton.text == "Regenerate report"
+
+    panel.scene.RemoveNode(lesions)  # the reader deletes the lesion node
+    slicer_standins.run_pending()
+    assert ui.lesionTable.rows == 0 and "deleted" in ui.statusLabel.text and ui.reportTextEdit.plainText == ""
+
+
+def test_the_widget_offers_the_remembered_destinations_and_says_what_needs_doing(panel, phantom, widget):
+    panel.logic.rememberDestination("mllp://ris:2575")
+    again = panel.module.CRMOAnalyzerWidget(types.SimpleNamespace(isEntered=True))
+    again.setup()
+    assert again.ui.sendDestinationComboBox.currentText == "mllp://ris:2575"
+    again.ui.sendButton.emit("clicked(bool)", False)  # nothing analysed yet
+    assert again.ui.exportStatusLabel.text.startswith("Nothing to send yet") and again.ui.exportStatusLabel.styleSheet
+    again.ui.saveStudyButton.emit("clicked(bool)", False)
+    assert again.ui.statusLabel.text.startswith("Nothing to save yet") and not panel.dialogs.paths
+    again.exit()
+    assert not again._refreshTimer.active and not again._candidatesTimer.active and again._parameterNode is None
+    again.cleanup()
+
+
+def test_a_failing_action_is_shown_and_leaves_no_dialog_open(panel, widget, monkeypatch):
+    monkeypatch.setattr(widget.logic, "loadStudy", lambda *args: 1 / 0)
+    panel.dialogs.paths = ["study.json"]
+    with pytest.raises(ZeroDivisionError):  # Slicer's tryWithErrorDisplay shows it, then raises it to PythonQt's log
+        widget.ui.loadStudyButton.emit("clicked(bool)", False)
+    assert "the action failed" in panel.dialogs.shown[-1]
+    assert panel.dialogs.progress[-1].closed and slicer.app.cursors == []
+
+
+def test_the_widget_refreshes_after_edits_quietly_and_asks_only_when_the_reader_analyses(panel, phantom, widget):
+    bones, lesions = scene_inputs(panel.scene, phantom, "points")
+    p = widget._parameterNode
+    p.boneMap, p.lesionNode = bones, bones  # the bone map chosen as the lesion node too
+    widget.ui.lesionSelector.emit("currentNodeChanged(vtkMRMLNode*)", lesions)
+    lesions.AddControlPoint(*phantom.points[0].position_ras, "new")  # an edit starts the debounce timer
+    assert widget._refreshTimer.active
+    widget._refreshTimer.emit("timeout()")  # the refresh: a problem is shown, never asked about
+    assert not panel.dialogs.asked and widget.logic.study is None and widget.ui.statusLabel.styleSheet
+    panel.dialogs.answers = [True]
+    widget.ui.analyzeButton.emit("clicked()")
+    assert len(panel.dialogs.asked) == 1 and widget.logic.study is not None and not widget.ui.statusLabel.styleSheet

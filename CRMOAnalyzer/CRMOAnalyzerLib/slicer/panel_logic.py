@@ -40,8 +40,9 @@ TABLE_COLUMNS = (("Lesion", "label"), ("Site", "site"), ("Bone", "bone"), ("Side
 #: Slicer setting holding the destinations the reader sent to (most recent first), and how many are kept
 DESTINATIONS_SETTING = "CRMOAnalyzer/SendDestinations"
 DESTINATIONS_KEPT = 10
-#: milliseconds without a further edit of the lesion node before the panel analyses again
+#: milliseconds without a further edit of the lesion node before the panel analyses again; between looks at a candidate search
 REFRESH_DELAY_MS = 400
+CANDIDATES_POLL_MS = 200
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Results:
-    """What the panel shows: table rows (lesion ID, one value per column: a bool for a "check" column, else text),
-    the distribution and comparison table nodes, the report text, and the regenerate button's text."""
+    """What the panel shows: the lesion table's :class:`Column` s and rows (lesion ID, one value per column: a bool for a
+    "check" column, else text), the distribution and comparison table nodes, the report text, the regenerate button's
+    text."""
 
+    columns: list
     rows: list
     distribution: object = None
     comparison: object = None
@@ -203,6 +206,17 @@ class PanelLogic(VTKObservationMixin):
     def stopObserving(self) -> None:
         self.removeObservers()
         self._observed, self._onLesionNodeChanged = None, None
+
+    def stop(self) -> None:
+        """The reader left the module: nothing keeps running (no observer, no candidate search)."""
+        self.stopObserving()
+        self.cancelCandidates()
+
+    def sceneClosed(self) -> str:
+        """The scene is closing: forget its study; returns what the panel says."""
+        self.stopObserving()
+        self.forget()
+        return _("Scene closed: the panel is empty. Your findings were saved with the scene if you saved it.")
 
     def _lesionNodeModified(self, caller=None, event=None) -> None:
         if not self.storing and self._onLesionNodeChanged is not None:
@@ -364,12 +378,12 @@ class PanelLogic(VTKObservationMixin):
         if self.study is None:
             return None
         mrml = self._mrml()
-        return Results(self.tableCells(), self.nodes.get(mrml.DISTRIBUTION_TABLE), self.nodes.get(mrml.COMPARISON_TABLE),
+        return Results(self.tableColumns(), self.tableCells(), self.nodes.get(mrml.DISTRIBUTION_TABLE), self.nodes.get(mrml.COMPARISON_TABLE),
                        self.reportText(), self.regenerateLabel())
 
     def emptyResults(self) -> Results:
         """An empty panel (the scene was closed, the lesion node deleted)."""
-        return Results([], regenerateLabel=self.regenerateLabel(edited=False))
+        return Results([], [], regenerateLabel=self.regenerateLabel(edited=False))
 
     def regenerateLabel(self, edited: Optional[bool] = None) -> str:
         """The regenerate button's text: it warns when regenerating would discard the reader's edits."""
