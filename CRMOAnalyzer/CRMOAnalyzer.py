@@ -93,11 +93,9 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._fillingTable = False
+        self._parameterNode = self._parameterNodeGuiTag = None
+        self._fillingTable, self._columns = False, []
         self._refreshTimer = self._candidatesTimer = self._candidatesDialog = None
-        self._columns = []
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -284,13 +282,12 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         item = qt.QTableWidgetItem()
         item.setData(qt.Qt.UserRole, lesionId)
+        editable = {"check": qt.Qt.ItemIsUserCheckable, "text": qt.Qt.ItemIsEditable}.get(column.editor, 0)
+        item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable | editable)
         if column.editor == "check":
-            item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsUserCheckable | qt.Qt.ItemIsSelectable)
             item.setCheckState(qt.Qt.Checked if value else qt.Qt.Unchecked)
         else:
             item.setText(value)
-            if column.editor != "text":
-                item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
         self.ui.lesionTable.setItem(row, index, item)
 
     def onLesionItemChanged(self, item) -> None:
@@ -300,8 +297,6 @@ class CRMOAnalyzerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                      item.checkState() == qt.Qt.Checked if check else item.text())
 
     def onLesionValueEdited(self, lesionId: str, column: int, value) -> None:
-        if self._fillingTable:
-            return
         with slicer.util.tryWithErrorDisplay(_("Could not record the change."), waitCursor=False):
             if self.logic.editCell(lesionId, column, value):
                 qt.QTimer.singleShot(0, self.updateResults)  # the edited cell's widget sent this: rebuild after it returns

@@ -952,6 +952,10 @@ def test_the_widget_shows_the_analysis_and_records_the_readers_edits(panel, phan
     kinds = [column.kind for column in logic.tableColumns()]
     lesion_id, values = logic.tableCells()[0]
     assert ui.lesionTable.item(0, 0).text() == values[0] == "#1" and ui.lesionTable.item(0, 0).data(Qt.UserRole) == lesion_id
+    flags = {kind: ui.lesionTable.item(0, index).flags() for index, kind in enumerate(kinds) if ui.lesionTable.item(0, index)}
+    assert flags["label"] == flags["volume"] == Qt.ItemIsEnabled | Qt.ItemIsSelectable  # shown only
+    assert flags["note"] & Qt.ItemIsEditable and flags["symptomatic"] & Qt.ItemIsUserCheckable
+    assert not flags["note"] & Qt.ItemIsUserCheckable and not flags["symptomatic"] & Qt.ItemIsEditable
 
     ui.lesionTable.item(0, kinds.index("marrow_edema")).setCheckState(Qt.Checked)  # the reader ticks a finding
     slicer_standins.run_pending()

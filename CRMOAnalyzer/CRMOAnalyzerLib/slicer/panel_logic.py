@@ -2,8 +2,10 @@
 
 Analyze scene nodes, record the reader's edits in the scene, publish the tables and report, compare with a baseline,
 export, send, propose candidates, run TotalSegmentator, and install the panel's requirements (asked once, with
-Slicer's own packages pinned). The widget (``CRMOAnalyzer.py``) only binds Qt signals to these methods; the module's
-logic class adds Slicer's parameter node. Calls Slicer's MRML through :mod:`.mrml`; imports Slicer, never Qt; the
+Slicer's own packages pinned). What the panel shows comes from here too: the lesion table's columns (with each
+editable column's choices) and cells, the results after each action (:class:`Results`), the regenerate button's text,
+the send destinations remembered in Slicer's settings. The widget (``CRMOAnalyzer.py``) only binds Qt signals to these
+methods and shows what they return; the module's logic class adds Slicer's parameter node. Calls Slicer's MRML through :mod:`.mrml`; imports Slicer, never Qt; the
 rest of CRMOAnalyzerLib only after its dependencies are present. Messages go through ``logCallback``.
 """
 
@@ -364,13 +366,13 @@ class PanelLogic(VTKObservationMixin):
     def editCell(self, lesionId: str, column: int, value) -> bool:
         """The reader changed a cell: record it (:meth:`edit`) unless the column is not editable or nothing changed;
         returns whether it was recorded (the table must then be shown again)."""
-        editor = self.tableColumns()[column]
-        if not editor.editor or editor.editor == "choice" and value not in editor.choices:
+        edited = self.tableColumns()[column]
+        if not edited.editor or edited.editor == "choice" and value not in edited.choices:
             return False
         current = dict(self.tableCells()).get(lesionId)
         if current is None or current[column] == value:
             return False
-        self.edit(lesionId, editor.kind, value)
+        self.edit(lesionId, edited.kind, value)
         return True
 
     def results(self) -> Optional[Results]:
@@ -378,8 +380,8 @@ class PanelLogic(VTKObservationMixin):
         if self.study is None:
             return None
         mrml = self._mrml()
-        return Results(self.tableColumns(), self.tableCells(), self.nodes.get(mrml.DISTRIBUTION_TABLE), self.nodes.get(mrml.COMPARISON_TABLE),
-                       self.reportText(), self.regenerateLabel())
+        return Results(self.tableColumns(), self.tableCells(), self.nodes.get(mrml.DISTRIBUTION_TABLE),
+                       self.nodes.get(mrml.COMPARISON_TABLE), self.reportText(), self.regenerateLabel())
 
     def emptyResults(self) -> Results:
         """An empty panel (the scene was closed, the lesion node deleted)."""
