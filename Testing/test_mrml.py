@@ -373,3 +373,20 @@ def test_centre_views_moves_every_slice_view():
     assert mrml.centre_views(scene, (10.0, -20.0, 30.0)) == 1
     centre = slicer.util.arrayFromVTKMatrix(red.GetSliceToRAS())[:3, 3]
     assert np.allclose(centre, (10.0, -20.0, 30.0))
+
+
+def test_publishing_derives_the_distribution_once_for_the_tables_and_the_report(monkeypatch):
+    from studybuilder import femur_pair
+    from studybuilder import study as make_study
+
+    from CRMOAnalyzerLib.reading import conditions, distribution
+    from CRMOAnalyzerLib.reading.read import read
+
+    current = make_study(*femur_pair())
+    assert read(current).text  # score and flag files are checked on a probe study when first loaded: not counted
+    calls = []
+    monkeypatch.setattr(conditions, "distribution", lambda s: calls.append(s) or distribution.distribution(s))
+    nodes = mrml.publish(current, new_scene())
+    assert len(calls) == 1 and calls[0] is current
+    assert table_rows(nodes[mrml.DISTRIBUTION_TABLE]) == as_text(distribution_rows(current))
+    assert nodes[mrml.REPORT_TEXT].GetText() == render_report(current)

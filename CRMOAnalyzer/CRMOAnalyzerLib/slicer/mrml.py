@@ -35,7 +35,7 @@ from ..localization.bonemap import BoneMap
 from ..localization.localize import analyze
 from ..model import Study
 from ..pipeline import no_lesion_study, swapped_bones, swapped_lesions
-from ..reading.read import render_report
+from ..reading.read import Reading, as_reading
 from ..reading.tables import DISTRIBUTION_COLUMNS, LESION_COLUMNS, distribution_rows, lesion_rows
 from .annotations import (FINDINGS_TAG, LESION_DATA_ATTRIBUTE, OVERRIDES_TAG, _restore_annotations, apply_annotations,
                           lesion_key, store_annotations)
@@ -310,14 +310,14 @@ def _fill_table(node: Any, columns: list[str], rows: list[dict[str, Any]]) -> No
     node.EndModify(was)
 
 
-def publish(study: Study, scene: Any, report: bool | str = True, comparison: Comparison | None = None,
+def publish(study: Study | Reading, scene: Any, report: bool | str = True, comparison: Comparison | None = None,
             parent: Any = None) -> dict[str, Any]:
-    """Create or update (never duplicate) the study's table and text nodes in ``scene``.
+    """Create or update (never duplicate) the study's table and text nodes in ``scene``, from one reading.
 
     Parameters
     ----------
-    study: Study
-        The analysed study.
+    study: Study | Reading
+        The analysed study, or its reading (which then carries the comparison).
     scene: vtkMRMLScene
         Where the nodes live.
     report: bool | str
@@ -325,7 +325,7 @@ def publish(study: Study, scene: Any, report: bool | str = True, comparison: Com
         a reader's text is never overwritten; a string: write that text as the reader's; ``False``: leave
         the report text as it is (the node is still created if missing).
     comparison: Comparison | None
-        A comparison with an earlier exam: the generated report gets its follow-up paragraph.
+        A comparison with an earlier exam (given a study): the generated report gets its follow-up paragraph.
     parent: vtkMRMLNode | None
         A node whose subject-hierarchy parent (the patient's study) the results go under, e.g. the lesion node.
 
@@ -334,15 +334,17 @@ def publish(study: Study, scene: Any, report: bool | str = True, comparison: Com
     dict
         ``{"CRMO lesions": vtkMRMLTableNode, "CRMO distribution": vtkMRMLTableNode, "CRMO report": vtkMRMLTextNode}``
     """
+    reading = as_reading(study, comparison)
+    study = reading.study
     lesions = _singleton(scene, "vtkMRMLTableNode", LESIONS_TABLE, "lesions")
     _fill_table(lesions, LESION_COLUMNS, lesion_rows(study))
     distribution = _singleton(scene, "vtkMRMLTableNode", DISTRIBUTION_TABLE, "distribution")
-    _fill_table(distribution, DISTRIBUTION_COLUMNS, distribution_rows(study))
+    _fill_table(distribution, DISTRIBUTION_COLUMNS, distribution_rows(reading))
     text = _singleton(scene, "vtkMRMLTextNode", REPORT_TEXT, "report")
     if isinstance(report, str):
         set_report_text(scene, report)
     elif report and text.GetAttribute(REPORT_EDITED_ATTRIBUTE) != "1":
-        text.SetText(render_report(study, comparison=comparison))
+        text.SetText(reading.generated_text)
     info = {key: getattr(study, key) for key in ("patient", "study", "clinical", "dicom")}
     text.SetAttribute(STUDY_INFO_ATTRIBUTE, json.dumps(info, sort_keys=True, default=str))
     nodes = {LESIONS_TABLE: lesions, DISTRIBUTION_TABLE: distribution, REPORT_TEXT: text}
