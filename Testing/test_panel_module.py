@@ -774,10 +774,7 @@ def test_the_scan_of_the_localizer_finds_the_sublocations_of_every_kind_of_bone(
             "ilium beside the sacroiliac joint", "posterior arc", "glenoid", "manubrium", "symphysis", "ala"} <= written
 
 
-@pytest.mark.parametrize("value", [
-    pytest.param(value, marks=pytest.mark.xfail(value == "ala" and "ala" not in _schema_sublocations(), strict=True,
-                                                reason="'ala' (sublocation.Sacrum) is not yet in study.schema.json"))
-    for value in sorted(sublocations_the_localizer_writes())])
+@pytest.mark.parametrize("value", sorted(sublocations_the_localizer_writes()))
 def test_the_panel_offers_every_sublocation_the_localizer_can_write(panel, value):
     """The reader can set back any value the localizer wrote (the choices come from the study's vocabulary)."""
     [column] = [column for column in panel.logic.tableColumns() if column.kind == "sublocation"]
