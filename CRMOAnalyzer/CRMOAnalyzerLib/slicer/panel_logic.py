@@ -9,15 +9,10 @@ methods and shows what they return; the module's logic class adds Slicer's param
 rest of CRMOAnalyzerLib only after its dependencies are present. Messages go through ``logCallback``.
 """
 
-import importlib
-import importlib.metadata
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import types
 from dataclasses import dataclass
 from typing import Optional
 
@@ -25,12 +20,11 @@ import slicer
 from slicer.i18n import tr as _
 from slicer.util import VTKObservationMixin
 
-#: the folder of ``CRMOAnalyzer.py`` (its ``Resources`` hold the pip requirements)
-MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-#: pip requirements of the panel's features that Slicer does not ship (Resources/requirements.txt)
-REQUIREMENTS_FILE = "requirements.txt"
-#: packages Slicer bundles (SuperBuild/External_python-*.cmake): pinned at Slicer's versions whenever we install
-SLICER_BUNDLED = ("numpy", "scipy", "SimpleITK", "pydicom", "highdicom", "dicomweb-client", "requests", "packaging")
+from .bone_segmentation import TotalSegmentatorMixin
+from .panel_candidates import CandidatesMixin
+from .panel_send import SendMixin
+from .requirements import MODULE_DIR, RequirementsMixin
+
 #: the bundled synthetic sample study (resources of the core package)
 SAMPLE_STUDY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "sample")
 #: the lesion table: (title, kind), kind the model field or finding the column shows (and edits, see ``tableColumns``)
@@ -39,9 +33,6 @@ TABLE_COLUMNS = (("Lesion", "label"), ("Site", "site"), ("Bone", "bone"), ("Side
                  ("Periosteal reaction", "periosteal_reaction"), ("Soft-tissue inflammation", "soft_tissue_inflammation"),
                  ("Bony expansion", "bony_expansion"), ("Vertebral collapse", "vertebral_collapse"),
                  ("Symptomatic", "symptomatic"), ("Note", "note"), ("Warnings", "warnings"))
-#: Slicer setting holding the destinations the reader sent to (most recent first), and how many are kept
-DESTINATIONS_SETTING = "CRMOAnalyzer/SendDestinations"
-DESTINATIONS_KEPT = 10
 #: milliseconds without a further edit of the lesion node before the panel analyses again; between looks at a candidate search
 REFRESH_DELAY_MS = 400
 CANDIDATES_POLL_MS = 200
@@ -72,7 +63,7 @@ class Results:
     regenerateLabel: str = ""
 
 
-class PanelLogic(VTKObservationMixin):
+class PanelLogic(RequirementsMixin, TotalSegmentatorMixin, CandidatesMixin, SendMixin, VTKObservationMixin):
     """Scriptable without the widget: analyze scene nodes, record edits, publish tables and report.
 
     The module's ``CRMOAnalyzerLogic`` is this with Slicer's ``ScriptedLoadableModuleLogic`` (and its typed parameter
@@ -104,87 +95,6 @@ class PanelLogic(VTKObservationMixin):
         logging.info(text)
         if self.logCallback:
             self.logCallback(text)
-
-    # -- dependencies: asked once, installed with Slicer's own packages pinned --
-    def requirementsPath(self) -> str:
-        return os.path.join(MODULE_DIR, "Resources", REQUIREMENTS_FILE)
-
-    def missingRequirements(self) -> list:
-        """Requirements of ``Resources/requirements.txt`` that are absent or older than their floor."""
-        from packaging.requirements import Requirement
-
-        missing = []
-        with open(self.requirementsPath(), encoding="utf-8") as stream:
-            lines = [line.split("#")[0].strip() for line in stream]
-        for line in filter(None, lines):
-            requirement = Requirement(line)
-            try:
-                installed = importlib.metadata.version(requirement.name)
-            except importlib.metadata.PackageNotFoundError:
-                missing.append(line)
-                continue
-            if not requirement.specifier.contains(installed, prereleases=True):
-                missing.append(line)
-        return missing
-
-    def bundledConstraints(self) -> str:
-        """Path of a pip constraints file pinning the packages Slicer bundles at the versions it has."""
-        pins = []
-        for name in SLICER_BUNDLED:
-            try:
-                pins.append(f"{name}=={importlib.metadata.version(name)}")
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        path = os.path.join(tempfile.mkdtemp(prefix="CRMOAnalyzer-"), "slicer-constraints.txt")
-        with open(path, "w", encoding="utf-8") as stream:
-            stream.write("\n".join(pins) + "\n")
-        return path
-
-    def ensureRequirements(self) -> None:
-        """Install the missing Python packages after asking once, never changing a package Slicer bundles.
-
-        Raises RuntimeError with a one-line message when the reader declined, or when Slicer must restart.
-        """
-        if self._requirementsMet:
-            return
-        missing = self.missingRequirements()
-        if missing and self._installDeclined:
-            raise RuntimeError(_("CRMO Analyzer needs Python packages that were not installed ({packages}). "
-                                 "Reload the module to be asked again.").format(packages=", ".join(missing)))
-        if missing:
-            constraints = self.bundledConstraints()
-            try:
-                packaging = importlib.import_module("slicer.packaging")  # Slicer >= 5.11: asks, shows progress
-            except ImportError:
-                packaging = None
-            try:
-                if packaging is not None:
-                    packaging.pip_ensure(missing, constraints=constraints, requester="CRMO Analyzer")
-                else:
-                    if not slicer.util.confirmOkCancelDisplay(
-                            _("CRMO Analyzer needs these Python packages, which will now be installed:") + "\n" + "\n".join(missing),
-                            windowTitle=_("CRMO Analyzer: install dependencies")):
-                        raise RuntimeError("declined")
-                    slicer.util.pip_install([*missing, "-c", constraints])
-            except RuntimeError as error:
-                self._installDeclined = True
-                raise RuntimeError(_("CRMO Analyzer cannot run without: {packages}").format(packages=", ".join(missing))) from error
-            importlib.invalidate_caches()
-            still = self.missingRequirements()
-            if still:
-                raise RuntimeError(_("Python packages were installed but cannot be used yet ({packages}): restart Slicer.")
-                                   .format(packages=", ".join(still)))
-            self.log(_("Python dependencies installed."))
-        self._requirementsMet = True
-
-    def _mrml(self):
-        self.ensureRequirements()
-        from CRMOAnalyzerLib.slicer import mrml
-
-        if not self._terminologiesLoaded and hasattr(getattr(slicer, "modules", None), "terminologies"):
-            mrml.load_terminologies()
-            self._terminologiesLoaded = True
-        return mrml
 
     # -- watching the lesion node: paint strokes, points placed or moved --
     def lesionNodeEvents(self, node) -> list:
@@ -501,88 +411,6 @@ class PanelLogic(VTKObservationMixin):
             return _("Paint the new segment in the Segment Editor; come back and the tables update.")
         return "!" + _("Lesions in a label map volume are drawn with the Segment Editor or an external tool.")
 
-    # -- TotalSegmentator (its own extension) --
-    def totalSegmentatorAvailable(self) -> bool:
-        return hasattr(getattr(slicer, "modules", None), "totalsegmentator")
-
-    def totalSegmentatorQuality(self, hasGpu: bool) -> str:
-        """"normal" on a GPU; without one, ask, defaulting to "fast" (full resolution takes 5-50 minutes on a CPU)."""
-        if hasGpu:
-            return "normal"
-        fullResolution = slicer.util.confirmYesNoDisplay(
-            _("No GPU was found. TotalSegmentator's fast model takes a few minutes on a CPU; full resolution takes "
-              "5 to 50 minutes, during which Slicer is busy.\n\nCompute full resolution anyway? (No: use the fast model)"),
-            windowTitle=_("CRMO Analyzer: TotalSegmentator"))
-        return "normal" if fullResolution else "fast"
-
-    def createBoneMap(self, volume, task: str = "total", quality: Optional[str] = None):
-        """Run TotalSegmentator on the volume; returns the new segmentation, or a message ("!" first) on a problem.
-
-        TotalSegmentator runs as its own process; each line it prints goes to ``log`` and ``processEvents`` (the widget
-        passes Slicer's, so the panel stays live), and :meth:`cancelBoneMap` stops it.
-        """
-        if volume is None:
-            return "!" + _("Select the input volume first: TotalSegmentator segments the bones of that volume.")
-        import TotalSegmentator
-
-        tsLogic = TotalSegmentator.TotalSegmentatorLogic()
-        tsLogic.logCallback = self._boneMapProgress
-        installError = getattr(TotalSegmentator, "InstallError", ())
-        try:
-            tsLogic.setupPythonRequirements()
-        except installError as error:
-            if getattr(error, "restartRequired", False):
-                if slicer.util.confirmOkCancelDisplay(_("TotalSegmentator finished installing; Slicer must restart to use it. "
-                                                        "Restart now? (Save your scene first.)")):
-                    slicer.util.restart()
-                return "!" + _("Restart Slicer to finish installing TotalSegmentator.")
-            return "!" + _("TotalSegmentator could not be set up: {error}").format(error=error)
-        if quality is None:
-            import torch
-
-            hasGpu = bool(torch.cuda.is_available()) or bool(getattr(getattr(torch.backends, "mps", None), "is_available", lambda: False)())
-            quality = self.totalSegmentatorQuality(hasGpu)
-        follow = tsLogic.logProcessOutput
-
-        def followCancellable(process, *args, **kwargs):
-            self._boneMapProcess = process
-            return follow(process, *args, **kwargs)
-
-        tsLogic.logProcessOutput = followCancellable
-        self._boneMapCancelled, self._boneMapProcess = False, None
-        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{volume.GetName()} bones")
-        self.log(_("TotalSegmentator ({quality} model) is segmenting the bones ...").format(quality=quality))
-        try:
-            tsLogic.process(volume, segmentation, quality=quality, task=task, interactive=False)
-        except Exception:
-            slicer.mrmlScene.RemoveNode(segmentation)
-            if self._boneMapCancelled:
-                return "!" + _("TotalSegmentator was cancelled: no bone map was made.")
-            raise
-        finally:
-            self._boneMapProcess = None
-        return segmentation
-
-    def segmentBones(self, volume, task: str = "total") -> str:
-        """:meth:`createBoneMap` for the panel: the new segmentation becomes the parameter node's bone map. Returns a
-        status message ("!" first on a problem)."""
-        result = self.createBoneMap(volume, task)
-        if isinstance(result, str):
-            return result
-        self.getParameterNode().boneMap = result
-        return _("Bone map created with TotalSegmentator.")
-
-    def _boneMapProgress(self, line: str) -> None:
-        self.log(line)
-        if self.processEvents:
-            self.processEvents()  # the reader may press Cancel
-
-    def cancelBoneMap(self) -> None:
-        """Stop a running TotalSegmentator (its process is killed; nothing is added to the scene)."""
-        self._boneMapCancelled = True
-        if self._boneMapProcess is not None:
-            self._boneMapProcess.kill()
-
     # -- study.json --
     def readyToSave(self) -> str:
         """"" when there is a study to save, else why not ("!" first)."""
@@ -707,201 +535,3 @@ class PanelLogic(VTKObservationMixin):
         DICOMUtils.importDicom(folder, database, copyFiles=True)
         names = sorted(name for name in os.listdir(folder) if name.endswith(".dcm"))
         return _("Added to the DICOM database: {files}").format(files=", ".join(names))
-
-    # -- lesion candidates: proposed AUTOMATIC; the reader accepts or rejects each --
-    def findCandidates(self, volume, boneMap) -> str:
-        """Propose lesion candidates (blocking): :meth:`startCandidates`, then wait for it."""
-        message = self.startCandidates(volume, boneMap)
-        if message.startswith("!"):
-            return message
-        while True:
-            message = self.pollCandidates(wait=0.2)
-            if message is not None:
-                return message
-
-    def startCandidates(self, volume, boneMap) -> str:
-        """Start ``crmo-analyzer candidates`` on the image and the bone map as a background process (the panel stays
-        live; :meth:`pollCandidates` shows them when it ends, :meth:`cancelCandidates` stops it). Returns a status
-        message ("!" first on a problem)."""
-        mrml = self._mrml()
-        from CRMOAnalyzerLib.errors import CRMOInputError
-        from CRMOAnalyzerLib.io.images import write_image
-        from CRMOAnalyzerLib.io.labelnames import write_label_names
-
-        if volume is None or boneMap is None:
-            return "!" + _("Select the image (STIR) and the bone map first: candidates are looked for inside the bones.")
-        self.cancelCandidates()
-        folder = tempfile.mkdtemp(prefix="CRMOAnalyzer-candidates-")
-        try:
-            bonemap = mrml.bone_map(boneMap)
-            write_image(os.path.join(folder, "stir.nrrd"), mrml.volume_image(volume, "STIR image"))
-            write_image(os.path.join(folder, "bones.nrrd"), bonemap.labelmap)
-        except CRMOInputError as error:
-            return "!" + str(error)
-        write_label_names(os.path.join(folder, "bones.json"), bonemap.names)
-        python = shutil.which("PythonSlicer") or sys.executable
-        command = [python, "-c", "from CRMOAnalyzerLib.cli.main import entry_point; entry_point()", "-q", "candidates",
-                   "--image", os.path.join(folder, "stir.nrrd"), "--bones", os.path.join(folder, "bones.nrrd"),
-                   "--bone-labels", os.path.join(folder, "bones.json"), "--out", os.path.join(folder, "out")]
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            filter(None, [os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH")])))
-        self._candidatesRun = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                                env=environment), folder, volume)
-        return _("Looking for lesion candidates in the background ...")
-
-    def pollCandidates(self, wait: float = 0.0, cancel: bool = False) -> Optional[str]:
-        """None while the candidates run; when they end, publish them and return the status message. ``cancel`` (the
-        reader pressed Cancel): stop the search and say so."""
-        if cancel:
-            self.cancelCandidates()
-            return _("Candidate search cancelled: nothing was added.")
-        if self._candidatesRun is None:
-            return "!" + _("No candidate search is running.")
-        process, folder, volume = self._candidatesRun
-        try:
-            process.wait(timeout=wait) if wait else None
-        except subprocess.TimeoutExpired:
-            return None
-        if process.poll() is None:
-            return None
-        self._candidatesRun = None
-        error = (process.stderr.read() or "").strip().splitlines()
-        if process.returncode != 0:
-            return "!" + (error[-1] if error else _("the candidate search stopped (exit {code})").format(code=process.returncode))
-        from CRMOAnalyzerLib.io.files import read_json
-        from CRMOAnalyzerLib.io.images import read_labelmap
-
-        out = os.path.join(folder, "out")
-        found = read_json(os.path.join(out, "candidates.json"), "candidates")["candidates"]
-        result = types.SimpleNamespace(labelmap=read_labelmap(os.path.join(out, "candidates.nii.gz"), "candidates"),
-                                       candidates=[types.SimpleNamespace(**candidate) for candidate in found])
-        mrml = self._mrml()
-        self.candidates = mrml.publish_candidates(result, slicer.mrmlScene, reference=volume)
-        mrml.place_beside(volume, [self.candidates])
-        if not found:
-            return _("No lesion candidate found (the reader decides; this only proposes).")
-        return _("{count} candidates proposed (AUTOMATIC): accept or reject each.").format(count=len(found))
-
-    def cancelCandidates(self) -> None:
-        """Stop a running candidate search (nothing is added to the scene)."""
-        if self._candidatesRun is not None:
-            self._candidatesRun[0].kill()
-            self._candidatesRun[0].wait()
-            self._candidatesRun = None
-
-    def candidateList(self) -> list:
-        """(segment ID, name, facts) of the candidates still to decide on."""
-        if self.candidates is None or self.candidates.GetScene() is None:
-            return []
-        return self._mrml().candidate_segments(self.candidates)
-
-    def centreOnCandidate(self, segmentId: str) -> None:
-        facts = dict((sid, f) for sid, _name, f in self.candidateList()).get(segmentId) or {}
-        if facts.get("centroid_ras"):
-            self._mrml().centre_views(slicer.mrmlScene, facts["centroid_ras"])
-
-    def acceptCandidate(self, segmentId: str, lesionNode=None) -> str:
-        """The candidate becomes a lesion of ``lesionNode`` (a new "CRMO lesions" segmentation when there is none)."""
-        from CRMOAnalyzerLib.errors import CRMOInputError
-
-        mrml = self._mrml()
-        if self.candidates is None or not segmentId:
-            return "!" + _("No candidate chosen: press Find candidates, then choose one.")
-        if lesionNode is None:  # a new lesion node, selected in the panel
-            lesionNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", _("CRMO lesions"))
-            self.getParameterNode().lesionNode = lesionNode
-        try:
-            mrml.accept_candidate(self.candidates, segmentId, lesionNode)
-        except CRMOInputError as error:
-            return "!" + str(error)
-        self.lesionNode = lesionNode
-        return _("Candidate accepted as a lesion of {node}; analyse to see it in the tables.").format(node=lesionNode.GetName())
-
-    def rejectCandidate(self, segmentId: str) -> str:
-        if self.candidates is None or not segmentId:
-            return "!" + _("No candidate chosen: press Find candidates, then choose one.")
-        self.candidates.GetSegmentation().RemoveSegment(segmentId)
-        return _("Candidate rejected.")
-
-    # -- sending to the RIS and the PACS, through the outbox --
-    def send(self, destination: str, accession: str = "", dicomDir: str = "", timeout: Optional[float] = None) -> str:
-        """Send the report (``mllp://``: HL7 ORU^R01 with the text the panel shows) or the SR and SEG (``dicomweb+http://``,
-        ``dicom://``) and wait for acceptance; every item stays in the outbox until accepted. Returns a status message."""
-        self.ensureRequirements()
-        from CRMOAnalyzerLib.errors import CRMOInputError
-        from CRMOAnalyzerLib.send import DEFAULT_TIMEOUT
-        from CRMOAnalyzerLib.send.deliver import queue_study, send_all
-
-        if self.study is None:
-            return "!" + _("Nothing to send yet: press Analyze (or load a study) first.")
-        if not destination:
-            return "!" + _("Give a destination: mllp://HOST:PORT, dicomweb+http://HOST:PORT/dicom-web or dicom://AET@HOST:PORT.")
-        outbox = self.outbox()
-        try:
-            labelmap = None
-            if not destination.lower().startswith("mllp") and self.lesionNode is not None:
-                labelmap = self._mrml().lesion_voxels(self.lesionNode)
-            items = queue_study(self.study, destination, outbox, where=_("the panel's study"), text=self.reportText() or None,
-                                accession=(accession or "").strip() or None, comparison=self.comparison,
-                                dicom_dir=dicomDir or None, labelmap=labelmap)
-            failures = send_all(outbox, items, timeout or DEFAULT_TIMEOUT)
-        except CRMOInputError as error:
-            return "!" + str(error)
-        if failures:
-            return "!" + _("{failed} of {count} not accepted ({problem}); kept in the outbox.").format(
-                failed=len(failures), count=len(items), problem=failures[0][1])
-        self.rememberDestination(destination)
-        return _("Sent to {destination}: {count} accepted.").format(destination=destination, count=len(items))
-
-    def savedDestinations(self) -> list:
-        """The destinations the reader sent to, most recent first (kept in Slicer's settings between sessions)."""
-        value = slicer.app.settings().value(DESTINATIONS_SETTING) or []
-        return [value] if isinstance(value, str) else list(value)  # a list of one reads back as its item
-
-    def rememberDestination(self, destination: str) -> None:
-        """Keep ``destination`` first among the :data:`DESTINATIONS_KEPT` most recent."""
-        destinations = [destination] + [d for d in self.savedDestinations() if d != destination]
-        slicer.app.settings().setValue(DESTINATIONS_SETTING, destinations[:DESTINATIONS_KEPT])
-
-    def outbox(self):
-        """The outbox the panel sends through (``$CRMO_OUTBOX``, else ``~/.crmo-analyzer/outbox``, as the command line)."""
-        from CRMOAnalyzerLib.send.outbox import Outbox, default_outbox
-
-        return Outbox(default_outbox())
-
-    def outboxSummary(self) -> str:
-        """One line for the panel: what waits in the outbox, and the last error of the first item."""
-        items, broken = self.outbox().pending()
-        unreadable = _(" {count} unreadable (crmo-analyzer outbox lists them).").format(count=len(broken)) if broken else ""
-        if not items:
-            return (_("Outbox: no item to send.") + unreadable) if broken else _("Outbox: empty.")
-        first = items[0]
-        return _("Outbox: {count} waiting, e.g. {what} for {destination} ({error}).").format(
-            count=len(items), what=first.description or first.path.name, destination=first.destination,
-            error=first.last_error or _("not sent yet")) + unreadable
-
-    def retryOutbox(self, timeout: Optional[float] = None) -> str:
-        """Send every waiting item again, unchanged; returns a status message."""
-        from CRMOAnalyzerLib.send import DEFAULT_TIMEOUT
-        from CRMOAnalyzerLib.send.deliver import send_all
-
-        outbox = self.outbox()
-        items, _broken = outbox.pending()
-        if not items:
-            return self.outboxSummary()
-        failures = send_all(outbox, items, timeout or DEFAULT_TIMEOUT)
-        if failures:
-            return "!" + _("{failed} of {count} still not accepted ({problem}).").format(
-                failed=len(failures), count=len(items), problem=failures[0][1])
-        return _("Outbox sent: {count} accepted.").format(count=len(items))
-
-    def _lesionVoxelsFile(self, folder: str) -> Optional[str]:
-        """The scene's lesion voxels as a label map file for the DICOM SEG (None for points or no node)."""
-        if self.lesionNode is None:
-            return None
-        voxels = self._mrml().lesion_voxels(self.lesionNode)
-        if voxels is None:
-            return None
-        from CRMOAnalyzerLib.io.images import write_image
-
-        return str(write_image(os.path.join(folder, "lesions.nrrd"), voxels))
