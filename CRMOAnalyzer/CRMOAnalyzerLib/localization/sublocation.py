@@ -204,40 +204,47 @@ def _mask(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
 
 def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
     """The physis at each uncut end where the bone map shows it (mm from the end): the bone's end cut off from the
-    rest by a thin transverse gap (the unossified physis; face-connected voxels, so a gap of one voxel shows); the
-    piece so cut off must start within ``end_slab_mm`` of the end, lie within ``physis_search_width_factor`` x the
-    end's width of it, and span ``physis_min_span_fraction`` of that width across the axis (an epiphysis, not an
-    ossicle or a spur). Its depth: the piece's deepest voxel."""
+    rest by a thin transverse gap (the unossified physis; face-connected voxels, so a gap of one voxel shows). Looked
+    for in the end's zone only (``physis_search_width_factor`` x the end's width, plus twice ``end_slab_mm``): a piece
+    there that starts within ``end_slab_mm`` of the end, ends within the search depth, spans
+    ``physis_min_span_fraction`` of the end's width across the axis (an epiphysis, not an ossicle or a spur). Its
+    depth: the piece's deepest voxel."""
     from scipy import ndimage  # noqa: PLC0415
 
     rule = rules()["long_bone"]
-    ends = [end for end in ("low", "high") if not cut[end]]
-    if not ends or bone.count < 50:
-        return {}
-    mask, low = _mask(bone)
-    labels, count = ndimage.label(mask)
-    if count < 2:
-        return {}
-    k, j, i = np.nonzero(labels)
-    piece = labels[k, j, i]
-    ras = np.column_stack([i + low[0], j + low[1], k + low[2]]) @ bone.affine[:3, :3].T + bone.affine[:3, 3]
-    along = (ras - axis.centre) @ axis.axes[:, 0]
-    across = ras - axis.centre - np.outer(along, axis.axes[:, 0])
-    main = int(np.argmax(np.bincount(piece)))
+    u = axis.axes[:, 0]
     found: dict[str, float] = {}
-    for end in ends:
+    for end in (e for e in ("low", "high") if not cut[e]):
         probe = (axis.low, axis.low + rule["end_width_probe_mm"]) if end == "low" else \
                 (axis.high - rule["end_width_probe_mm"], axis.high)
         width = _width(bone, axis, *probe)
+        reach = rule["physis_search_width_factor"] * width
+        deep = reach + 2 * rule["end_slab_mm"]
+        zone = bone.clip(u, axis.low, axis.low + deep, axis.centre, closed="both") if end == "low" else \
+            bone.clip(u, axis.high - deep, axis.high, axis.centre, closed="both")
+        if zone.count < 20:
+            continue
+        mask, low = _mask(zone)
+        labels, count = ndimage.label(mask)
+        if count < 2:
+            continue
+        k, j, i = np.nonzero(labels)
+        piece = labels[k, j, i]
+        ras = np.column_stack([i + low[0], j + low[1], k + low[2]]) @ bone.affine[:3, :3].T + bone.affine[:3, 3]
+        along = (ras - axis.centre) @ u
         depth = along - axis.low if end == "low" else axis.high - along
+        across = ras - axis.centre - np.outer(along, u)
+        shallow = np.full(count + 1, np.inf)
+        deepest = np.full(count + 1, -np.inf)
+        np.minimum.at(shallow, piece, depth)
+        np.maximum.at(deepest, piece, depth)
         for candidate in range(1, count + 1):
-            part = piece == candidate
-            if candidate == main or float(depth[part].min()) > rule["end_slab_mm"]:
+            if shallow[candidate] > rule["end_slab_mm"] or deepest[candidate] > reach:
                 continue
-            span = max(float(np.ptp(across[part] @ axis.axes[:, c])) for c in (1, 2))
-            if float(depth[part].max()) <= rule["physis_search_width_factor"] * width \
-                    and span >= rule["physis_min_span_fraction"] * width:
-                found[end] = float(depth[part].max())
+            part = across[piece == candidate]
+            span = max(float(np.ptp(part @ axis.axes[:, c])) for c in (1, 2))
+            if span >= rule["physis_min_span_fraction"] * width:
+                found[end] = float(deepest[candidate])
                 break
     return found
 
