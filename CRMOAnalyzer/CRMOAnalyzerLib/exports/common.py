@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from ..model import Study
 from ..reading.read import Reading, as_reading
 
@@ -26,7 +25,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 @lru_cache(maxsize=None)
 def export_config(name: str) -> dict[str, Any]:
     """The configuration ``resources/exports/<name>.json`` (codes and defaults, with sources)."""
-    path = resources.files("CRMOAnalyzerLib") / "resources" / "exports" / f"{name}.json"
+    path = resource("exports", f"{name}.json")
     return read_json(path, f"{name} export configuration")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,9 +32,11 @@ from .bonemap import BoneMap, distance_to
 from ..model import lesion_labels
 from ..errors import CRMOInputError
 from ..io.images import Image, LabelMap
-from ..io.markups import PointLesion
 from .measure import LesionVoxels, measure_labels
 from ..model import Lesion, Study
+
+if TYPE_CHECKING:
+    from ..io.markups import PointLesion  # the points' reader (csv, JSON) is imported where points are read
 
 __all__ = ["NEAREST_MM", "SIDE_CHECK_MM", "SECOND_BONE_FRACTION", "IN_BONE_FRACTION", "localize_labels",
            "localize_points", "analyze"]

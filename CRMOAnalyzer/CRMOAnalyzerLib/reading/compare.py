@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..model import lesion_labels, ordered_lesions
 from ..errors import CRMOInputError
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from ..model import Lesion, Study
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ SCHEMA_VERSION = 1
 @lru_cache(maxsize=None)
 def rules() -> dict[str, Any]:
     """Matching and volume-change thresholds, with their reasons."""
-    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "compare.json", "comparison rules")
+    return read_json(resource("compare.json"), "comparison rules")
 
 
 @dataclass
