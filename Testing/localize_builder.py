@@ -140,7 +140,7 @@ def chest(scale: float = 1.0, sternum: bool = True):
 
 def shoulders(scale: float = 1.0, humeri: bool = True):
     """Scapulae (blade on the back, glenoid facing the humeral head, neck, spine running to the acromion above the head,
-    coracoid forwards), humeri (head and upper shaft), and a spine segment and clavicles for the midline."""
+    coracoid forwards, the superior angle rising medially above the glenoid's level), humeri (head and upper shaft), and a spine segment and clavicles for the midline."""
     k = scale
     shapes: list[tuple[str, object]] = []
     for n, z in ((1, 150.0), (2, 128.0), (3, 106.0), (4, 84.0)):
@@ -154,6 +154,7 @@ def shoulders(scale: float = 1.0, humeri: bool = True):
                    (scapula, _Capsule(head + np.array((s * -26, -2, -4)) * k, np.array((s * 108, -55, 115)) * k, 8 * k)),
                    (scapula, _Capsule(np.array((s * 90, -66, 130)) * k, head + np.array((s * 2, -14, 30)) * k, 5 * k)),
                    (scapula, _Capsule(head + np.array((s * -24, -4, 14)) * k, head + np.array((s * -20, 34, 20)) * k, 5 * k)),
+                   (scapula, _Capsule(np.array((s * 78, -62, 140)) * k, np.array((s * 70, -64, 178)) * k, 6 * k)),  # sup. angle
                    (f"clavicula_{side}", _Capsule(np.array((s * 18, 50, 165)) * k, head + np.array((s * -10, -2, 34)) * k, 6 * k))]
         if humeri:
             shapes += [(f"humerus_{side}", _Ellipsoid(head, np.array((17, 17, 17)) * k)),
@@ -161,7 +162,8 @@ def shoulders(scale: float = 1.0, humeri: bool = True):
         lesions += [(f"{side} glenoid", tuple(head + np.array((s * -23, 0, 0)) * k), scapula, side, "glenoid"),
                     (f"{side} coracoid", tuple(head + np.array((s * -21, 28, 19)) * k), scapula, side, "coracoid"),
                     (f"{side} acromion", tuple(head + np.array((s * 0, -14, 29)) * k), scapula, side, "acromion"),
-                    (f"{side} scapular blade", (s * 90 * k, -60 * k, 70 * k), scapula, side, "body")]
+                    (f"{side} scapular blade", (s * 90 * k, -60 * k, 70 * k), scapula, side, "body"),
+                    (f"{side} superior angle (above the glenoid, medial)", (s * 72 * k, -63 * k, 170 * k), scapula, side, "body")]
     low, high = np.array([-200.0, -90.0, -60.0]) * k, np.array([200.0, 80.0, 200.0]) * k
     return shapes, lesions, low, high
 

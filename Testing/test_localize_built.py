@@ -115,7 +115,7 @@ def test_the_sacrum_rule_is_cited_data():
 
 
 @pytest.mark.xfail(strict=True, reason="needs two edits outside localization ownership: localize._flat_frame dispatching "
-                                       "the sacrum to sublocation.Sacrum, and 'ala' in study.schema.json and codes.json")
+                                       "the sacrum to sublocation.Sacrum, and 'ala' in exports/codes.json")
 def test_sacral_lesions_are_reported_with_their_part():
     from importlib import resources
 
