@@ -116,3 +116,22 @@ def test_the_physis_is_the_gap_nearest_the_end(pose):
     assert frame.physis_basis[proximal(frame)] == "physis seen in the bone map"
     assert frame.physis[proximal(frame)] < 12.0
     assert analyze(b.bonemap, b.points).lesions[0].sublocation == "metaphysis"
+
+
+@pytest.mark.parametrize("pose", sorted(POSES))
+def test_a_bone_cut_by_the_image_keeps_the_physis_it_shows(pose):
+    """A knee field of view (the tibia cut 200 mm down): the physis seen at 30 mm, not the width-based estimate
+    (0.35 x 42 mm = 15 mm), ends the epiphysis; the metaphysis is measured from it; beyond it, near the cut: unknown."""
+    shapes, low, high = long_bone_with_physis(30.0)
+    grid, placed = POSES[pose]
+    lesions = [(f"{d:g} mm", (60.0, 0.0, -d), "tibia", "right", None) for d in (22.0, 45.0, 150.0)]
+    b = build(shapes, lesions, grid, placed, (low[0], low[1], -200.0), high)
+    value = next(v for v, bone in b.bonemap.bones.items() if bone.base == "tibia")
+    frame = _Localizer(b.bonemap).frame(value, b.bonemap.bones[value], "right")
+    end = proximal(frame)
+    assert frame.cut == {end: False, ("low" if end == "high" else "high"): True}
+    assert frame.physis_basis[end] == "physis seen in the bone map"
+    study = analyze(b.bonemap, b.points)
+    assert [(lesion.sublocation, lesion.bone_end) for lesion in study.lesions] == \
+        [("epiphysis", "proximal"), ("metaphysis", "proximal"), (None, None)]
+    assert any("cut by the edge of the image" in w for w in study.lesions[2].warnings)
