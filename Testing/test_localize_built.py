@@ -114,8 +114,6 @@ def test_the_sacrum_rule_is_cited_data():
     assert any("tool convention" in source for source in rule["sources"])
 
 
-@pytest.mark.xfail(strict=True, reason="needs two edits outside localization ownership: localize._flat_frame dispatching "
-                                       "the sacrum to sublocation.Sacrum, and 'ala' in exports/codes.json")
 def test_sacral_lesions_are_reported_with_their_part():
     from importlib import resources
 

@@ -124,7 +124,7 @@ class _Localizer:
         return sublocation.UNKNOWN
 
     def _flat_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
-        """Hip bone, rib, scapula, sternum and mandible (rules in ``sublocation.json``); other flat bones have none."""
+        """Hip bone, rib, scapula, sternum, mandible and sacrum (rules in ``sublocation.json``); other flat bones have none."""
         midline = self.bonemap.midline
         axes = sublocation.PatientAxes.of(midline.normal if midline is not None else None,
                                           midline.offset if midline is not None else None)
@@ -144,6 +144,8 @@ class _Localizer:
             return sublocation.Sternum.from_runs(runs, axes, cut)
         if bone.base == "mandible":
             return sublocation.Mandible.from_runs(runs, axes, cut)
+        if bone.base == "sacrum":
+            return sublocation.Sacrum.from_runs(runs, axes, self.bonemap.lumbar_vertebrae())
         return sublocation.UNKNOWN
 
     def _chest_front(self, axes: sublocation.PatientAxes) -> tuple[float, str] | None:
