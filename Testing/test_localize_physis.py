@@ -49,6 +49,8 @@ def test_the_epiphysis_ends_at_the_physis_gap(gap, expected, pose):
         assert abs(frame.physis[end] - gap) <= 4.0
     other = "low" if end == "high" else "high"
     assert frame.physis_basis[other] == "estimated from the bone's length"  # the distal end shows none
+    recorded = study.lesions[0].localization["physis_basis"]  # what study.json says each end's epiphysis rests on
+    assert recorded == {"proximal": frame.physis_basis[end], "distal": frame.physis_basis[other]}
 
 
 @pytest.mark.parametrize("pose", sorted(POSES))

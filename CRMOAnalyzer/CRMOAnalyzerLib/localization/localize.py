@@ -211,6 +211,7 @@ class _Localizer:
         if isinstance(frame, sublocation.LongBone):
             localization["bone_end_basis"] = frame.basis
             localization["cut_by_image_edge"] = sorted(frame.named(end) or end for end, cut in frame.cut.items() if cut)
+            localization["physis_basis"] = {frame.named(end) or end: basis for end, basis in (frame.physis_basis or {}).items()}
         if where.position is not None:
             localization["position_along_bone"] = round(where.position, 3)
         return Lesion(id=lesion_id, source=source, bone=bone.name, finding_site=bone.finding_site,
