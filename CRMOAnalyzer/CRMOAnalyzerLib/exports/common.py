@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..io.files import read_json, resource
-from ..model import Study
+from ..model import Lesion, Study
 from ..reading.read import Reading, as_reading
 
 __all__ = ["ReportSections", "StructuredResult", "export_config", "report_sections", "split_decision_support", "clean_text", "structured_results",
@@ -87,6 +87,20 @@ def report_sections(study: Study | Reading, text: str | None = None) -> ReportSe
     rest = signed[match.end():].strip("\n")
     conclusion = re.split(r"\n[ \t]*\n|\n(?=[A-Z][A-Z0-9 ,/&()-]{3,}$)", rest, maxsplit=1, flags=re.M)[0].strip()
     return ReportSections(text, signed[:match.start()].rstrip("\n"), rest, conclusion or rest, decision_support, signed)
+
+
+def sublocation_concept(lesion: Lesion) -> dict[str, str] | None:
+    """The SNOMED CT concept of a lesion's sub-location, where ``sublocation.json`` lists one verified and exact for
+    its bone (ilium, ischium, acetabulum, glenoid, acromion, coracoid, manubrium, body of sternum), as
+    ``{"scheme", "code", "meaning"}``; ``None`` elsewhere (the local code says it)."""
+    from ..anatomy import bones  # noqa: PLC0415
+    from ..localization.sublocation import sublocation_code  # noqa: PLC0415
+
+    bone = bones().get(lesion.bone)
+    code = sublocation_code(bone.base, lesion.sublocation, lesion.finding_site) if bone is not None else None
+    if code is None or not code["verified"] or code.get("phrase"):
+        return None
+    return {"scheme": code["scheme"], "code": code["code"], "meaning": code["meaning"]}
 
 
 def local_code(key: str) -> dict[str, str]:

@@ -34,7 +34,8 @@ from ..errors import CRMOInputError
 from ..model import Lesion, Study
 from ..reading.read import Reading, as_reading
 from ..reading.report import finding_lines
-from .common import StructuredResult, change_code, clean_text, export_config, local_code, structured_results
+from .common import StructuredResult, change_code, clean_text, export_config, local_code, structured_results, \
+    sublocation_concept
 from .dicom_seg import lesion_segmentation, segment_numbers, tracking_uids
 from .dicom_series import _uid
 
@@ -69,9 +70,10 @@ def _evaluations(lesion: Lesion) -> list:
     evaluations = []
     if lesion.sublocation:
         meaning = local["sublocations"].get(lesion.sublocation, str(lesion.sublocation))
+        concept = sublocation_concept(lesion)  # SNOMED CT where a verified exact concept exists, else the local code
         evaluations.append(hd.sr.QualitativeEvaluation(
             _local(local["sublocation"]["code"], local["sublocation"]["meaning"]),
-            _local(str(lesion.sublocation).replace(" ", "_").upper(), meaning)))
+            _code(concept) if concept is not None else _local(str(lesion.sublocation).replace(" ", "_").upper(), meaning)))
     for key, value in (lesion.findings or {}).items():
         name = local["findings"].get(key)
         if name is None or key == "note":

@@ -28,7 +28,8 @@ from ..errors import CRMOInputError
 from ..model import Lesion, Study
 from ..reading.read import Reading
 from ..reading.report import finding_lines, site_phrase
-from .common import StructuredResult, change_code, clean_text, export_config, local_code, report_sections, structured_results
+from .common import StructuredResult, change_code, clean_text, export_config, local_code, report_sections, structured_results, \
+    sublocation_concept
 
 __all__ = ["diagnostic_bundle", "bundle_json", "check_bundle"]
 
@@ -59,8 +60,12 @@ def _components(lesion: Lesion) -> list[dict[str, Any]]:
     components: list[dict[str, Any]] = []
     if lesion.sublocation:
         meaning = local["sublocations"].get(lesion.sublocation, lesion.sublocation)
+        value = _local(lesion.sublocation.replace(" ", "_"), meaning)
+        concept = sublocation_concept(lesion)
+        if concept is not None:  # the same sub-location in SNOMED CT too, where a verified exact concept exists
+            value["coding"].insert(0, _coding(concept))
         components.append({"code": _local(local["sublocation"]["code"], local["sublocation"]["meaning"]),
-                           "valueCodeableConcept": _local(lesion.sublocation.replace(" ", "_"), meaning)})
+                           "valueCodeableConcept": value})
     if lesion.bone_end in codes["bone_end"]:
         components.append({"code": {"coding": [_coding({"scheme": "SCT", "code": "106233006", "meaning": "Topographical modifier"})]},
                            "valueCodeableConcept": {"coding": [_coding(codes["bone_end"][lesion.bone_end])]}})
