@@ -338,7 +338,7 @@ def cold_start(repeat: int = 11) -> list[float]:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "CRMOAnalyzerLib.cli.main", "--help"], capture_output=True, check=True,
+        subprocess.run(analyze_command() + ["--help"], capture_output=True, check=True,  # -m ran no main: now it runs
                        env={**os.environ, "PYTHONPATH": str(ROOT / "CRMOAnalyzer")})
         times.append(time.perf_counter() - t)
     return times
