@@ -352,13 +352,13 @@ class PatientAxes:
 def points_of(runs: Runs, most: int = 200_000) -> np.ndarray:
     """RAS centres of the voxels of ``runs`` (``(n, 3)``), every ``step``-th voxel when there are more than ``most``."""
     length = (runs.stop - runs.start).astype(np.int64)
-    if not length.sum():
+    total = int(length.sum())
+    if not total:
         return np.zeros((0, 3))
-    row = np.repeat(np.arange(len(length)), length)
-    i = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + runs.start[row]
-    ijk = np.column_stack([i, runs.j[row], runs.k[row]]).astype(float)
-    if len(ijk) > most:
-        ijk = ijk[:: len(ijk) // most + 1]
+    flat = np.arange(0, total, total // most + 1 if total > most else 1)  # the voxels kept, in run order
+    ends = np.cumsum(length)
+    row = np.searchsorted(ends, flat, side="right")  # only the kept voxels are ever made
+    ijk = np.column_stack([flat - (ends[row] - length[row]) + runs.start[row], runs.j[row], runs.k[row]]).astype(float)
     return ijk @ runs.affine[:3, :3].T + runs.affine[:3, 3]
 
 
@@ -377,9 +377,20 @@ def _tree(points: np.ndarray):
     return cKDTree(points) if len(points) else None
 
 
+def near(points: np.ndarray, others: np.ndarray, mm: float) -> np.ndarray:
+    """The ``points`` inside the box of ``others`` grown by ``mm``: every point within ``mm`` of one of ``others`` is
+    kept, so distances up to ``mm`` between the two sets are exact on what is kept (and far cheaper to find)."""
+    if not len(points) or not len(others):
+        return points[:0]
+    low, high = others.min(axis=0) - mm, others.max(axis=0) + mm
+    return points[np.all((points >= low) & (points <= high), axis=1)]
+
+
 def _contact(bone: np.ndarray, other: np.ndarray, reach: float, margin: float) -> np.ndarray | None:
     """The points of ``bone`` facing ``other`` across a joint: those within ``margin`` mm of the nearest distance
     between the two, if that lies within ``reach`` mm; else ``None`` (they do not articulate)."""
+    other = near(other, bone, reach + margin)  # only distances up to reach + margin matter: exact on these
+    bone = near(bone, other, reach + margin)
     if not len(bone) or not len(other):
         return None
     distance = _distances(bone, other)
@@ -417,8 +428,12 @@ class HipBone:
         low, high = bone.extent(axes.superior)
         height = high - low
         face = _contact(points, femur_points, rule["articulation_max_mm"], rule["contact_margin_mm"])
+        # lesions are told apart by distances of at most these to the femur and the sacrum: what lies farther from
+        # the hip bone is never needed (and the trees stay small)
+        reach, any_femur = max(rule["acetabulum_mm"], rule["sacroiliac_mm"]), bool(len(femur_points))
+        femur_points, sacrum_points = near(femur_points, points, reach), near(sacrum_points, points, reach)
         if face is None:
-            why = "no femur in the bone map" if not len(femur_points) else "no femur within " \
+            why = "no femur in the bone map" if not any_femur else "no femur within " \
                   f"{rule['articulation_max_mm']:g} mm of it"
             return cls(axes, None, _tree(femur_points), _tree(sacrum_points), high, height,
                        f"acetabulum unknown ({why}): only the upper ilium and the ilium beside the sacroiliac joint can be told")
@@ -593,8 +608,9 @@ class Sacrum:
             return Unknown()  # the side is unknown, with its own warning
         rule = rules()["sacrum"]
         spine = np.concatenate([points_of(r) for r in vertebrae]) if vertebrae else np.zeros((0, 3))
+        spine = near(spine, points_of(bone), rule["vertebra_reach_mm"] + rule["vertebra_slab_mm"])  # exact: see near
         if len(spine):
-            distance = _distances(spine, points_of(bone))
+            distance = _distances(spine, near(points_of(bone), spine, rule["vertebra_reach_mm"] + rule["vertebra_slab_mm"]))
             nearest = float(distance.min())
             spine = spine[distance <= nearest + rule["vertebra_slab_mm"]] if nearest <= rule["vertebra_reach_mm"] \
                 else np.zeros((0, 3))
