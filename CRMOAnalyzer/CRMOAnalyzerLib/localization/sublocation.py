@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
-from ..io.files import read_json
+from ..io.files import read_json, resource
 from .runs import Runs
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "HipBone", "Rib", "Scapula",
@@ -33,7 +32,7 @@ class SubLocation:
 @lru_cache(maxsize=None)
 def rules() -> dict:
     """The thresholds and their sources."""
-    return read_json(resources.files("CRMOAnalyzerLib") / "resources" / "sublocation.json", "sub-location rules")
+    return read_json(resource("sublocation.json"), "sub-location rules")
 
 
 def sublocation_code(bone_base: str, sublocation: str | None, finding_site: dict | None) -> dict | None:
