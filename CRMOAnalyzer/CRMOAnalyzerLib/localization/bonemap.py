@@ -231,14 +231,7 @@ class BoneMap:
         """How many separate pieces (26-connected) a label holds, not counting pieces under ``least`` of its voxels."""
         from scipy import ndimage  # noqa: PLC0415
 
-        runs = self._runs.of(value)
-        length = (runs.stop - runs.start).astype(np.int64)
-        low = np.array([runs.k.min(), runs.j.min(), runs.start.min()])
-        high = np.array([runs.k.max(), runs.j.max(), runs.stop.max() - 1])
-        mask = np.zeros(tuple(high - low + 1), bool)
-        row = np.repeat(np.arange(len(length)), length)
-        i = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + runs.start[row]
-        mask[runs.k[row] - low[0], runs.j[row] - low[1], i - low[2]] = True
+        mask, _low = self._runs.of(value).mask()
         labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
         sizes = np.bincount(labels.ravel())[1:]
         return int(np.sum(sizes >= least * sizes.sum()))

@@ -123,6 +123,23 @@ class Runs:
         keep = lo <= hi
         return self._take(keep, lo[keep], hi[keep] + 1)
 
+    def voxels(self, step: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Index arrays (i, j, k) of every ``step``-th voxel, in run order; only the voxels kept are made."""
+        length = (self.stop - self.start).astype(np.int64)
+        flat = np.arange(0, int(length.sum()), step)
+        ends = np.cumsum(length)
+        row = np.searchsorted(ends, flat, side="right")
+        return flat - (ends[row] - length[row]) + self.start[row], self.j[row], self.k[row]
+
+    def mask(self) -> tuple[np.ndarray, np.ndarray]:
+        """The voxels as a boolean array (k, j, i) over their bounding box, and the box's lowest (i, j, k)."""
+        low = np.array([self.start.min(), self.j.min(), self.k.min()])
+        high = np.array([self.stop.max() - 1, self.j.max(), self.k.max()])
+        mask = np.zeros(tuple((high - low + 1)[::-1]), bool)
+        i, j, k = self.voxels()
+        mask[k - low[2], j - low[1], i - low[0]] = True
+        return mask, low
+
     def split(self, direction: np.ndarray, offset: float) -> tuple[Runs, Runs]:
         """The voxels with ``direction . p > offset``, and the others."""
         return (self.clip(direction, offset, np.inf, closed="right"),

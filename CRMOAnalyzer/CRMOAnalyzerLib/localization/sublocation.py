@@ -189,18 +189,6 @@ class LongBone:
                                                  f"{cut} end, and the lesion lies beyond the metaphysis of the end the image shows")
 
 
-def _mask(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
-    """The voxels as a boolean array (k, j, i) over their bounding box, and the box's lowest (i, j, k)."""
-    low = np.array([runs.start.min(), runs.j.min(), runs.k.min()])
-    high = np.array([runs.stop.max() - 1, runs.j.max(), runs.k.max()])
-    mask = np.zeros(tuple((high - low + 1)[::-1]), bool)
-    length = (runs.stop - runs.start).astype(np.int64)
-    row = np.repeat(np.arange(len(length)), length)
-    i = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + runs.start[row]
-    mask[runs.k[row] - low[2], runs.j[row] - low[1], i - low[0]] = True
-    return mask, low
-
-
 def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
     """The physis at each uncut end where the bone map shows it (mm from the end): the bone's end cut off from the
     rest by a thin transverse gap (the unossified physis; face-connected voxels, so a gap of one voxel shows). Looked
@@ -223,7 +211,7 @@ def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
             bone.clip(u, axis.high - deep, axis.high, axis.centre, closed="both")
         if zone.count < 20:
             continue
-        mask, low = _mask(zone)
+        mask, low = zone.mask()
         labels, count = ndimage.label(mask)
         if count < 2:
             continue
@@ -350,14 +338,10 @@ class PatientAxes:
 
 def points_of(runs: Runs, most: int = 200_000) -> np.ndarray:
     """RAS centres of the voxels of ``runs`` (``(n, 3)``), every ``step``-th voxel when there are more than ``most``."""
-    length = (runs.stop - runs.start).astype(np.int64)
-    total = int(length.sum())
+    total = runs.count
     if not total:
         return np.zeros((0, 3))
-    flat = np.arange(0, total, total // most + 1 if total > most else 1)  # the voxels kept, in run order
-    ends = np.cumsum(length)
-    row = np.searchsorted(ends, flat, side="right")  # only the kept voxels are ever made
-    ijk = np.column_stack([flat - (ends[row] - length[row]) + runs.start[row], runs.j[row], runs.k[row]]).astype(float)
+    ijk = np.column_stack(runs.voxels(total // most + 1 if total > most else 1)).astype(float)
     return ijk @ runs.affine[:3, :3].T + runs.affine[:3, 3]
 
 
