@@ -1,6 +1,6 @@
 """``crmo-analyzer analyze`` imports only what it uses, when it uses it (issue 19): importing the pipeline and the
-command line loads none of the heavy libraries (jinja2 and scipy come later, only where a step needs them), and a
-whole analysis loads none of the export, plotting, schema or progress libraries. Each check runs in a fresh Python,
+command line loads none of the heavy libraries (jinja2 comes later, for the report), and a whole analysis, flat bones
+and their neighbours' distances included, loads none of the export, plotting, schema, progress or scipy libraries. Each check runs in a fresh Python,
 so that modules imported by other tests do not count. No time is measured here (benchmarks/bench_localize.py)."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "CRMOAnalyzer"
 
 #: libraries the analyze path never needs: exports, sending, plotting, schemas, progress bars, cohorts
 NEVER = {"jsonschema", "matplotlib", "rich", "highdicom", "pydicom", "hl7apy", "hl7", "fhir", "pynetdicom",
-         "dicomweb_client", "requests", "dask", "distributed", "pyarrow", "pandas", "nrrd", "slicerio"}
-#: needed by some steps only (the report's templates; some sub-locations), so never on import
-LATER = {"jinja2", "scipy"}
+         "dicomweb_client", "requests", "dask", "distributed", "pyarrow", "pandas", "nrrd", "slicerio", "scipy"}
+#: needed by a step only (the report's templates), so never on import
+LATER = {"jinja2"}
 
 
 def loaded_after(code: str) -> list[str]:
@@ -52,20 +52,26 @@ def _write(array: np.ndarray, path: Path) -> None:
 
 def test_a_whole_analysis_loads_no_export_plotting_schema_or_progress_library(tmp_path):
     """``analyze`` from files to study.json and report.txt: jinja2 renders the report; nothing of NEVER is loaded."""
-    bones = np.zeros((60, 40, 60), np.uint8)
+    bones = np.zeros((64, 40, 60), np.uint8)
     bones[5:55, 15:25, 5:15] = 1  # femur_right (low i: the patient's right in LPS-identity files)
     bones[5:55, 15:25, 45:55] = 2  # femur_left
     bones[5:55, 15:25, 27:33] = 3  # a vertebra on the midline
+    bones[56:60, 15:25, 2:18] = 4  # hip_right above the right femur, the sacrum beside it: the hip bone's frame
+    bones[56:60, 15:25, 20:26] = 5  # measures distances to both (and the femur's long axis its articulation)
     lesions = np.zeros_like(bones)
     lesions[8:12, 18:22, 8:12] = 1
     lesions[30:34, 18:22, 48:52] = 2
+    lesions[56:59, 18:22, 8:12] = 3
     _write(bones, tmp_path / "bones.nrrd")
     _write(lesions, tmp_path / "lesions.nrrd")
-    (tmp_path / "names.json").write_text(json.dumps({"1": "femur_right", "2": "femur_left", "3": "vertebrae_L1"}))
+    (tmp_path / "names.json").write_text(json.dumps({"1": "femur_right", "2": "femur_left", "3": "vertebrae_L1",
+                                                     "4": "hip_right", "5": "sacrum"}))
     out = tmp_path / "out"
     args = ["analyze", "--bones", str(tmp_path / "bones.nrrd"), "--bone-labels", str(tmp_path / "names.json"),
             "--lesions", str(tmp_path / "lesions.nrrd"), "--out", str(out), "--force"]
     loaded = loaded_after(f"from CRMOAnalyzerLib.cli.main import main\nassert main({args!r}) == 0")
     assert set(loaded) & NEVER == set()
     assert "jinja2" in loaded  # the report was rendered: the probe saw the run's imports
-    assert json.loads((out / "study.json").read_text())["lesions"] and (out / "report.txt").read_text()
+    hip = json.loads((out / "study.json").read_text())["lesions"][2]
+    assert hip["bone"] == "hip_right" and not any("cut by the edge" in w for w in hip["warnings"])  # its frame measured
+    assert (out / "report.txt").read_text()

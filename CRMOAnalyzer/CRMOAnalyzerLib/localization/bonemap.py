@@ -10,13 +10,14 @@ import numpy as np
 
 from ..anatomy import Bone, find_bone
 from ..errors import CRMOInputError
-from ..io.geometry import to_index, to_ras
+from ..io.geometry import to_index
 from ..io.images import LabelMap
+from .distances import components, distances_to
 from .measure import sample_nearest
 from .runs import LabelRuns, NotALabelMap, Runs, label_runs
 
 
-__all__ = ["BoneMap", "Midline", "distance_to", "PAIR_VOLUME_RATIO", "PAIR_ANGLE_DEGREES"]
+__all__ = ["BoneMap", "Midline", "PAIR_VOLUME_RATIO", "PAIR_ANGLE_DEGREES"]
 
 logger = logging.getLogger(__name__)
 
@@ -208,8 +209,8 @@ class BoneMap:
                 for v in self.bones if self.voxel_count(v) >= 10}
 
         def touching(a: int, b: int) -> bool:  # an end of either lies within reach of the other (one label may hold both legs)
-            return (min((distance_to(self._runs.of(b), p) for p in tips.get(a, [])), default=np.inf) <= reach
-                    or min((distance_to(self._runs.of(a), p) for p in tips.get(b, [])), default=np.inf) <= reach)
+            return any(distances_to(self._runs.of(other), tips[bone]).min() <= reach
+                       for bone, other in ((a, b), (b, a)) if tips.get(bone))
 
         sideless = [v for v, b in self.bones.items() if b.paired and b.side is None and v in tips]
         inherited: dict[int, tuple[str, str]] = {}
@@ -229,10 +230,7 @@ class BoneMap:
 
     def pieces(self, value: int, least: float = 0.05) -> int:
         """How many separate pieces (26-connected) a label holds, not counting pieces under ``least`` of its voxels."""
-        from scipy import ndimage  # noqa: PLC0415
-
-        mask, _low = self._runs.of(value).mask()
-        labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+        labels, _count = components(self._runs.of(value).mask()[0], fully_connected=True)
         sizes = np.bincount(labels.ravel())[1:]
         return int(np.sum(sizes >= least * sizes.sum()))
 
@@ -274,40 +272,23 @@ class BoneMap:
         return runs
 
     def nearest_bone(self, points_ras: np.ndarray, max_mm: float) -> tuple[int, float] | None:
-        """The bone nearest to any of the points within ``max_mm``: (value, distance), or ``None``."""
-        from scipy.spatial import cKDTree  # noqa: PLC0415
-
+        """The bone nearest to any of the points within ``max_mm``: (value, distance), or ``None``; ties go to the
+        bone first in the vocabulary's name order, never to a label value."""
         points_ras = np.asarray(points_ras, dtype=float).reshape(-1, 3)
+        if len(points_ras) > 20000:
+            points_ras = points_ras[:: len(points_ras) // 20000 + 1]
         low, high = points_ras.min(axis=0) - max_mm, points_ras.max(axis=0) + max_mm
         corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
         ijk = to_index(self.labelmap.affine, corners)
-        size = np.array(self.labelmap.shape_ijk)
-        start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, size)
-        stop = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, 0, size)
-        if np.any(stop <= start):
+        box_low, box_high = np.floor(ijk.min(axis=0)).astype(np.int64), np.ceil(ijk.max(axis=0)).astype(np.int64)
+        found = {}
+        for value in self.bones:
+            runs = self._runs.of(value).crop(box_low, box_high)
+            if runs.count:
+                distance = float(distances_to(runs, points_ras).min())
+                if distance <= max_mm:
+                    found[value] = distance
+        if not found:
             return None
-        crop = self.labelmap.array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]]
-        mask = np.isin(crop, list(self.bones))
-        k, j, i = np.nonzero(mask)
-        if k.size == 0:
-            return None
-        values = crop[k, j, i]
-        bone_ras = to_ras(self.labelmap.affine, np.column_stack([i + start[0], j + start[1], k + start[2]]))
-        if len(points_ras) > 20000:
-            points_ras = points_ras[:: len(points_ras) // 20000 + 1]
-        distance, _ = cKDTree(points_ras).query(bone_ras, distance_upper_bound=max_mm)
-        if not np.any(np.isfinite(distance)):
-            return None
-        best = int(np.argmin(distance))
-        return int(values[best]), float(distance[best])
-
-
-def distance_to(runs: Runs, point: np.ndarray) -> float:
-    """mm from ``point`` (RAS) to the nearest voxel centre of ``runs``, exactly (each run is a segment along i)."""
-    if not len(runs.start):
-        return float("inf")
-    matrix, offset = runs.affine[:3, :3], runs.affine[:3, 3]
-    row = np.column_stack([np.zeros(len(runs.j)), runs.j, runs.k]) @ matrix.T + offset - np.asarray(point, float)
-    step = matrix[:, 0]
-    i = np.clip(-(row @ step) / float(step @ step), runs.start, runs.stop - 1)
-    return float(np.sqrt(np.min(np.sum((row + i[:, None] * step) ** 2, axis=1))))
+        best = min(found, key=lambda v: (found[v], self.bones[v].name))
+        return best, found[best]

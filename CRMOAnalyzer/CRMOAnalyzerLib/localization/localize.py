@@ -28,11 +28,13 @@ import numpy as np
 
 from . import sublocation
 from ..anatomy import LATERALITY_CODES, UNASSIGNED, Bone, BoneKindValues
-from .bonemap import BoneMap, distance_to
+from .bonemap import BoneMap
+from .distances import distances_to
 from ..model import lesion_labels
 from ..errors import CRMOInputError
 from ..io.images import Image, LabelMap
 from .measure import LesionVoxels, measure_labels
+from .runs import Runs
 from ..model import Lesion, Study
 
 if TYPE_CHECKING:
@@ -167,7 +169,7 @@ class _Localizer:
                 runs = self.bonemap.partners(name, side)
                 if not runs:
                     continue
-                d_low, d_high = (min(distance_to(r, tip) for r in runs) for tip in (low, high))
+                d_low, d_high = distances_to(Runs.join(runs), np.array([low, high]))
                 if min(d_low, d_high) > rule["articulation_max_mm"] or abs(d_low - d_high) < rule["margin_mm"]:
                     continue
                 nearer = "low" if d_low < d_high else "high"

@@ -131,14 +131,27 @@ class Runs:
         row = np.searchsorted(ends, flat, side="right")
         return flat - (ends[row] - length[row]) + self.start[row], self.j[row], self.k[row]
 
-    def mask(self) -> tuple[np.ndarray, np.ndarray]:
-        """The voxels as a boolean array (k, j, i) over their bounding box, and the box's lowest (i, j, k)."""
-        low = np.array([self.start.min(), self.j.min(), self.k.min()])
-        high = np.array([self.stop.max() - 1, self.j.max(), self.k.max()])
+    def box(self) -> tuple[np.ndarray, np.ndarray]:
+        """The lowest and highest (i, j, k) of the voxels (their bounding box, both ends included)."""
+        return (np.array([self.start.min(), self.j.min(), self.k.min()], np.int64),
+                np.array([self.stop.max() - 1, self.j.max(), self.k.max()], np.int64))
+
+    def mask(self, low: np.ndarray | None = None, high: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The voxels as a boolean array (k, j, i) over the box ``low``..``high`` (i, j, k; default: their bounding
+        box), and the box's lowest (i, j, k). Voxels outside the box are left out."""
+        own_low, own_high = self.box()
+        low = own_low if low is None else np.asarray(low, np.int64)
+        high = own_high if high is None else np.asarray(high, np.int64)
         mask = np.zeros(tuple((high - low + 1)[::-1]), bool)
-        i, j, k = self.voxels()
+        i, j, k = self.crop(low, high).voxels()
         mask[k - low[2], j - low[1], i - low[0]] = True
         return mask, low
+
+    def crop(self, low: np.ndarray, high: np.ndarray) -> Runs:
+        """The voxels whose (i, j, k) lie in the box ``low``..``high`` (both ends included)."""
+        keep = (self.j >= low[1]) & (self.j <= high[1]) & (self.k >= low[2]) & (self.k <= high[2]) \
+            & (self.stop > low[0]) & (self.start <= high[0])
+        return self._take(keep, np.maximum(self.start[keep], low[0]), np.minimum(self.stop[keep], high[0] + 1))
 
     def split(self, direction: np.ndarray, offset: float) -> tuple[Runs, Runs]:
         """The voxels with ``direction . p > offset``, and the others."""
@@ -147,6 +160,14 @@ class Runs:
 
     def _take(self, keep: np.ndarray, start: np.ndarray, stop: np.ndarray) -> Runs:
         return Runs(self.k[keep], self.j[keep], start, stop, self.affine)
+
+    @staticmethod
+    def join(parts: list[Runs]) -> Runs | None:
+        """The voxels of several sets on one grid (``None`` for none)."""
+        if not parts:
+            return None
+        return Runs(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("k", "j", "start", "stop")),
+                    parts[0].affine)
 
 
 @dataclass(frozen=True, eq=False)

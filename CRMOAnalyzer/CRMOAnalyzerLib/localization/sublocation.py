@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from ..io.files import read_json, resource
+from .distances import components, contact, distances_to
 from .runs import Runs
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "HipBone", "Rib", "Scapula",
@@ -194,10 +195,8 @@ def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
     rest by a thin transverse gap (the unossified physis; face-connected voxels, so a gap of one voxel shows). Looked
     for in the end's zone only (``physis_search_width_factor`` x the end's width, plus twice ``end_slab_mm``): a piece
     there that starts within ``end_slab_mm`` of the end, ends within the search depth, spans
-    ``physis_min_span_fraction`` of the end's width across the axis (an epiphysis, not an ossicle or a spur). Its
-    depth: the piece's deepest voxel."""
-    from scipy import ndimage  # noqa: PLC0415
-
+    ``physis_min_span_fraction`` of the end's width across the axis (an epiphysis, not an ossicle or a spur); of
+    several such pieces, the largest. Its depth: the piece's deepest voxel."""
     rule = rules()["long_bone"]
     u = axis.axes[:, 0]
     found: dict[str, float] = {}
@@ -212,7 +211,7 @@ def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
         if zone.count < 20:
             continue
         mask, low = zone.mask()
-        labels, count = ndimage.label(mask)
+        labels, count = components(mask, fully_connected=False)  # largest first
         if count < 2:
             continue
         k, j, i = np.nonzero(labels)
@@ -345,44 +344,6 @@ def points_of(runs: Runs, most: int = 200_000) -> np.ndarray:
     return ijk @ runs.affine[:3, :3].T + runs.affine[:3, 3]
 
 
-def _distances(points: np.ndarray, to) -> np.ndarray:
-    """mm from each of ``points`` to the nearest of ``to`` (points, or a :func:`_tree` of them)."""
-    tree = _tree(to) if isinstance(to, np.ndarray) else to
-    if tree is None:
-        return np.full(len(points), np.inf)
-    return tree.query(points)[0]
-
-
-def _tree(points: np.ndarray):
-    """A k-d tree of the points for repeated nearest-distance queries, ``None`` for no point."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
-
-    return cKDTree(points) if len(points) else None
-
-
-def near(points: np.ndarray, others: np.ndarray, mm: float) -> np.ndarray:
-    """The ``points`` inside the box of ``others`` grown by ``mm``: every point within ``mm`` of one of ``others`` is
-    kept, so distances up to ``mm`` between the two sets are exact on what is kept (and far cheaper to find)."""
-    if not len(points) or not len(others):
-        return points[:0]
-    low, high = others.min(axis=0) - mm, others.max(axis=0) + mm
-    return points[np.all((points >= low) & (points <= high), axis=1)]
-
-
-def _contact(bone: np.ndarray, other: np.ndarray, reach: float, margin: float) -> np.ndarray | None:
-    """The points of ``bone`` facing ``other`` across a joint: those within ``margin`` mm of the nearest distance
-    between the two, if that lies within ``reach`` mm; else ``None`` (they do not articulate)."""
-    other = near(other, bone, reach + margin)  # only distances up to reach + margin matter: exact on these
-    bone = near(bone, other, reach + margin)
-    if not len(bone) or not len(other):
-        return None
-    distance = _distances(bone, other)
-    nearest = float(distance.min())
-    if nearest > reach:
-        return None
-    return bone[distance <= nearest + margin]
-
-
 @dataclass(frozen=True, eq=False)
 class HipBone:
     """A hip bone in the patient's frame: its acetabulum (the bone facing the femoral head), the three bones that
@@ -390,8 +351,8 @@ class HipBone:
 
     axes: PatientAxes
     centre: np.ndarray | None  # the acetabulum's centre (RAS), None without a femur articulating with it
-    femur: object  # k-d tree of the femur's voxel centres (RAS) of the same side, or None
-    sacrum: object  # k-d tree of the sacrum's voxel centres (RAS), or None
+    femur: Runs | None  # the femur's voxels of the same side
+    sacrum: Runs | None  # the sacrum's voxels
     top: float  # the bone's highest point along the patient's superior (mm)
     height: float
     warning: str | None  # why only part of the bone can be told (None: all of it)
@@ -405,24 +366,18 @@ class HipBone:
         if cut:
             return Unknown("sub-location unknown: the hip bone is cut by the edge of the image")
         rule = rules()["hip_bone"]
-        points = points_of(bone)
-        femur_points = np.concatenate([points_of(r) for r in femur]) if femur else np.zeros((0, 3))
-        sacrum_points = np.concatenate([points_of(r) for r in sacrum]) if sacrum else np.zeros((0, 3))
+        femur_runs, sacrum_runs = Runs.join(femur), Runs.join(sacrum)
         low, high = bone.extent(axes.superior)
         height = high - low
-        face = _contact(points, femur_points, rule["articulation_max_mm"], rule["contact_margin_mm"])
-        # lesions are told apart by distances of at most these to the femur and the sacrum: what lies farther from
-        # the hip bone is never needed (and the trees stay small)
-        reach, any_femur = max(rule["acetabulum_mm"], rule["sacroiliac_mm"]), bool(len(femur_points))
-        femur_points, sacrum_points = near(femur_points, points, reach), near(sacrum_points, points, reach)
+        face = contact(bone, femur_runs, rule["articulation_max_mm"], rule["contact_margin_mm"])
         if face is None:
-            why = "no femur in the bone map" if not any_femur else "no femur within " \
+            why = "no femur in the bone map" if femur_runs is None else "no femur within " \
                   f"{rule['articulation_max_mm']:g} mm of it"
-            return cls(axes, None, _tree(femur_points), _tree(sacrum_points), high, height,
+            return cls(axes, None, femur_runs, sacrum_runs, high, height,
                        f"acetabulum unknown ({why}): only the upper ilium and the ilium beside the sacroiliac joint can be told")
         centre = face.mean(axis=0)
         below = (float(centre @ axes.superior) - low) / max(height, 1e-6)
-        named = cls._parts(axes, centre, points)
+        named = cls._parts(axes, centre, points_of(bone))
         shares = {name: float(np.mean(named == name)) for name in ("ilium", "ischium", "pubis")}
         missing = [name for name, share in shares.items() if share < rule["min_part_fraction"]]
         if not rule["acetabulum_height_range"][0] <= below <= rule["acetabulum_height_range"][1] or missing:
@@ -430,7 +385,7 @@ class HipBone:
                     "point" + (f", and it shows no {' or '.join(missing)}" if missing else "")
             return Unknown(f"sub-location unknown: the hip bone's shape is not that of a whole hip bone ({shown}): "
                            "partly segmented?")
-        return cls(axes, centre, _tree(femur_points), _tree(sacrum_points), high, height, None)
+        return cls(axes, centre, femur_runs, sacrum_runs, high, height, None)
 
     @staticmethod
     def _parts(axes: PatientAxes, centre: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -443,22 +398,26 @@ class HipBone:
         ilium = (angle > rule["ilium_from_degrees"]) & (angle < rule["ilium_to_degrees"])
         return np.where(ilium, "ilium", np.where(angle > 0, "pubis", "ischium"))
 
+    @staticmethod
+    def _distance(bone: Runs | None, point: np.ndarray) -> float:
+        return float(distances_to(bone, point)[0]) if bone is not None else np.inf
+
     def locate(self, point: np.ndarray) -> SubLocation:
         """Acetabulum, ilium (beside the sacroiliac joint or not), ischium or pubis; unknown where the geometry
         does not tell."""
         rule = rules()["hip_bone"]
         point = np.asarray(point, dtype=float)
         if self.centre is not None:
-            if float(_distances(point[None], self.femur)[0]) <= rule["acetabulum_mm"]:
+            if self._distance(self.femur, point) <= rule["acetabulum_mm"]:
                 return SubLocation("acetabulum")
             part = str(self._parts(self.axes, self.centre, point)[0])
         elif (depth := (self.top - float(point @ self.axes.superior)) / max(self.height, 1e-6)) <= rule["upper_ilium_fraction"] \
                 or (depth <= rule["sacroiliac_height_fraction"]
-                    and float(_distances(point[None], self.sacrum)[0]) <= rule["sacroiliac_mm"]):
+                    and self._distance(self.sacrum, point) <= rule["sacroiliac_mm"]):
             part = "ilium"
         else:
             return SubLocation(None, warning=f"sub-location unknown: {self.warning}")
-        if part == "ilium" and float(_distances(point[None], self.sacrum)[0]) <= rule["sacroiliac_mm"]:
+        if part == "ilium" and self._distance(self.sacrum, point) <= rule["sacroiliac_mm"]:
             return SubLocation("ilium beside the sacroiliac joint")
         return SubLocation(part)
 
@@ -529,10 +488,9 @@ class Scapula:
         if side is None:
             return Unknown("sub-location unknown: the scapula's side is unknown")
         rule = rules()["scapula"]
-        other = np.concatenate([points_of(r) for r in humerus]) if humerus else np.zeros((0, 3))
-        face = _contact(points_of(bone), other, rule["articulation_max_mm"], rule["contact_margin_mm"])
+        face = contact(bone, Runs.join(humerus), rule["articulation_max_mm"], rule["contact_margin_mm"])
         if face is None:
-            why = "no humerus in the bone map" if not len(other) else \
+            why = "no humerus in the bone map" if not humerus else \
                   f"no humeral head within {rule['articulation_max_mm']:g} mm of it"
             return Unknown(f"sub-location unknown: the glenoid cannot be found ({why})")
         return cls(axes, face.mean(axis=0), 1.0 if side == "right" else -1.0)
@@ -590,14 +548,8 @@ class Sacrum:
         if axes.offset is None:
             return Unknown()  # the side is unknown, with its own warning
         rule = rules()["sacrum"]
-        spine = np.concatenate([points_of(r) for r in vertebrae]) if vertebrae else np.zeros((0, 3))
-        spine = near(spine, points_of(bone), rule["vertebra_reach_mm"] + rule["vertebra_slab_mm"])  # exact: see near
-        if len(spine):
-            distance = _distances(spine, near(points_of(bone), spine, rule["vertebra_reach_mm"] + rule["vertebra_slab_mm"]))
-            nearest = float(distance.min())
-            spine = spine[distance <= nearest + rule["vertebra_slab_mm"]] if nearest <= rule["vertebra_reach_mm"] \
-                else np.zeros((0, 3))
-        if len(spine) < 10:
+        spine = contact(Runs.join(vertebrae), bone, rule["vertebra_reach_mm"], rule["vertebra_slab_mm"])
+        if spine is None or len(spine) < 10:
             return Unknown("sub-location unknown (ala or body): no lumbar vertebra resting on the sacrum in the bone map "
                            "to measure the sacral bodies' width from")
         frame = axes.frame(spine)

@@ -1,0 +1,105 @@
+"""Exact distances between the voxels of one grid, and their connected pieces, with SimpleITK (already loaded to read
+the maps): an exact Euclidean distance map (Maurer's) over a box around the voxels concerned, and connected
+components; for points off the grid, distances to the runs themselves (each run is a segment). No k-d tree over
+millions of points, and no scipy on the analyze path."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .runs import Runs
+
+__all__ = ["distances", "distances_to", "contact", "components"]
+
+#: point-run pairs computed at a time by :func:`distances_to`
+_PAIRS = 1 << 21
+
+
+def _spacing(affine: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(np.asarray(affine, dtype=float)[:3, :3], axis=0)
+
+
+def _orthogonal(affine: np.ndarray) -> bool:
+    """Whether the grid's axes are at right angles (a distance map with the voxel spacing is then exact in RAS)."""
+    unit = np.asarray(affine, dtype=float)[:3, :3] / _spacing(affine)
+    return bool(np.allclose(unit.T @ unit, np.eye(3), atol=1e-6))
+
+
+def _ras(affine: np.ndarray, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return np.column_stack([i, j, k]).astype(float) @ affine[:3, :3].T + affine[:3, 3]
+
+
+def distances(points: Runs, other: Runs, within_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels of ``points`` that may lie within ``within_mm`` of ``other`` (both on one grid): their RAS centres
+    and each one's exact distance (mm) to the nearest voxel centre of ``other``. Every voxel within ``within_mm`` is
+    among them (those farther may be too, with their true distance or ``inf``)."""
+    none = np.zeros((0, 3)), np.zeros(0)
+    if not points.count or not other.count:
+        return none
+    affine = points.affine
+    grow = np.ceil(within_mm / _spacing(affine)).astype(np.int64)  # a distance spans at most this many voxels per axis
+    other_low, other_high = other.box()
+    kept = points.crop(other_low - grow, other_high + grow)
+    if not kept.count:
+        return none
+    kept_low, kept_high = kept.box()
+    i, j, k = kept.voxels()
+    ras = _ras(affine, i, j, k)
+    if not _orthogonal(affine):
+        return ras, distances_to(other.crop(kept_low - grow, kept_high + grow), ras)
+    # the box holds the kept voxels and every voxel of ``other`` within ``within_mm`` of them
+    low = np.minimum(kept_low, np.maximum(other_low, kept_low - grow))
+    high = np.maximum(kept_high, np.minimum(other_high, kept_high + grow))
+    mask, _ = other.mask(low, high)
+    if not mask.any():
+        return ras, np.full(len(ras), np.inf)
+    import SimpleITK as sitk  # noqa: PLC0415 (loaded already to read the maps)
+
+    image = sitk.GetImageFromArray(mask.view(np.uint8))
+    image.SetSpacing([float(s) for s in _spacing(affine)])
+    squared = sitk.GetArrayViewFromImage(sitk.SignedMaurerDistanceMap(
+        image, insideIsPositive=False, squaredDistance=True, useImageSpacing=True))
+    return ras, np.sqrt(np.maximum(squared[k - low[2], j - low[1], i - low[0]].astype(float), 0.0))
+
+
+def distances_to(runs: Runs, points: np.ndarray) -> np.ndarray:
+    """mm from each of ``points`` (RAS, ``(n, 3)``) to the nearest voxel centre of ``runs``, exactly (per run, the voxel
+    nearest the foot of the point on the run's row); ``inf`` for no voxel."""
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    if not len(runs.start):
+        return np.full(len(points), np.inf)
+    matrix, offset = runs.affine[:3, :3], runs.affine[:3, 3]
+    rows = np.column_stack([np.zeros(len(runs.j)), runs.j, runs.k]) @ matrix.T + offset  # each run's row at i = 0
+    step = matrix[:, 0]
+    first, last = runs.start.astype(float), runs.stop.astype(float) - 1
+    found = np.empty(len(points))
+    chunk = max(1, _PAIRS // len(rows))
+    for n in range(0, len(points), chunk):
+        d = rows[None, :, :] - points[n:n + chunk, None, :]
+        # the squared distance is a parabola in i: its nearest voxel is the one nearest its vertex, within the run
+        i = np.clip(np.rint(-(d @ step) / float(step @ step)), first, last)
+        d += i[:, :, None] * step
+        found[n:n + chunk] = np.sqrt(np.einsum("pri,pri->pr", d, d).min(axis=1))
+    return found
+
+
+def contact(bone: Runs | None, other: Runs | None, reach: float, margin: float) -> np.ndarray | None:
+    """The RAS centres of the voxels of ``bone`` facing ``other`` across a joint: those within ``margin`` mm of the
+    nearest distance between the two, if that lies within ``reach`` mm; else ``None`` (they do not articulate, or
+    either is missing)."""
+    if bone is None or other is None:
+        return None
+    ras, distance = distances(bone, other, reach + margin)
+    if not len(distance) or float(distance.min()) > reach:
+        return None
+    return ras[distance <= float(distance.min()) + margin]
+
+
+def components(mask: np.ndarray, fully_connected: bool) -> tuple[np.ndarray, int]:
+    """The connected pieces of a boolean array: a label per voxel (0 outside, 1.. in order of size, largest first)
+    and their number; face-connected, or also by edges and corners when ``fully_connected``."""
+    import SimpleITK as sitk  # noqa: PLC0415 (loaded already to read the maps)
+
+    pieces = sitk.RelabelComponent(sitk.ConnectedComponent(sitk.GetImageFromArray(mask.view(np.uint8)), fully_connected))
+    labels = sitk.GetArrayFromImage(pieces)
+    return labels, int(labels.max()) if labels.size else 0
