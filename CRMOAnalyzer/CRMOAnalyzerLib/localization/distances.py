@@ -57,9 +57,9 @@ def distances(points: Runs, other: Runs, within_mm: float) -> tuple[np.ndarray, 
 
     image = sitk.GetImageFromArray(mask.view(np.uint8))
     image.SetSpacing([float(s) for s in _spacing(affine)])
-    squared = sitk.GetArrayViewFromImage(sitk.SignedMaurerDistanceMap(
-        image, insideIsPositive=False, squaredDistance=True, useImageSpacing=True))
-    return ras, np.sqrt(np.maximum(squared[k - low[2], j - low[1], i - low[0]].astype(float), 0.0))
+    squared = sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=True, useImageSpacing=True)
+    at = sitk.GetArrayViewFromImage(squared)[k - low[2], j - low[1], i - low[0]]  # a copy, made while the map lives
+    return ras, np.sqrt(np.maximum(at.astype(float), 0.0))
 
 
 def distances_to(runs: Runs, points: np.ndarray) -> np.ndarray:
