@@ -55,14 +55,15 @@ def build(shapes: list[tuple[str, object]], lesions: list[tuple[str, tuple, str,
 # ---- pelvis ----------------------------------------------------------------------------------------------------
 
 def pelvis(scale: float = 1.0, femora: bool = True, lumbar: tuple[str, ...] = ("vertebrae_L4", "vertebrae_L5"),
-           s1_label: bool = False):
-    """A pelvis: the ``lumbar`` vertebrae of L4 and L5 (bodies, arches and wide transverse processes; L4's body wider
-    than L5's, so that only the one resting on the sacrum may be measured), a sacrum with alae wider than the bodies,
-    two hip bones (iliac wing, sacroiliac part, acetabular cup, ischium, pubis) and, with ``femora``, the femoral heads
-    and upper shafts. Returns (shapes, lesions, low, high)."""
+           s1_label: bool = False, l5_half_width: float = 18.0):
+    """A pelvis: the ``lumbar`` vertebrae of L4 and L5 (bodies, arches and wide transverse processes; L5's body
+    ``l5_half_width`` mm either side of the midline, L4's 6 mm wider, so that only the one resting on the sacrum may be
+    measured), a sacrum with alae wider than the bodies, two hip bones (iliac wing, sacroiliac part, acetabular cup,
+    ischium, pubis) and, with ``femora``, the femoral heads and upper shafts (all x ``scale``). Returns (shapes,
+    lesions, low, high)."""
     k = scale
     shapes: list[tuple[str, object]] = []
-    for level, z, w in (("vertebrae_L4", 60.0, 24.0), ("vertebrae_L5", 30.0, 18.0)):
+    for level, z, w in (("vertebrae_L4", 60.0, l5_half_width + 6.0), ("vertebrae_L5", 30.0, l5_half_width)):
         if level in lumbar:
             shapes += [(level, _Box((-w * k, -15 * k, (z - 11) * k), (w * k, 15 * k, (z + 11) * k))),  # body
                            (level, _Box((-12 * k, -42 * k, (z - 8) * k), (12 * k, -15 * k, (z + 8) * k))),  # arch

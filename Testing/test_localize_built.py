@@ -71,17 +71,55 @@ def test_sacral_ala_and_body_on_built_geometry(scale, pose):
 
 
 @pytest.mark.parametrize("pose", ["oblique", "off_centre_rotated"])
-def test_sacrum_where_the_body_margin_and_the_side_rule_disagree_is_unknown(pose):
-    """A small child's sacral bodies (half-width under the side rule's 15 mm): a lesion 13 mm from the midline is
-    beyond the bodies but has no side: unknown with a warning, never 'ala' without a side; a large one's (over 15 mm):
-    a lesion 17 mm out has a side but lies in the body: unknown too."""
-    side_rule = sublocation.rules()["sided_midline_bones"]["sacrum"]["midline_half_width_mm"]
-    for scale, x in ((0.6, 13.0), (1.25, 17.0)):
+def test_the_sacrums_side_follows_the_measured_body_margin_not_the_fixed_rule(pose):
+    """One rule for the side and the part. A small child's sacral bodies (half-width under the fixed 15 mm): a lesion
+    13 mm from the midline lies beyond the bodies: ala, with its side (the fixed rule would give it none); a large
+    one's (over 15 mm): a lesion 17 mm out lies in the body: body, with no side (the fixed rule would give one). Once
+    these were 'unknown' (the two rules disagreed); now the measured margin is the one rule."""
+    fixed = sublocation.rules()["sided_midline_bones"]["sacrum"]["midline_half_width_mm"]
+    for scale, x, answer in ((0.6, 13.0, ("right", "ala")), (1.25, 17.0, (None, "body")),
+                             (0.6, -13.0, ("left", "ala")), (1.25, -17.0, (None, "body"))):
         b = built(pelvis, scale, pose)
         frame = sacrum_frame(b.bonemap)
-        assert (frame.body_half_width < x <= side_rule) or (side_rule < x <= frame.body_half_width)
+        assert (frame.body_half_width < abs(x) <= fixed) or (fixed < abs(x) <= frame.body_half_width)
         where = frame.locate(point(b, (x, -8 * scale, 0)))
-        assert where.sublocation is None and "ala or body" in where.warning
+        lesion = analyze(b.bonemap, [PointLesion("sacrum", point(b, (x, -8 * scale, 0)))]).lesions[0]
+        assert (frame.side(point(b, (x, -8 * scale, 0))), where.sublocation) == answer
+        assert (lesion.bone, lesion.side, lesion.sublocation) == ("sacrum", *answer)
+        assert where.warning is None and not lesion.warnings
+
+
+@pytest.mark.parametrize("pose", sorted(POSES))
+def test_the_sacrums_side_and_part_from_bodies_25_mm_wide(pose):
+    """The L5 body 25 mm either side of the midline: 20 mm right is body with no side; 30 mm right is the right ala;
+    30 mm left the left ala; the frame's half-width is the measured 25 mm."""
+    b = built(pelvis, 1.0, pose, l5_half_width=25.0)
+    frame = sacrum_frame(b.bonemap)
+    assert isinstance(frame, sublocation.Sacrum) and abs(frame.body_half_width - 25.0) < 2.0
+    points = [PointLesion(name, point(b, (x, -4.0, 2.0))) for name, x in (("20 R", 20.0), ("30 R", 30.0), ("30 L", -30.0))]
+    study = analyze(b.bonemap, points)
+    assert [(lesion.bone, lesion.side, lesion.sublocation) for lesion in study.lesions] == \
+        [("sacrum", None, "body"), ("sacrum", "right", "ala"), ("sacrum", "left", "ala")]
+    assert not any(lesion.warnings for lesion in study.lesions)
+
+
+@pytest.mark.parametrize("lumbar, l5_half_width, scale", [((), 18.0, 1.0), (("vertebrae_L4",), 18.0, 1.25),
+                                                            (("vertebrae_L5",), 4.0, 1.0)],
+                         ids=["no lumbar vertebra", "L4 alone, 44 mm above", "L5 body too narrow to measure"])
+def test_without_a_measured_sacral_body_the_side_follows_the_fixed_rule(lumbar, l5_half_width, scale):
+    """No width to measure: the sub-location is unknown with a warning that says the side came from the fixed 15 mm;
+    the side follows that fixed rule (20 mm right: right; 10 mm right and 10 mm left: none), never a guessed part."""
+    b = built(pelvis, scale, "off_centre_rotated", lumbar=lumbar, l5_half_width=l5_half_width)
+    frame = sacrum_frame(b.bonemap)
+    assert isinstance(frame, sublocation.Sacrum) and frame.body_half_width is None
+    assert frame.midline_half_width == sublocation.rules()["sided_midline_bones"]["sacrum"]["midline_half_width_mm"]
+    points = [PointLesion(name, point(b, (x, -4.0, 2.0))) for name, x in (("20 R", 20.0), ("10 R", 10.0), ("10 L", -10.0),
+                                                                          ("40 L", -40.0))]
+    study = analyze(b.bonemap, points)
+    assert [(lesion.bone, lesion.side, lesion.sublocation) for lesion in study.lesions] == \
+        [("sacrum", "right", None), ("sacrum", None, None), ("sacrum", None, None), ("sacrum", "left", None)]
+    for lesion in study.lesions:
+        assert any("sub-location unknown (ala or body)" in w and "its side from the fixed 15 mm" in w for w in lesion.warnings)
 
 
 def test_sacrum_without_a_lumbar_vertebra_has_no_sub_location():
@@ -112,6 +150,15 @@ def test_the_sacrum_rule_is_cited_data():
     rule = sublocation.rules()["sacrum"]
     assert any("Denis" in source for source in rule["sources"])
     assert any("tool convention" in source for source in rule["sources"])
+
+
+def test_the_sacrums_side_rule_is_described_as_it_is():
+    """One rule (the measured bodies), the fixed half-width only as the fallback: no text describes the old
+    'disagreement' rule any more."""
+    texts = sublocation.rules()["sacrum"]["rule"] + " ".join(sublocation.rules()["sided_midline_bones"]["sources"]) \
+        + sublocation.rules()["sided_midline_bones"]["rule"]
+    assert "disagree" not in texts.replace("never disagree", "")
+    assert "fallback" in texts and "measured" in texts
 
 
 def test_sacral_lesions_are_reported_with_their_part():

@@ -8,7 +8,9 @@ Rules (see the README):
 - side: from the bone's name when it has one ("Left tibia" too), else from the lesion's side of the
   patient midline estimated from the anatomy (``BoneMap.midline``, checked against every left/right
   pair), else from the named bones the side-less bone articulates with (one knee); else unknown with a
-  warning. Midline bones have none, except the mandible and sacrum (left, right, or none near the midline).
+  warning. Midline bones have none, except the mandible and sacrum: left, right, or none near the midline (the
+  symphysis, the sacral bodies), answered by the bone's own frame with the rule that gives its sub-location (the
+  sacral bodies' measured half-width; the fixed half-width where it cannot be measured).
 - sub-location: from the lesion's position in its own bone (``sublocation.py``); a long bone's proximal
   end from the bones it articulates with, the bone beside it, then the trunk, else "end unknown". Flat bones
   from their own geometry and the bones they articulate with: hip bone (acetabulum facing the femoral head;
@@ -71,15 +73,16 @@ class _Localizer:
     def side_of(self, value: int, bone: Bone, point: np.ndarray, warnings: list[str]) -> str | None:
         """The side: from the bone's name, else the midline, else the named bones it articulates with; else unknown."""
         midline = self.bonemap.midline
-        sided = sublocation.rules()["sided_midline_bones"].get(bone.name)
-        if bone.midline and sided is not None:  # mandible, sacrum: left, right, or none at the symphysis or bodies
+        if bone.midline and bone.name in sublocation.rules()["sided_midline_bones"]:
+            # mandible, sacrum: left, right, or none at the symphysis or the sacral bodies, by the rule of the bone's
+            # own frame (the one that gives its sub-location); no frame (too few voxels): the fixed half-width
             if midline is None:
                 warnings.append(f"side unknown: the bone map has no midline reference for the {bone.display}")
                 return None
-            distance = float(midline.signed_distance(point))
-            if abs(distance) <= sided["midline_half_width_mm"]:
-                return None
-            return "right" if distance > 0 else "left"
+            frame = self.frame(value, bone, None)
+            if isinstance(frame, sublocation.SidedAcrossMidline):
+                return frame.side(point)
+            return sublocation.midline_side(float(midline.signed_distance(point)), sublocation.fixed_half_width(bone.name))
         if bone.midline:
             return None
         if bone.side is not None:

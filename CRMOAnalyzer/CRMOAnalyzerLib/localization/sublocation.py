@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -14,8 +14,8 @@ from .distances import components, contact, distances_to
 from .runs import Runs
 
 __all__ = ["SubLocation", "BoneFrame", "UNKNOWN", "Unknown", "LongBone", "Clavicle", "Vertebra", "HipBone", "Rib", "Scapula",
-           "Sternum", "Mandible", "Sacrum", "PatientAxes", "rules", "end_slabs", "points_of",
-           "sublocation_code"]
+           "Sternum", "Mandible", "Sacrum", "PatientAxes", "SidedAcrossMidline", "rules", "end_slabs", "points_of",
+           "midline_side", "fixed_half_width", "sublocation_code"]
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
@@ -61,7 +61,7 @@ class _Axis:
 
     centre: np.ndarray
     axes: np.ndarray  # columns: principal axes, the long one first
-    low: float
+    low: float  # mm from the centre to the bone's edge at each end (not its outermost voxel centre)
     high: float
 
     def along(self, point: np.ndarray) -> float:
@@ -73,11 +73,24 @@ class _Axis:
         return float(np.clip((along - self.low) / (self.high - self.low), 0.0, 1.0))
 
 
+def _half_voxel(bone: Runs, direction: np.ndarray) -> float:
+    """Half a voxel's own extent along ``direction`` (mm): how far the bone reaches beyond its outermost voxel centres."""
+    return 0.5 * float(np.sum(np.abs(bone.affine[:3, :3].T @ np.asarray(direction, dtype=float))))
+
+
+def _edges(bone: Runs, direction: np.ndarray, origin: np.ndarray | None = None) -> tuple[float, float]:
+    """The bone's lowest and highest ``direction . (p - origin)``: its edges, half a voxel beyond the extremes of its
+    voxel centres (``Runs.extent``), so that a bone of N voxels at spacing s along ``direction`` is N x s long."""
+    low, high = bone.extent(direction, origin)
+    half = _half_voxel(bone, direction)
+    return low - half, high + half
+
+
 def _long_axis(bone: Runs, rank_end) -> _Axis:
-    """The long axis, pointing away from the end that ``rank_end(point)`` ranks lower."""
+    """The long axis from edge to edge, pointing away from the end that ``rank_end(point)`` ranks lower."""
     centre, covariance = bone.moments()
     axes = np.linalg.eigh(covariance)[1][:, ::-1].copy()  # columns: principal axes, longest first
-    low, high = bone.extent(axes[:, 0], centre)
+    low, high = _edges(bone, axes[:, 0], centre)
     if rank_end(centre + low * axes[:, 0]) > rank_end(centre + high * axes[:, 0]):
         axes[:, 0], low, high = -axes[:, 0], -high, -low
     return _Axis(centre, axes, low, high)
@@ -133,7 +146,7 @@ class LongBone:
         rule = rules()["long_bone"]
         centre, covariance = bone.moments()
         axes = np.linalg.eigh(covariance)[1][:, ::-1].copy()
-        low, high = bone.extent(axes[:, 0], centre)
+        low, high = _edges(bone, axes[:, 0], centre)  # the bone's ends, not its outermost voxel centres
         axis = _Axis(centre, axes, low, high)
         length = high - low
         ends = end_slabs(bone, axes[:, 0], centre)
@@ -196,7 +209,8 @@ def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
     for in the end's zone only (``physis_search_width_factor`` x the end's width, plus twice ``end_slab_mm``): a piece
     there that starts within ``end_slab_mm`` of the end, ends within the search depth, spans
     ``physis_min_span_fraction`` of the end's width across the axis (an epiphysis, not an ossicle or a spur); of
-    several such pieces, the largest. Its depth: the piece's deepest voxel."""
+    several such pieces, the largest. Its depth: the far edge of the piece's deepest voxel (depths from the bone's
+    edge, as the axis's ends are)."""
     rule = rules()["long_bone"]
     u = axis.axes[:, 0]
     found: dict[str, float] = {}
@@ -230,17 +244,18 @@ def _physes(bone: Runs, axis: _Axis, cut: dict[str, bool]) -> dict[str, float]:
             part = across[piece == candidate]
             span = max(float(np.ptp(part @ axis.axes[:, c])) for c in (1, 2))
             if span >= rule["physis_min_span_fraction"] * width:
-                found[end] = float(deepest[candidate])
+                found[end] = float(deepest[candidate]) + _half_voxel(bone, u)
                 break
     return found
 
 
 def end_slabs(bone: Runs, direction: np.ndarray | None = None, centre: np.ndarray | None = None) -> dict[str, Runs]:
-    """The bone's last ``end_slab_mm`` at each end of ``direction`` (default: its long axis): ``{"low", "high"}``."""
+    """The bone's last ``end_slab_mm`` at each end of ``direction`` (default: its long axis), from its edges (as the
+    long axis's ends): the voxels whose centres lie within ``end_slab_mm`` of the edge, ``{"low", "high"}``."""
     if direction is None:
         centre, covariance = bone.moments()
         direction = np.linalg.eigh(covariance)[1][:, -1]
-    low, high = bone.extent(direction, centre)
+    low, high = _edges(bone, direction, centre)
     probe = rules()["long_bone"]["end_slab_mm"]
     return {"low": bone.clip(direction, low, low + probe, centre, closed="both"),
             "high": bone.clip(direction, high - probe, high, centre, closed="both")}
@@ -312,6 +327,31 @@ class Vertebra:
 
 
 # ---- flat and irregular bones ---------------------------------------------------------------------
+
+@runtime_checkable
+class SidedAcrossMidline(Protocol):
+    """The frame of an unpaired bone reported by side (mandible, sacrum: ``sided_midline_bones``): it answers the
+    side of a point by the same rule that gives its sub-location, so the two never disagree."""
+
+    midline_half_width: float  # within this of the midline: no side
+
+    def side(self, point: np.ndarray) -> str | None:
+        """``"right"``, ``"left"`` or ``None`` (within ``midline_half_width`` of the midline)."""
+
+
+def midline_side(distance: float, half_width: float) -> str | None:
+    """The side of a point ``distance`` mm to the patient's right of the midline (negative: left) in a bone reported by
+    side across it: ``None`` within ``half_width`` of the midline, else ``"right"`` or ``"left"``."""
+    if abs(distance) <= half_width:
+        return None
+    return "right" if distance > 0 else "left"
+
+
+def fixed_half_width(base: str) -> float:
+    """The fixed half-width of a sided midline bone (``sided_midline_bones``): the mandible's symphysis; the sacrum's
+    fallback when its bodies cannot be measured."""
+    return float(rules()["sided_midline_bones"][base]["midline_half_width_mm"])
+
 
 @dataclass(frozen=True, eq=False)
 class PatientAxes:
@@ -533,11 +573,14 @@ class Sternum:
 @dataclass(frozen=True, eq=False)
 class Sacrum:
     """The sacral bodies' half-width (mm either side of the midline), measured from the body of the lumbar vertebra
-    resting on the sacrum; beyond it the ala (the lateral part). Rules in ``sublocation.json`` ("sacrum")."""
+    resting on the sacrum: within it the body, with no side; beyond it the ala, with its side (one rule for both).
+    Where the width cannot be measured (``body_half_width`` None, ``warning`` says why) the sub-location is unknown
+    and the side falls back to the fixed ``sided_midline_bones.sacrum.midline_half_width_mm``. Rules in
+    ``sublocation.json`` ("sacrum")."""
 
     axes: PatientAxes
-    body_half_width: float
-    side_half_width: float  # within this of the midline the lesion has no side (``sided_midline_bones.sacrum``)
+    body_half_width: float | None  # None: not measured
+    warning: str | None = None  # why the width could not be measured
 
     @classmethod
     def from_runs(cls, bone: Runs, axes: PatientAxes, vertebrae: list[Runs]) -> BoneFrame:
@@ -548,10 +591,11 @@ class Sacrum:
         if axes.offset is None:
             return Unknown()  # the side is unknown, with its own warning
         rule = rules()["sacrum"]
+        fallback = f"; its side from the fixed {fixed_half_width('sacrum'):g} mm either side of the midline"
         spine = contact(Runs.join(vertebrae), bone, rule["vertebra_reach_mm"], rule["vertebra_slab_mm"])
         if spine is None or len(spine) < 10:
-            return Unknown("sub-location unknown (ala or body): no lumbar vertebra resting on the sacrum in the bone map "
-                           "to measure the sacral bodies' width from")
+            return cls(axes, None, "sub-location unknown (ala or body): no lumbar vertebra resting on the sacrum in the "
+                                   "bone map to measure the sacral bodies' width from" + fallback)
         frame = axes.frame(spine)
         back, front = frame[:, 1].min(), frame[:, 1].max()
         body = frame[frame[:, 1] >= front - rule["body_anterior_fraction"] * (front - back)]
@@ -559,20 +603,24 @@ class Sacrum:
         voxel = max(float(np.max(np.abs(r.affine[:3, :3].T @ axes.right))) for r in vertebrae)
         width = float(body[:, 0].max() - body[:, 0].min()) + voxel / 2 if len(body) else 0.0
         if len(body) < 10 or width < rule["min_body_width_mm"]:
-            return Unknown("sub-location unknown (ala or body): the body of the vertebra resting on the sacrum could "
-                           "not be measured")
-        half = rules()["sided_midline_bones"]["sacrum"]["midline_half_width_mm"]
-        return cls(axes, width / 2, half)
+            return cls(axes, None, "sub-location unknown (ala or body): the body of the vertebra resting on the sacrum "
+                                   "could not be measured" + fallback)
+        return cls(axes, width / 2)
+
+    @property
+    def midline_half_width(self) -> float:
+        """Within this of the midline a lesion has no side: the bodies' half-width, else the fixed fallback."""
+        return self.body_half_width if self.body_half_width is not None else fixed_half_width("sacrum")
+
+    def side(self, point: np.ndarray) -> str | None:
+        """``"right"`` or ``"left"`` beyond :attr:`midline_half_width` of the midline; ``None`` within it."""
+        return midline_side(float(self.axes.frame(point)[0]) - self.axes.offset, self.midline_half_width)
 
     def locate(self, point: np.ndarray) -> SubLocation:
-        """Body (within the bodies' half-width of the midline) or ala; unknown where that and the side rule disagree."""
-        distance = abs(float(self.axes.frame(point)[0]) - self.axes.offset)
-        where = "body" if distance <= self.body_half_width else "ala"
-        if (where == "body") != (distance <= self.side_half_width):
-            return SubLocation(None, warning=f"sub-location unknown (ala or body): {distance:.0f} mm from the midline, "
-                                             f"between the sacral bodies' margin ({self.body_half_width:.0f} mm, from the "
-                                             f"vertebra above) and the side rule's {self.side_half_width:g} mm")
-        return SubLocation(where)
+        """Body (no side) or ala (a side), by the same rule as :meth:`side`; unknown where the width was not measured."""
+        if self.body_half_width is None:
+            return SubLocation(None, warning=self.warning)
+        return SubLocation("body" if self.side(point) is None else "ala")
 
 
 @dataclass(frozen=True, eq=False)
@@ -592,7 +640,7 @@ class Mandible:
         if cut:  # the symphysis is still told (from the midline alone)
             return cls(axes, {side: "the mandible is cut by the edge of the image" for side in ("right", "left")})
         rule = rules()["mandible"]
-        half_width = rules()["sided_midline_bones"]["mandible"]["midline_half_width_mm"]
+        half_width = fixed_half_width("mandible")
         points = axes.frame(points_of(bone))
         lateral = points[:, 0] - axes.offset
         halves: dict = {}
@@ -621,14 +669,23 @@ class Mandible:
             halves[side] = (ramus_front, float(back), float(ramus[:, 2].max()))
         return cls(axes, halves)
 
+    @property
+    def midline_half_width(self) -> float:
+        """Within this of the midline a lesion has no side (the symphysis): ``sided_midline_bones.mandible``."""
+        return fixed_half_width("mandible")
+
+    def side(self, point: np.ndarray) -> str | None:
+        """``"right"`` or ``"left"`` beyond :attr:`midline_half_width` of the midline; ``None`` within it."""
+        return midline_side(float(self.axes.frame(point)[0]) - self.axes.offset, self.midline_half_width)
+
     def locate(self, point: np.ndarray) -> SubLocation:
-        """Symphysis, or body, ramus or condyle on the point's side."""
+        """Symphysis (no side), or body, ramus or condyle on the point's side (by the same rule as :meth:`side`)."""
         rule = rules()["mandible"]
-        lateral, anterior, superior = self.axes.frame(point)
-        lateral -= self.axes.offset
-        if abs(lateral) <= rules()["sided_midline_bones"]["mandible"]["midline_half_width_mm"]:
+        _, anterior, superior = self.axes.frame(point)
+        side = self.side(point)
+        if side is None:
             return SubLocation("symphysis")
-        half = self.halves["right" if lateral > 0 else "left"]
+        half = self.halves[side]
         if isinstance(half, str):
             return SubLocation(None, warning=f"sub-location unknown: {half}")
         front, back, top = half
