@@ -75,3 +75,18 @@ def test_a_whole_analysis_loads_no_export_plotting_schema_or_progress_library(tm
     hip = json.loads((out / "study.json").read_text())["lesions"][2]
     assert hip["bone"] == "hip_right" and not any("cut by the edge" in w for w in hip["warnings"])  # its frame measured
     assert (out / "report.txt").read_text()
+
+
+def test_a_command_builds_its_own_parser_only_and_the_help_lists_every_command():
+    probe = ("import sys\nfrom CRMOAnalyzerLib.cli.main import SUBCOMMANDS, _command, build_parser\n"
+             "parser = build_parser(_command(['-q', 'analyze', '--bones', 'b.nrrd']))\n"
+             "print(sorted(m.split('.')[2] for m in sys.modules if m.startswith(('CRMOAnalyzerLib.cli.', "
+             "'CRMOAnalyzerLib.exports'))))\n"
+             "everything = build_parser(_command(['--help']))\n"
+             "print(sorted(everything._subparsers._group_actions[0].choices) == sorted(SUBCOMMANDS))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    modules, every = out.stdout.strip().splitlines()[-2:]
+    assert modules == "['analyze', 'main']"  # no other command's module, no export
+    assert every == "True"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,28 +98,9 @@ def _bonemap(labelmap: LabelMap, names: dict[int, str], source: str, bones, bone
     return bonemap
 
 
-class _Beside(threading.Thread):
-    """``function(*args)`` in a thread beside the caller's work: numpy releases the GIL in its passes over large
-    arrays, so a pass over the lesion map runs on the second core while the bone map is encoded on the first.
-    :meth:`result` waits, then returns the value or raises the error."""
-
-    def __init__(self, function: Callable, *args: Any) -> None:
-        super().__init__(daemon=True)
-        self._call, self._value, self._error = (function, args), None, None
-        self.start()
-
-    def run(self) -> None:
-        function, args = self._call
-        try:
-            self._value = function(*args)
-        except BaseException as error:  # noqa: BLE001 (raised again by result(), in the caller's thread)
-            self._error = error
-
-    def result(self):
-        self.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
+#: work beside the caller's: numpy releases the GIL in its passes over large arrays, so a pass over the lesion map
+#: runs on the second core while the bone map is encoded on the first, and the report's imports between them
+_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="crmo-beside")
 
 
 def _read_later(read: Callable, *args) -> tuple[Any, CRMOInputError | None]:
@@ -146,13 +127,13 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
     lesions = None
     if inputs.lesions is not None and problem is None:
         lesions, problem = _read_later(read_labelmap, inputs.lesions, "lesion map")
-    measuring = _Beside(measure_labels, lesions, image) if lesions is not None else None
+    measuring = _BESIDE.submit(measure_labels, lesions, image) if lesions is not None else None
     try:
         bonemap = _bonemap(labelmap, names, names_source, inputs.bones, inputs.bone_labels)
         _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force, hint=FORCE_HINT["bones"])
     except BaseException:
         if measuring is not None:
-            measuring.join()  # the bone map's error is the one to say
+            wait([measuring])  # the bone map's error is the one to say
         raise
     measured = measuring.result() if measuring is not None else None
     if problem is not None:
@@ -235,8 +216,8 @@ def no_lesion_study(bonemap: BoneMap, patient: dict | None, study: dict | None, 
                  warnings=warnings)
 
 
-#: the report's preparation started by :func:`prepare_report`, joined before the report is rendered
-_preparing: list[threading.Thread] = []
+#: the report's preparation started by :func:`prepare_report`, waited for before the report is rendered
+_preparing: list[Future] = []
 
 
 def prepare_report() -> None:
@@ -244,7 +225,7 @@ def prepare_report() -> None:
     and rule files) in a thread, while the images are localized: numpy's passes over the maps release the GIL, so
     this work runs beside them. :func:`write_outputs` waits for it; without this call it is done there."""
     if not _preparing:
-        _preparing.append(_Beside(_prepare))
+        _preparing.append(_BESIDE.submit(_prepare))
 
 
 def _prepare() -> None:
@@ -260,8 +241,7 @@ def write_outputs(study: Study, out: str | os.PathLike) -> dict[str, Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CRMOInputError(out, f"cannot create the output folder: {error.strerror or error}") from error
-    for thread in _preparing:
-        thread.join()  # its errors, if any, come again (and are raised) where the report is rendered
+    wait(_preparing)  # its errors, if any, come again (and are raised) where the report is rendered
     from .reading.read import read  # noqa: PLC0415
 
     reading = read(study)

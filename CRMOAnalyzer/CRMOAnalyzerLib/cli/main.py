@@ -31,8 +31,8 @@ class _OneLine(logging.Formatter):
         return f"{record.levelname.lower()}: {' '.join(record.getMessage().split())}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or with ``only`` that one (the other commands' modules stay unloaded)."""
     parser = _Parser(
         prog="crmo-analyzer",
         description="Localize, tabulate and report bone lesions of chronic recurrent multifocal osteomyelitis (CRMO). "
@@ -42,14 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     parser.add_argument("--debug", action="store_true", help="show a traceback for internal errors")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in (only,) if only in SUBCOMMANDS else SUBCOMMANDS:
         importlib.import_module(f".{name}", __package__).add_subparser(subparsers)
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand the arguments name (the first that is not an option: the global options take no value)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in SUBCOMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``crmo-analyzer``; returns the exit code (0 ok, 1 bad input, 2 usage, 3 internal error)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()

@@ -10,6 +10,7 @@ thousands of runs.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -192,17 +193,33 @@ class LabelRuns:
 
 
 def _encode(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every run of equal non-zero values along the last axis: its value, and ``(k, j, start, stop)`` (int32).
+    """Every run of equal non-zero values along the last axis: its value, and rows ``k, j, start, stop`` (int32).
 
-    The runs go straight into one table that doubles when full: a few large allocations, not one per slab.
+    A large map is encoded in two halves along k at once, the second in a thread (numpy releases the GIL in its
+    passes), and the halves joined in order.
     """
     nk, nj, ni = array.shape
+    planes = max(1, SLAB_VOXELS // max(nj * ni, 1))
+    if nk < 4 * planes:
+        return _encode_planes(array, 0, nk)
+    middle = nk // 2
+    with ThreadPoolExecutor(1) as pool:
+        upper = pool.submit(_encode_planes, array, middle, nk)
+        lower = _encode_planes(array, 0, middle)
+        upper = upper.result()
+    return np.concatenate([lower[0], upper[0]]), np.concatenate([lower[1], upper[1]], axis=1)
+
+
+def _encode_planes(array: np.ndarray, k_start: int, k_stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_encode` of the planes ``k_start:k_stop``, a slab of about ``SLAB_VOXELS`` at a time through one reused
+    buffer; each slab's runs are kept, then joined once."""
+    _, nj, ni = array.shape
     plane = nj * ni
     planes = max(1, SLAB_VOXELS // max(plane, 1))
-    buffer = np.empty(min(planes, nk) * plane, dtype=bool)
-    values, table, total = np.empty(1 << 18, array.dtype), np.empty((1 << 18, 4), np.int32), 0
-    for k0 in range(0, nk, planes):
-        flat = np.ascontiguousarray(array[k0:k0 + planes]).reshape(-1)
+    buffer = np.empty(min(planes, k_stop - k_start) * plane, dtype=bool)
+    values, tables, total = [], [], 0
+    for k0 in range(k_start, k_stop, planes):
+        flat = np.ascontiguousarray(array[k0:min(k0 + planes, k_stop)]).reshape(-1)
         change = buffer[:flat.size]
         np.not_equal(flat[1:], flat[:-1], out=change[1:])
         change[::ni] = True  # every row starts a run: no run crosses a row
@@ -210,35 +227,28 @@ def _encode(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         last = np.append(first[1:], flat.size)
         keep = flat[first] != 0
         first, last = first[keep], last[keep]
-        n = len(first)
-        if total + n > len(table):
-            size = max(2 * len(table), total + n)
-            values, table = _grown(values, size, total), _grown(table, size, total)
         row = first // ni
-        values[total:total + n] = flat[first]
-        out = table[total:total + n]
-        out[:, 0], out[:, 1] = row // nj + k0, row % nj
-        out[:, 2], out[:, 3] = first - row * ni, last - row * ni
-        total += n
-        if total > MAX_RUNS and total * 4 > (k0 * plane + flat.size):
-            raise NotALabelMap(f"its value changes at {100 * total / (k0 * plane + flat.size):.0f}% of the voxels "
-                               "along a row: an image rather than a label map")
-    return values[:total], table[:total]
-
-
-def _grown(array: np.ndarray, size: int, used: int) -> np.ndarray:
-    """A larger copy of an array's first ``used`` rows."""
-    grown = np.empty((size,) + array.shape[1:], array.dtype)
-    grown[:used] = array[:used]
-    return grown
+        table = np.empty((4, len(first)), np.int32)  # a row per coordinate: each one contiguous
+        table[0], table[1] = row // nj + k0, row % nj
+        table[2], table[3] = first - row * ni, last - row * ni
+        values.append(flat[first])
+        tables.append(table)
+        total += len(first)
+        seen = (k0 - k_start) * plane + flat.size
+        if total > MAX_RUNS // 2 and total * 4 > seen:
+            raise NotALabelMap(f"its value changes at {100 * total / seen:.0f}% of the voxels along a row: an image "
+                               "rather than a label map")
+    if not tables:
+        return np.zeros(0, array.dtype), np.zeros((4, 0), np.int32)
+    return np.concatenate(values), np.concatenate(tables, axis=1)
 
 
 def label_runs(array: np.ndarray, affine: np.ndarray) -> LabelRuns:
     """Encode a label map ``[k, j, i]`` in one pass, a slab of about ``SLAB_VOXELS`` at a time."""
     values, table = _encode(array)
     order = np.argsort(values, kind="stable")
-    values, table = values[order], table[order]
-    k, j, start, stop = table.T
+    values = values[order]
+    k, j, start, stop = np.take(table, order, axis=1)
     runs = Runs(k, j, start, stop, np.asarray(affine, dtype=float))
     edges = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, np.int64)
     offsets = np.r_[edges, len(values)].astype(np.int64)
