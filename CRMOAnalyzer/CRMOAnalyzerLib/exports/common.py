@@ -189,7 +189,7 @@ def _flags_result(flags) -> StructuredResult:
 def structured_results(study: Study | Reading, weights: Any = None) -> list[StructuredResult]:
     """The reading's scores (:attr:`~CRMOAnalyzerLib.reading.read.Reading.scores`), then its red flags, for structured
     export (``weights`` only for a study given without its reading)."""
-    reading = study if isinstance(study, Reading) else Reading(study, weights=weights)
+    reading = as_reading(study, weights=weights)
     results = [StructuredResult(r.id, _score_code(r), r.short, None if r.value is None else float(r.value),
                                 clean_text(r.summary), r.partial, [clean_text(m) for m in r.missing], r.source, r.statuses)
                for r in reading.scores]

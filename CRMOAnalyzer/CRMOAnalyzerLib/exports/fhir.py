@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import CRMOInputError
 from ..model import Lesion, Study
-from ..reading.read import Reading
+from ..reading.read import Reading, as_reading
 from ..reading.report import finding_lines, site_phrase
 from .common import StructuredResult, change_code, clean_text, export_config, local_code, report_sections, structured_results, \
     sublocation_concept
@@ -273,7 +273,7 @@ def diagnostic_bundle(study: Study | Reading, status: str = "preliminary", acces
         raise CRMOInputError("--fhir-status", f"{status!r} is not a DiagnosticReport status "
                                               f"({', '.join(fhir['diagnostic_report_status'])})")
     observation_status = status if status in fhir["observation_status"] else "final"
-    reading = study if isinstance(study, Reading) else Reading(study, comparison, weights=weights, edited_text=text)
+    reading = as_reading(study, comparison, text, weights)
     study = reading.study
     sections = report_sections(reading)
     issued = issued or _dt.datetime.now(_dt.timezone.utc)

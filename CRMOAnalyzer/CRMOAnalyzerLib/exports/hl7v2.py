@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CRMOInputError
 from ..model import Study
-from ..reading.read import Reading
+from ..reading.read import Reading, as_reading
 from .common import StructuredResult, clean_text, export_config, report_sections, structured_results
 
 __all__ = ["HL7Options", "escape", "oru_r01", "mllp_frame", "MLLP_START", "MLLP_END"]
@@ -218,7 +218,7 @@ def oru_r01(study: Study | Reading, options: HL7Options | None = None, text: str
     from hl7apy.core import Message  # noqa: PLC0415
     from hl7apy.exceptions import HL7apyException  # noqa: PLC0415
 
-    reading = study if isinstance(study, Reading) else Reading(study, weights=weights, edited_text=text)
+    reading = as_reading(study, text=text, weights=weights)
     study = reading.study
     options = options or HL7Options()
     config = export_config("hl7v2")

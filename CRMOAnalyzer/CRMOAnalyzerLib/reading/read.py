@@ -121,11 +121,11 @@ def read(study: Study, comparison: Comparison | None = None, *, baseline: Study 
 
 
 def as_reading(study_or_reading: Study | Reading, comparison: Comparison | None = None,
-               text: str | None = None) -> Reading:
-    """A reading given, or the reading of a study (with this comparison and edited text) for callers that have one."""
+               text: str | None = None, weights: Any = None) -> Reading:
+    """A reading given, or the reading of a study (with this comparison, edited text and EULAR/ACR weights)."""
     if isinstance(study_or_reading, Reading):
         return study_or_reading
-    return Reading(study_or_reading, comparison, edited_text=text)
+    return Reading(study_or_reading, comparison, weights=weights, edited_text=text)
 
 
 def render_report(study: Study, comparison: Comparison | None = None, weights: Any = None) -> str:

@@ -129,7 +129,7 @@ def score_rows(study: Study | Reading, weights: Any = None) -> list[dict[str, An
     """
     from .scores import load_score  # noqa: PLC0415
 
-    reading = study if isinstance(study, Reading) else Reading(study, weights=weights)
+    reading = as_reading(study, weights=weights)
     rows = []
     for result in reading.scores:
         definition = load_score(result.id)
