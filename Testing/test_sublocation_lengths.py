@@ -27,8 +27,9 @@ def _affine(direction: np.ndarray, spacing) -> np.ndarray:
 
 #: RAS affines: an LPS file's identity direction matrix (RAS x and y flipped), and an oblique direction matrix
 #: with anisotropic voxels; the bone's axis runs along i (spacing STEP) in both
-GRIDS = {"lps": _affine(np.diag([-1.0, -1.0, 1.0]), (STEP, STEP, STEP)),
-         "oblique": _affine(rotation((1, 1, 0.3), 25), (STEP, 1.5, 3.0))}
+SPACINGS = {"lps": (STEP, STEP, STEP), "oblique": (STEP, 1.5, 3.0)}
+GRIDS = {"lps": _affine(np.diag([-1.0, -1.0, 1.0]), SPACINGS["lps"]),
+         "oblique": _affine(rotation((1, 1, 0.3), 25), SPACINGS["oblique"])}
 
 
 def rod(grid: str, length: int = N, width: int = 5, trunk: bool = True, gap: int | None = None) -> tuple[BoneMap, np.ndarray]:
@@ -133,3 +134,13 @@ def test_the_physis_the_map_shows_lies_at_the_epiphysis_far_edge(grid):
     frame = frame_of(bonemap, grid)
     assert frame.physis_basis[frame.proximal] == "physis seen in the bone map"
     assert frame.physis[frame.proximal] == pytest.approx(5 * STEP, abs=1e-6)
+
+
+@pytest.mark.parametrize("grid", sorted(GRIDS))
+def test_the_metaphysis_is_as_long_as_the_bone_is_wide_edge_to_edge(grid):
+    """The square rule: the metaphysis is as long as the bone is wide at the physis, and that width, like the length,
+    runs edge to edge: 5 voxels across are 5 x the spacing wide (10 mm; 15 mm across the 3 mm voxels), not 4 x."""
+    bonemap, _ = rod(grid)
+    frame = frame_of(bonemap, grid)
+    wide = 5 * max(SPACINGS[grid][1:]) * sublocation.rules()["long_bone"]["metaphysis_width_factor"]
+    assert frame.metaphysis == {"low": pytest.approx(wide, abs=1e-6), "high": pytest.approx(wide, abs=1e-6)}

@@ -262,11 +262,12 @@ def end_slabs(bone: Runs, direction: np.ndarray | None = None, centre: np.ndarra
 
 
 def _width(bone: Runs, axis: _Axis, start: float, stop: float) -> float:
-    """The widest extent across the axis of the bone's voxels between ``start`` and ``stop`` mm along it."""
+    """The widest extent across the axis, edge to edge (as the length), of the bone's voxels between ``start`` and
+    ``stop`` mm along it."""
     part = bone.clip(axis.axes[:, 0], min(start, stop), max(start, stop), axis.centre, closed="both")
     if not part.count:
         return 0.0
-    return max(hi - lo for lo, hi in (part.extent(axis.axes[:, c]) for c in (1, 2)))
+    return max(hi - lo for lo, hi in (_edges(part, axis.axes[:, c]) for c in (1, 2)))
 
 
 @dataclass(frozen=True, eq=False)
