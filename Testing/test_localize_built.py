@@ -122,6 +122,36 @@ def test_without_a_measured_sacral_body_the_side_follows_the_fixed_rule(lumbar, 
         assert any("sub-location unknown (ala or body)" in w and "its side from the fixed 15 mm" in w for w in lesion.warnings)
 
 
+def test_a_sacrum_too_small_to_measure_takes_the_fixed_side_rule_with_a_warning():
+    """A sacrum label of 8 voxels (a scrap): no frame can be measured; 20 mm right of the midline is right, 8 mm is no
+    side, by the fixed 15 mm, and each lesion says so."""
+    from CRMOAnalyzerLib.samples.phantom import _Box
+
+    shapes, _, low, high = pelvis(1.0)
+    shapes = [(name, shape) for name, shape in shapes if name != "sacrum"] + [("sacrum", _Box((6.0, -1.0, 0.0), (26.0, 1.0, 1.0)))]
+    grid, pose = POSES["identity"]
+    b = build(shapes, [], grid, pose, low, high)
+    assert b.bonemap.bone_runs(next(v for v, bone in b.bonemap.bones.items() if bone.name == "sacrum")).count < 10
+    study = analyze(b.bonemap, [PointLesion(f"{x:g}", point(b, (x, 0.0, 0.5))) for x in (20.0, 8.0)])
+    assert [(lesion.bone, lesion.side, lesion.sublocation) for lesion in study.lesions] == \
+        [("sacrum", "right", None), ("sacrum", None, None)]
+    assert all(any("too few voxels" in w and "its side from the fixed 15 mm" in w for w in lesion.warnings)
+               for lesion in study.lesions)
+
+
+def test_a_mandible_too_small_for_a_frame_takes_its_fixed_side_rule():
+    """A mandible label of 8 voxels: no frame; its side by its fixed 10 mm (20 mm right: right; 8 mm: none)."""
+    from CRMOAnalyzerLib.samples.phantom import _Box
+
+    shapes, _, low, high = pelvis(1.0)
+    shapes.append(("mandible", _Box((6.0, -1.0, 84.0), (26.0, 1.0, 85.0))))  # above L4 (whose top is at 71 mm)
+    grid, pose = POSES["identity"]
+    b = build(shapes, [], grid, pose, low, high)
+    assert b.bonemap.bone_runs(next(v for v, bone in b.bonemap.bones.items() if bone.name == "mandible")).count < 10
+    study = analyze(b.bonemap, [PointLesion(f"{x:g}", point(b, (x, 0.0, 84.5))) for x in (20.0, 8.0)])
+    assert [(lesion.bone, lesion.side) for lesion in study.lesions] == [("mandible", "right"), ("mandible", None)]
+
+
 def test_sacrum_without_a_lumbar_vertebra_has_no_sub_location():
     for lumbar, scale in (((), 1.0), (("vertebrae_L4",), 1.25)):  # none; L4 alone, 44 mm above the sacrum
         b = built(pelvis, scale, "oblique", lumbar=lumbar)

@@ -587,12 +587,12 @@ class Sacrum:
     def from_runs(cls, bone: Runs, axes: PatientAxes, vertebrae: list[Runs]) -> BoneFrame:
         """Measure the sacrum; ``vertebrae``: the lumbar (or side-less spine) vertebra labels of the map, never S1
         (a separate S1 label holds the S1 ala too)."""
-        if bone.count < 10:
-            return UNKNOWN
         if axes.offset is None:
             return Unknown()  # the side is unknown, with its own warning
         rule = rules()["sacrum"]
         fallback = f"; its side from the fixed {fixed_half_width('sacrum'):g} mm either side of the midline"
+        if bone.count < 10:
+            return cls(axes, None, "sub-location unknown (ala or body): the sacrum has too few voxels to measure" + fallback)
         spine = contact(Runs.join(vertebrae), bone, rule["vertebra_reach_mm"], rule["vertebra_slab_mm"])
         if spine is None or len(spine) < 10:
             return cls(axes, None, "sub-location unknown (ala or body): no lumbar vertebra resting on the sacrum in the "
