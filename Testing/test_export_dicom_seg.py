@@ -16,7 +16,7 @@ import pydicom
 import pytest
 
 from CRMOAnalyzerLib.cli.demo import sample_inputs
-from CRMOAnalyzerLib.exports.dicom_seg import lesion_labelmap, lesion_segmentation, same_grid
+from CRMOAnalyzerLib.exports.dicom_seg import lesion_labelmap, lesion_segmentation
 from CRMOAnalyzerLib.exports.dicom_series import read_series, resample_onto, series_image
 from CRMOAnalyzerLib.io.images import LabelMap
 from CRMOAnalyzerLib.model import save_study
@@ -102,7 +102,7 @@ def test_seg_is_on_the_lesion_maps_grid_in_the_series_frame_of_reference(exporte
     ds = pydicom.dcmread(out / "sr_seg.dcm")
     series = read_series(SAMPLE / "dicom")
     labelmap = lesion_labelmap(study)
-    assert not same_grid(labelmap, series_image(series))  # the sample's map is oblique and finer than the series
+    assert not labelmap.same_grid(series_image(series))  # the sample's map is oblique and finer than the series
     assert ds.FrameOfReferenceUID == series[0].FrameOfReferenceUID
     assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == series[0].SeriesInstanceUID
     spacing = [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing]
@@ -125,7 +125,7 @@ def test_map_on_the_series_grid_keeps_per_frame_source_references():
     grid = series_image(datasets)
     labels = resample_onto(lesion_labelmap(study), grid, nearest=True)
     on_series = LabelMap(labels, grid.affine, "on-series")
-    assert same_grid(on_series, grid)
+    assert on_series.same_grid(grid)
     seg = lesion_segmentation(study, datasets, on_series, seed="same")
     read = seg.get_pixels_by_source_instance([ds.SOPInstanceUID for ds in datasets], combine_segments=True,
                                              skip_overlap_checks=True)

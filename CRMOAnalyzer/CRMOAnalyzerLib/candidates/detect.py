@@ -119,7 +119,7 @@ def _spacing(affine: np.ndarray) -> np.ndarray:
 
 def _bones_on_grid(image: Image, bonemap: BoneMap) -> np.ndarray:
     labels = bonemap.labelmap
-    if labels.array.shape == image.array.shape and np.allclose(labels.affine, image.affine, atol=1e-4):
+    if labels.same_grid(image):
         on_grid = np.asarray(labels.array)
     else:
         moving = to_sitk(labels)

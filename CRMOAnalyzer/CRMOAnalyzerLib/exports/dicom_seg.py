@@ -31,7 +31,7 @@ from ..reading.report import site_phrase
 from .common import export_config
 from .dicom_series import _uid, series_image
 
-__all__ = ["lesion_labelmap", "lesion_segmentation", "segment_numbers", "same_grid", "plane_geometry", "tracking_uids"]
+__all__ = ["lesion_labelmap", "lesion_segmentation", "segment_numbers", "plane_geometry", "tracking_uids"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +97,6 @@ def _code(code: dict[str, str]):
     return hd.sr.CodedConcept(code["code"], code["scheme"], code["meaning"])
 
 
-def same_grid(a: Image, b: Image, tolerance_mm: float = 1e-3) -> bool:
-    """Whether ``a`` and ``b`` have the same voxels (shape, and voxel corners within ``tolerance_mm``)."""
-    if a.array.shape != b.array.shape:
-        return False
-    shape = np.array(a.shape_ijk, dtype=float) - 1
-    corners = np.array([[i, j, k, 1.0] for i in (0, shape[0]) for j in (0, shape[1]) for k in (0, shape[2])])
-    return bool(np.abs(corners @ a.affine.T - corners @ b.affine.T).max() <= tolerance_mm)
-
-
 def plane_geometry(grid: Image):
     """highdicom plane positions (one per k slice), plane orientation and pixel measures of ``grid``."""
     import highdicom as hd  # noqa: PLC0415
@@ -159,7 +150,7 @@ def lesion_segmentation(study: Study, datasets: Sequence, labelmap: LabelMap, se
     _check_inside(pixels, grid, series)
     tracking = tracking or tracking_uids(study, seed)
     geometry: dict = {}
-    if not same_grid(grid, series):
+    if not grid.same_grid(series):
         positions, orientation, measures = plane_geometry(grid)
         geometry = {"plane_positions": positions, "plane_orientation": orientation, "pixel_measures": measures}
     codes = export_config("codes")

@@ -36,6 +36,14 @@ class Image:
         """float: the volume of one voxel."""
         return float(abs(np.linalg.det(self.affine[:3, :3])))
 
+    def same_grid(self, other: Image, tolerance_mm: float = 1e-3) -> bool:
+        """Whether ``other`` has the same voxels (shape, and voxel corners within ``tolerance_mm``)."""
+        if self.array.shape != other.array.shape:
+            return False
+        shape = np.array(self.shape_ijk, dtype=float) - 1
+        corners = np.array([[i, j, k, 1.0] for i in (0, shape[0]) for j in (0, shape[1]) for k in (0, shape[2])])
+        return bool(np.abs(corners @ self.affine.T - corners @ other.affine.T).max() <= tolerance_mm)
+
 
 @dataclass
 class LabelMap(Image):

@@ -11,9 +11,9 @@ import numpy as np
 from ..anatomy import Bone, find_bone
 from ..errors import CRMOInputError
 from ..io.geometry import to_index
-from ..io.images import LabelMap
+from ..io.images import Image, LabelMap
 from .distances import components, distances_to
-from .measure import sample_nearest
+from .measure import LesionVoxels, sample_nearest
 from .runs import LabelRuns, NotALabelMap, Runs, label_runs
 
 
@@ -114,7 +114,20 @@ class BoneMap:
 
     def values_at(self, ras: np.ndarray) -> np.ndarray:
         """Bone label value at RAS points (0 outside every bone or outside the grid, -1 off the grid)."""
-        values = sample_nearest(self.labelmap, ras, outside=-1).astype(np.int64)
+        return self._bones_only(sample_nearest(self.labelmap, ras, outside=-1).astype(np.int64))
+
+    def values_under(self, lesions: Image, voxels: list[LesionVoxels]) -> np.ndarray:
+        """:meth:`values_at` every voxel of ``voxels`` (lesions of the map ``lesions``), one after the other: read by
+        index when the lesion map lies on the bone map's grid, else sampled at the voxel centres."""
+        if not voxels:
+            return np.zeros(0, np.int64)
+        if lesions.same_grid(self.labelmap):
+            flat = self.labelmap.array.reshape(-1)
+            return self._bones_only(flat[np.concatenate([v.indices for v in voxels])].astype(np.int64))
+        return self.values_at(np.concatenate([v.positions_ras for v in voxels]))
+
+    def _bones_only(self, values: np.ndarray) -> np.ndarray:
+        """Values that are no bone of the vocabulary (an organ of a TotalSegmentator map) become 0; -1 stays."""
         known = np.isin(values, list(self.bones))
         return np.where(known | (values == -1), values, 0)
 

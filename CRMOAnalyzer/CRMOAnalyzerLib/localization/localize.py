@@ -291,10 +291,9 @@ def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = N
     result: list[Lesion] = []
     covered_any = False
     ordered = sorted(measured.items())
-    # the bone under every voxel of every lesion, sampled at once (not lesion by lesion)
-    sizes = [len(voxels.positions_ras) for _, voxels in ordered]
-    sampled = np.split(bonemap.values_at(np.concatenate([voxels.positions_ras for _, voxels in ordered])),
-                       np.cumsum(sizes)[:-1])
+    # the bone under every voxel of every lesion, at once (not lesion by lesion)
+    sizes = [voxels.voxel_count for _, voxels in ordered]
+    sampled = np.split(bonemap.values_under(lesions, [voxels for _, voxels in ordered]), np.cumsum(sizes)[:-1])
     for (value, voxels), bone_values in zip(ordered, sampled):
         inside_grid = bone_values >= 0
         covered_any |= bool(inside_grid.any())

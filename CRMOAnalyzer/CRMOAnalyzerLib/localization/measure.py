@@ -28,6 +28,7 @@ class LesionVoxels:
     bbox_min_ras: np.ndarray
     bbox_max_ras: np.ndarray
     positions_ras: np.ndarray = field(repr=False)  # every voxel centre, (n, 3)
+    indices: np.ndarray = field(repr=False)  # every voxel's flat index into the map's array, in the same order
     intensity: dict[str, float] | None = None
 
 
@@ -90,5 +91,5 @@ def measure_labels(labelmap: LabelMap, image: Image | None = None) -> dict[int, 
         result[value] = LesionVoxels(
             value=value, voxel_count=len(ras), volume_mm3=len(ras) * voxel_volume, centroid_ras=ras.mean(axis=0),
             bbox_min_ras=ras.min(axis=0) - half_voxel, bbox_max_ras=ras.max(axis=0) + half_voxel,
-            positions_ras=ras, intensity=intensity)
+            positions_ras=ras, indices=flat, intensity=intensity)
     return result

@@ -192,11 +192,12 @@ class LabelRuns:
         return Runs(runs.k[a:b], runs.j[a:b], runs.start[a:b], runs.stop[a:b], runs.affine)
 
 
-def _encode(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every run of equal non-zero values along the last axis: its value, and rows ``k, j, start, stop`` (int32).
+def _encode(array: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every run of equal non-zero values along the last axis, slab by slab in order: their values, and their
+    tables of rows ``k, j, start, stop`` (int32).
 
     A large map is encoded in two halves along k at once, the second in a thread (numpy releases the GIL in its
-    passes), and the halves joined in order.
+    passes).
     """
     nk, nj, ni = array.shape
     planes = max(1, SLAB_VOXELS // max(nj * ni, 1))
@@ -207,12 +208,12 @@ def _encode(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         upper = pool.submit(_encode_planes, array, middle, nk)
         lower = _encode_planes(array, 0, middle)
         upper = upper.result()
-    return np.concatenate([lower[0], upper[0]]), np.concatenate([lower[1], upper[1]], axis=1)
+    return lower[0] + upper[0], lower[1] + upper[1]
 
 
-def _encode_planes(array: np.ndarray, k_start: int, k_stop: int) -> tuple[np.ndarray, np.ndarray]:
+def _encode_planes(array: np.ndarray, k_start: int, k_stop: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """:func:`_encode` of the planes ``k_start:k_stop``, a slab of about ``SLAB_VOXELS`` at a time through one reused
-    buffer; each slab's runs are kept, then joined once."""
+    buffer."""
     _, nj, ni = array.shape
     plane = nj * ni
     planes = max(1, SLAB_VOXELS // max(plane, 1))
@@ -238,17 +239,19 @@ def _encode_planes(array: np.ndarray, k_start: int, k_stop: int) -> tuple[np.nda
         if total > MAX_RUNS // 2 and total * 4 > seen:
             raise NotALabelMap(f"its value changes at {100 * total / seen:.0f}% of the voxels along a row: an image "
                                "rather than a label map")
-    if not tables:
-        return np.zeros(0, array.dtype), np.zeros((4, 0), np.int32)
-    return np.concatenate(values), np.concatenate(tables, axis=1)
+    return values, tables
 
 
 def label_runs(array: np.ndarray, affine: np.ndarray) -> LabelRuns:
     """Encode a label map ``[k, j, i]`` in one pass, a slab of about ``SLAB_VOXELS`` at a time."""
-    values, table = _encode(array)
+    values, tables = _encode(array)
+    values = np.concatenate(values) if values else np.zeros(0, array.dtype)
     order = np.argsort(values, kind="stable")
     values = values[order]
-    k, j, start, stop = np.take(table, order, axis=1)
+    # the slabs' runs sorted by label, a coordinate at a time (never two whole copies of the table at once)
+    k, j, start, stop = (np.concatenate([t[c] for t in tables])[order] if tables else np.zeros(0, np.int32)
+                         for c in range(4))
+    del tables
     runs = Runs(k, j, start, stop, np.asarray(affine, dtype=float))
     edges = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, np.int64)
     offsets = np.r_[edges, len(values)].astype(np.int64)
