@@ -131,7 +131,7 @@ def test_split_divides_the_voxels_by_the_plane():
     assert not np.any(_voxels(above, mask.shape) & _voxels(below, mask.shape))
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64])
 def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype):
     monkeypatch.setattr(runs, "SLAB_VOXELS", 300)  # several slabs, some empty
     rng = np.random.default_rng(11)

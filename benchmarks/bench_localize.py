@@ -4,7 +4,8 @@
 Generates a uint8 lesion map of ~128 Mvoxels with 100 lesions and a dense bone map on the same grid
 (uncompressed NRRD), then prints:
 
-- the whole process: ``crmo-analyzer analyze`` (the console script beside this Python, not a pyenv shim)
+- the whole process: ``crmo-analyzer analyze`` (the console script beside this Python, not a pyenv shim; the
+  package byte-compiled first, as an installed wheel or Slicer extension is)
   against a Python process that only reads both files with SimpleITK and runs LabelShapeStatisticsImageFilter
   on the lesion map; best of ``--runs`` (5), the two interleaved so that a slow spell of the machine hits both;
   each process's peak memory (``wait4``'s ru_maxrss) against the inputs' size;
@@ -25,6 +26,7 @@ Figures only: no test asserts a time.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -256,12 +258,21 @@ def run_process(command: list[str], env: dict | None = None) -> tuple[float, int
         return elapsed, peak * 1024, out.read().decode()
 
 
+def compile_package(checkout: Path) -> None:
+    """Byte-compile the package of a checkout, as pip does when it installs a wheel and Slicer when it builds the
+    extension: an editable checkout in an environment that sets PYTHONDONTWRITEBYTECODE would otherwise compile every
+    module from source in every process (numpy's, SimpleITK's and jinja2's bytecode came with their wheels)."""
+    compileall.compile_dir(str(checkout / "CRMOAnalyzer" / "CRMOAnalyzerLib"), quiet=1)
+
+
 def whole_process(folder: Path, runs: int, input_bytes: int, baseline: Path | None = None) -> dict:
     """``crmo-analyzer analyze`` against the SimpleITK process: best of ``runs``, interleaved; steps and peak memory.
 
     ``baseline``: another checkout of the project (e.g. ``git worktree add /tmp/before HEAD~3``) whose ``analyze``
     runs interleaved with these, for before/after figures taken under the same load.
     """
+    for checkout in (ROOT, baseline) if baseline else (ROOT,):
+        compile_package(checkout)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "CRMOAnalyzer")}
     inputs = ["analyze", "--bones", str(folder / "bones.nrrd"), "--bone-labels", str(folder / "names.json"),
               "--lesions", str(folder / "lesions.nrrd"), "--force"]
