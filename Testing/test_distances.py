@@ -110,3 +110,17 @@ def test_crop_mask_and_join():
     assert mask.sum() == bone.count and list(corner) == list(low)
     joined = Runs.join([bone, other])
     assert joined.count == bone.count + other.count and Runs.join([]) is None
+
+
+def test_a_strongly_sheared_grid_finds_voxels_far_apart_in_index_but_near_in_space():
+    """Axes 10 degrees apart: 25 voxels along i and back along j lie 4.4 mm apart."""
+    angle = np.radians(10.0)
+    affine = np.eye(4)
+    affine[:3, :3] = [[1.0, np.cos(angle), 0.0], [0.0, np.sin(angle), 0.0], [0.0, 0.0, 1.0]]
+    array = np.zeros((3, 40, 40), np.uint8)
+    array[1, 5, 30], array[1, 30, 5] = 1, 2
+    runs = label_runs(array, affine)
+    ras, found = distances(runs.of(1), runs.of(2), 6.0)
+    assert len(found) == 1 and found[0] == pytest.approx(_brute(_centres(runs.of(1)), _centres(runs.of(2)))[0])
+    assert found[0] == pytest.approx(np.linalg.norm(affine[:3, :3] @ [25.0, -25.0, 0.0]))
+    assert contact(runs.of(1), runs.of(2), 5.0, 1.0) is not None

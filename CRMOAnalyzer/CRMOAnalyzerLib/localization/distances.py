@@ -25,6 +25,12 @@ def _orthogonal(affine: np.ndarray) -> bool:
     return bool(np.allclose(unit.T @ unit, np.eye(3), atol=1e-6))
 
 
+def _reach(affine: np.ndarray, mm: float) -> np.ndarray:
+    """The most voxels along each index axis (i, j, k) that a displacement of ``mm`` can span: ``mm`` x the norm of
+    that row of the inverse matrix (``mm`` / spacing on a grid whose axes are at right angles; more on a sheared one)."""
+    return np.ceil(mm * np.linalg.norm(np.linalg.inv(np.asarray(affine, dtype=float)[:3, :3]), axis=1) - 1e-9).astype(np.int64)
+
+
 def _ras(affine: np.ndarray, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.column_stack([i, j, k]).astype(float) @ affine[:3, :3].T + affine[:3, 3]
 
@@ -37,7 +43,7 @@ def distances(points: Runs, other: Runs, within_mm: float) -> tuple[np.ndarray, 
     if not points.count or not other.count:
         return none
     affine = points.affine
-    grow = np.ceil(within_mm / _spacing(affine)).astype(np.int64)  # a distance spans at most this many voxels per axis
+    grow = _reach(affine, within_mm)
     other_low, other_high = other.box()
     kept = points.crop(other_low - grow, other_high + grow)
     if not kept.count:
