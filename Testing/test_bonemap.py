@@ -1,5 +1,6 @@
-"""The bone under each lesion voxel (``BoneMap.values_under``): read by index when the lesion map lies on the bone map's
-grid, sampled at the voxel centres otherwise; both give the values sampling every voxel centre gives."""
+"""The bone map's answers: the bone under each lesion voxel (``BoneMap.values_under``: read by index when the lesion map
+lies on the bone map's grid, sampled at the voxel centres otherwise; both give what sampling every voxel centre gives),
+and the trunk's centre."""
 
 from __future__ import annotations
 
@@ -45,3 +46,21 @@ def test_another_grid_is_sampled_at_the_voxel_centres():
     assert np.array_equal(bonemap.values_under(lesions, voxels), expected)
     by_index = bonemap.labelmap.array.reshape(-1)[np.concatenate([v.indices for v in voxels])]
     assert not np.array_equal(np.where(np.isin(by_index, [1, 2]), by_index, 0), expected)  # the index would be wrong
+
+
+def test_the_trunk_centre_is_the_trunk_bones_alone_whatever_else_the_map_holds():
+    """Vertebrae, sacrum, sternum, ribs and hip bones make the trunk, weighted by volume; the skull, the mandible and
+    the limbs never move it (the proximal end of a long bone is told from it)."""
+    bones = np.zeros((30, 20, 40), np.uint8)
+    bones[2:10, 5:10, 18:22] = 1  # a vertebra: 8 x 5 x 4 voxels
+    bones[12:14, 5:10, 10:30] = 2  # the sacrum: 2 x 5 x 20
+    bones[20:28, 2:18, 12:28] = 3  # the skull: large, it would pull the centre up
+    bones[22:26, 2:6, 16:24] = 4  # the mandible
+    bones[0:30, 14:18, 0:4] = 5  # a femur along the whole image
+    affine = _oblique()
+    bonemap = BoneMap(LabelMap(bones, affine, "bones"),
+                      {1: "vertebrae_L5", 2: "sacrum", 3: "skull", 4: "mandible", 5: "femur_right"})
+    trunk = np.isin(bones, [1, 2])
+    k, j, i = np.nonzero(trunk)
+    expected = (np.column_stack([i, j, k]).astype(float) @ affine[:3, :3].T + affine[:3, 3]).mean(axis=0)
+    np.testing.assert_allclose(bonemap.trunk_centre, expected, atol=1e-6)
