@@ -198,7 +198,10 @@ def test_wrong_called_ae_title_keeps_both_instances(cli, orthanc, sample, tmp_pa
                        "--outbox", tmp_path / "box", "--timeout", "10")
     assert code == 1
     line = error_line(err)
-    assert "rejected the association" in line and "2 of 2 items not accepted" in line, line
+    # Orthanc answers A-ASSOCIATE-RJ and closes the connection; on a loaded machine pynetdicom may see the close first
+    # (an abort): either way the line names the called AE and both items stay
+    assert ("rejected the association" in line or "aborted the association" in line) and "called AE NOT_ORTHANC" in line
+    assert "2 of 2 items not accepted" in line, line
     items = pending(tmp_path / "box")
     assert [item["description"].split()[0] for item in items] == ["SEG", "SR"] and all(i["attempts"] == 1 for i in items)
     assert orthanc.get("/instances") == before
