@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 
@@ -329,15 +329,17 @@ class Vertebra:
 
 # ---- flat and irregular bones ---------------------------------------------------------------------
 
-@runtime_checkable
-class SidedAcrossMidline(Protocol):
+class SidedAcrossMidline:
     """The frame of an unpaired bone reported by side (mandible, sacrum: ``sided_midline_bones``): it answers the
-    side of a point by the same rule that gives its sub-location, so the two never disagree."""
+    side of a point by the same rule that gives its sub-location, so the two never disagree. Frames that derive from it
+    have ``axes`` (:class:`PatientAxes`, with a midline) and ``midline_half_width``."""
 
+    axes: PatientAxes
     midline_half_width: float  # within this of the midline: no side
 
     def side(self, point: np.ndarray) -> str | None:
-        """``"right"``, ``"left"`` or ``None`` (within ``midline_half_width`` of the midline)."""
+        """``"right"`` or ``"left"`` beyond ``midline_half_width`` of the midline; ``None`` within it."""
+        return midline_side(float(self.axes.frame(point)[0]) - self.axes.offset, self.midline_half_width)
 
 
 def midline_side(distance: float, half_width: float) -> str | None:
@@ -572,7 +574,7 @@ class Sternum:
 
 
 @dataclass(frozen=True, eq=False)
-class Sacrum:
+class Sacrum(SidedAcrossMidline):
     """The sacral bodies' half-width (mm either side of the midline), measured from the body of the lumbar vertebra
     resting on the sacrum: within it the body, with no side; beyond it the ala, with its side (one rule for both).
     Where the width cannot be measured (``body_half_width`` None, ``warning`` says why) the sub-location is unknown
@@ -613,10 +615,6 @@ class Sacrum:
         """Within this of the midline a lesion has no side: the bodies' half-width, else the fixed fallback."""
         return self.body_half_width if self.body_half_width is not None else fixed_half_width("sacrum")
 
-    def side(self, point: np.ndarray) -> str | None:
-        """``"right"`` or ``"left"`` beyond :attr:`midline_half_width` of the midline; ``None`` within it."""
-        return midline_side(float(self.axes.frame(point)[0]) - self.axes.offset, self.midline_half_width)
-
     def locate(self, point: np.ndarray) -> SubLocation:
         """Body (no side) or ala (a side), by the same rule as :meth:`side`; unknown where the width was not measured."""
         if self.body_half_width is None:
@@ -625,7 +623,7 @@ class Sacrum:
 
 
 @dataclass(frozen=True, eq=False)
-class Mandible:
+class Mandible(SidedAcrossMidline):
     """Per side, the ramus (where the bone rises to more than ``ramus_height_factor`` x the body's height) and its
     condyle (its posterior top); the symphysis within the midline's half-width."""
 
@@ -674,10 +672,6 @@ class Mandible:
     def midline_half_width(self) -> float:
         """Within this of the midline a lesion has no side (the symphysis): ``sided_midline_bones.mandible``."""
         return fixed_half_width("mandible")
-
-    def side(self, point: np.ndarray) -> str | None:
-        """``"right"`` or ``"left"`` beyond :attr:`midline_half_width` of the midline; ``None`` within it."""
-        return midline_side(float(self.axes.frame(point)[0]) - self.axes.offset, self.midline_half_width)
 
     def locate(self, point: np.ndarray) -> SubLocation:
         """Symphysis (no side), or body, ramus or condyle on the point's side (by the same rule as :meth:`side`)."""
