@@ -39,6 +39,17 @@ def test_importing_the_pipeline_and_the_command_line_loads_no_heavy_library():
     assert loaded_after("from CRMOAnalyzerLib.cli.main import build_parser\nbuild_parser()") == []
 
 
+def test_the_pipeline_loads_the_localization_only_when_it_analyzes():
+    """``analyze_files`` starts reading the maps (in threads) before the localization's modules load, so that they
+    load while the files are read: importing the pipeline must not load them."""
+    probe = ("import sys, CRMOAnalyzerLib.pipeline\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('CRMOAnalyzerLib.localization.', 'CRMOAnalyzerLib.model'))))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_the_probe_sees_a_heavy_import():
     """The check would fail if a module on the path imported one of them at its top."""
     assert loaded_after("import CRMOAnalyzerLib.pipeline\nimport jinja2") == ["jinja2"]

@@ -164,6 +164,14 @@ BAD = {
     "points off the map": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json", "--points",
                                          _write(f, "o.mrk.json", '{"markups": [{"coordinateSystem": "RAS", "controlPoints": '
                                                 '[{"position": [5000, 0, 0]}]}]}')], "o.mrk.json: no point lies inside the bone map"),
+    # the bone map and the lesion map are read at once (in threads): the error said is still the first option's
+    "bones and lesions bad": (lambda f, s: ["--bones", f / "none.nii.gz", "--lesions", _write(f, "l.nii.gz", b"\x1f\x8bjunk")],
+                              "none.nii.gz: bone map not found"),
+    "image and lesions bad": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json",
+                                            "--image", _write(f, "i.nrrd", "junk"), "--lesions", f / "gone.nrrd"],
+                              "i.nrrd: cannot read image"),
+    "lesions bad": (lambda f, s: ["--bones", s / "bones.nii.gz", "--bone-labels", s / "bones.labels.json",
+                                  "--lesions", _write(f, "l.nii.gz", b"\x1f\x8bjunk")], "l.nii.gz: cannot read lesion map"),
     "bad date": (lambda f, s: ["--bones", s / "bones.nii.gz", "--lesions", s / "lesions.seg.nrrd", "--study-date", "3/1/26"],
                  "study date '3/1/26' is not a date"),
     "info not json": (lambda f, s: ["--bones", s / "bones.nii.gz", "--lesions", s / "lesions.seg.nrrd",

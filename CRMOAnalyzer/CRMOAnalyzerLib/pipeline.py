@@ -1,4 +1,8 @@
-"""From files to a study: what ``crmo-analyzer analyze`` and ``demo`` run (no printing here), refusing swapped inputs."""
+"""From files to a study: what ``crmo-analyzer analyze`` and ``demo`` run (no printing here), refusing swapped inputs.
+
+The localization's modules are imported where they are first used, not here: :func:`analyze_files` starts reading
+the files (SimpleITK reads them without the GIL) and then imports them, so that they load while the files are read.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .anatomy import find_bone, totalsegmentator_ids
-from .localization.bonemap import BoneMap
 from .errors import CRMOInputError
 from .io.files import read_json, write_json, write_text
 from .io.geometry import to_ras
 from .io.images import LabelMap, read_image, read_labelmap
-from .localization.localize import analyze
-from .localization.measure import measure_labels
-from .model import Study
+
+if TYPE_CHECKING:
+    from .localization.bonemap import BoneMap
+    from .model import Study
 
 __all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "prepare_report", "read_info", "no_lesion_study",
            "swapped_lesions", "swapped_bones"]
@@ -83,10 +86,14 @@ def _bone_names(labelmap: LabelMap, bones, bone_labels, task) -> tuple[dict[int,
         return read_label_names(bone_labels), os.fspath(bone_labels)
     if labelmap.names:
         return labelmap.names, os.fspath(bones)
+    from .anatomy import totalsegmentator_ids  # noqa: PLC0415
+
     return totalsegmentator_ids(task), f"TotalSegmentator task '{task or 'total'}' label ids"
 
 
 def _bonemap(labelmap: LabelMap, names: dict[int, str], source: str, bones, bone_labels) -> BoneMap:
+    from .localization.bonemap import BoneMap  # noqa: PLC0415
+
     try:
         bonemap = BoneMap(labelmap, names, source)
     except CRMOInputError as error:
@@ -98,9 +105,10 @@ def _bonemap(labelmap: LabelMap, names: dict[int, str], source: str, bones, bone
     return bonemap
 
 
-#: work beside the caller's: numpy releases the GIL in its passes over large arrays, so a pass over the lesion map
-#: runs on the second core while the bone map is encoded on the first, and the report's imports between them
-_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="crmo-beside")
+#: work beside the caller's: SimpleITK releases the GIL while it reads a file and numpy in its passes over large
+#: arrays, so the two maps are read at once while the caller imports the localization's modules, and the lesion map
+#: is measured on the second core while the bone map is encoded on the first; the report's imports run between them
+_BESIDE = ThreadPoolExecutor(max_workers=3, thread_name_prefix="crmo-beside")
 
 
 def _read_later(read: Callable, *args) -> tuple[Any, CRMOInputError | None]:
@@ -111,33 +119,61 @@ def _read_later(read: Callable, *args) -> tuple[Any, CRMOInputError | None]:
         return None, error
 
 
+@dataclass
+class _LesionSide:
+    """What the thread beside the bone map's reads: the image, the lesion map and its measurements, or the first
+    bad file's error (kept, so that the bone map's errors are said first, as they always were)."""
+
+    image: Any = None
+    lesions: LabelMap | None = None
+    measured: dict | None = None
+    problem: CRMOInputError | None = None
+
+
+def _read_lesion_side(inputs: AnalysisInputs) -> _LesionSide:
+    """Read the image, then the lesion map, and measure the lesions: the first bad file stops it, kept for later."""
+    side = _LesionSide()
+    try:
+        if inputs.image:
+            side.image = read_image(inputs.image, "image")
+        if inputs.lesions is not None:
+            side.lesions = read_labelmap(inputs.lesions, "lesion map")
+            from .localization.measure import measure_labels  # noqa: PLC0415
+
+            side.measured = measure_labels(side.lesions, side.image)
+    except CRMOInputError as error:
+        side.problem = error
+    return side
+
+
 def analyze_files(inputs: AnalysisInputs) -> Study:
     """Read the inputs, localize every lesion, return the study.
 
     Bad inputs are refused in the order of the options: the bone map (file, names, swapped) first, then the image,
-    then the lesions. Both maps are read before either is scanned, so that the lesion map's pass runs beside the
-    bone map's (two cores).
+    then the lesions. Both maps are read in threads while the localization's modules load; the lesion map (and the
+    image) are then measured beside the bone map's encoding (two cores).
     """
     if (inputs.lesions is None) == (inputs.points is None):
         raise CRMOInputError(None, "give the lesions either as a label map/segmentation or as points, not both")
-    labelmap = read_labelmap(inputs.bones, "bone map")
-    names, names_source = _bone_names(labelmap, inputs.bones, inputs.bone_labels, inputs.task)
-    record = {"bones": os.fspath(inputs.bones), "bone_names": names_source}
-    image, problem = _read_later(read_image, inputs.image, "image") if inputs.image else (None, None)
-    lesions = None
-    if inputs.lesions is not None and problem is None:
-        lesions, problem = _read_later(read_labelmap, inputs.lesions, "lesion map")
-    measuring = _BESIDE.submit(measure_labels, lesions, image) if lesions is not None else None
+    reading = _BESIDE.submit(_read_later, read_labelmap, inputs.bones, "bone map")
+    beside = _BESIDE.submit(_read_lesion_side, inputs)
     try:
+        from .localization.localize import analyze  # noqa: PLC0415 (loads while the files are read)
+
+        labelmap, problem = reading.result()
+        if problem is not None:
+            raise problem
+        names, names_source = _bone_names(labelmap, inputs.bones, inputs.bone_labels, inputs.task)
         bonemap = _bonemap(labelmap, names, names_source, inputs.bones, inputs.bone_labels)
         _refuse_swapped(swapped_bones(bonemap), inputs.bones, inputs.force, hint=FORCE_HINT["bones"])
     except BaseException:
-        if measuring is not None:
-            wait([measuring])  # the bone map's error is the one to say
+        wait([reading, beside])  # the bone map's error is the one to say
         raise
-    measured = measuring.result() if measuring is not None else None
-    if problem is not None:
-        raise problem
+    side = beside.result()
+    if side.problem is not None:
+        raise side.problem
+    image, lesions, measured = side.image, side.lesions, side.measured
+    record = {"bones": os.fspath(inputs.bones), "bone_names": names_source}
     if inputs.image:
         record["image"] = os.fspath(inputs.image)
     if inputs.lesions is not None:
@@ -210,6 +246,8 @@ def no_lesion_study(bonemap: BoneMap, patient: dict | None, study: dict | None, 
         warnings.append("no midline reference (spine, sternum, sacrum or left/right bone pairs) in the bone map")
     for warning in warnings:
         logger.warning(warning)
+    from .model import Study  # noqa: PLC0415
+
     return Study(patient=dict(patient or {}), study=dict(study or {}), lesions=[], inputs=record,
                  midline=None if midline is None else {"normal_ras": [round(float(x), 4) for x in midline.normal],
                                                         "offset_mm": round(midline.offset, 2), "basis": midline.basis},
@@ -311,6 +349,8 @@ def swapped_lesions(study: Study, bonemap: BoneMap, lesions: LabelMap | None = N
             return (f"label {lesion.source.get('value')} ({name}) holds {_cm3(lesion.volume_mm3)}, more than its bone, the "
                     f"{bonemap.bones[value].display} ({_cm3(bone_volume[value])}): a lesion lies within its bone; {_SWAPPED}")
     names = [str(name) for name in (lesions.names if lesions is not None else {}).values()]
+    from .anatomy import find_bone  # noqa: PLC0415
+
     as_bones = [name for name in names if find_bone(name) is not None]
     if (len(as_bones) >= MIN_BONES and len(as_bones) >= NAMED_FRACTION * len(names)
             and fills and float(np.median(fills)) >= FILL_FRACTION):
