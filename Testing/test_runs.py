@@ -145,6 +145,47 @@ def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype):
         np.testing.assert_array_equal(flat, np.flatnonzero(array == value))
 
 
+def test_measured_labels_match_the_per_label_computation_on_an_oblique_grid(monkeypatch):
+    """All labels measured at once (one table of voxels, cut by label) give each label's own count, centroid, box,
+    positions and intensity statistics, on an oblique grid, with an image on another grid that misses some voxels."""
+    from CRMOAnalyzerLib.io.images import Image
+
+    monkeypatch.setattr(runs, "SLAB_VOXELS", 200)
+    rng = np.random.default_rng(5)
+    affine = _oblique_affine(rng)
+    array = np.zeros((8, 9, 10), np.uint16)
+    array[3:6, 2:6, 3:5] = 7  # its first plane off the image
+    array[6:8, 1, 1:9] = 300
+    array[0, 0, 0] = 2  # off the image
+    image_affine = affine.copy()
+    image_affine[:3, 3] += affine[:3, :3] @ [0, 0, 4]  # the image starts 4 planes on
+    intensities = rng.normal(100, 30, (8, 9, 10))
+    measured = measure.measure_labels(LabelMap(array, affine, "x.nii"), Image(intensities, image_affine, "i.nii"))
+    assert sorted(measured) == [2, 7, 300]
+    half = 0.5 * np.abs(affine[:3, :3]).sum(axis=1)
+    volume = abs(np.linalg.det(affine[:3, :3]))
+    for value, found in measured.items():
+        k, j, i = np.nonzero(array == value)
+        ras = to_ras(affine, np.column_stack([i, j, k]))
+        assert found.voxel_count == len(ras) and found.volume_mm3 == pytest.approx(len(ras) * volume)
+        np.testing.assert_allclose(found.centroid_ras, ras.mean(axis=0), atol=1e-9)
+        np.testing.assert_allclose(found.bbox_min_ras, ras.min(axis=0) - half)
+        np.testing.assert_allclose(found.bbox_max_ras, ras.max(axis=0) + half)
+        np.testing.assert_allclose(found.positions_ras, ras)
+        np.testing.assert_array_equal(found.indices, np.flatnonzero(array == value))
+        on_image = k >= 4  # image plane k - 4
+        if not on_image.any():
+            assert found.intensity is None
+            continue
+        sample = intensities[k[on_image] - 4, j[on_image], i[on_image]]
+        assert found.intensity["voxels"] == on_image.sum()
+        for name, expected in (("mean", sample.mean()), ("sd", sample.std()), ("min", sample.min()),
+                               ("max", sample.max()), ("median", np.median(sample))):
+            assert found.intensity[name] == pytest.approx(expected)
+    assert measured[2].intensity is None and (measured[7].intensity["voxels"], measured[7].voxel_count) == (16, 24)
+    assert (measured[300].intensity["voxels"], measured[300].voxel_count) == (16, 16)
+
+
 def test_label_scan_of_an_empty_map_finds_nothing():
     assert measure.label_voxel_indices(LabelMap(np.zeros((4, 5, 6), np.uint8), np.eye(4), "x.nii")) == {}
 

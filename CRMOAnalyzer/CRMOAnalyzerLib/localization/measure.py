@@ -44,8 +44,9 @@ def sample_nearest(image: Image, ras: np.ndarray, outside: int | float = -1) -> 
     return values
 
 
-def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:
-    """Flat indices (into ``array.ravel()``) of every non-zero voxel, per label value, in one pass.
+def _voxels_by_label(labelmap: LabelMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices of every non-zero voxel, grouped by label value (ascending, each group in ascending order),
+    the values of the groups and where each group starts (with the total at the end), in one pass over the map.
 
     The map is read in slabs of about ``runs.SLAB_VOXELS`` through one reused boolean buffer, so
     no temporary is as large as the map and a sparse lesion map costs about one read of it.
@@ -64,32 +65,45 @@ def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:
             values.append(slab.reshape(-1)[flat])
             indices.append(flat + k0 * plane)
     if not indices:
-        return {}
+        return np.zeros(0, np.int64), np.zeros(0, array.dtype), np.zeros(1, np.int64)
     flat, value = np.concatenate(indices), np.concatenate(values)
     order = np.argsort(value, kind="stable")  # stable: each label's indices stay in ascending order
     value = value[order]
     starts = np.flatnonzero(np.r_[True, value[1:] != value[:-1]])
-    stops = np.r_[starts[1:], len(value)]
-    return {int(value[a]): flat[order[a:b]] for a, b in zip(starts, stops)}
+    return flat[order], value[starts], np.r_[starts, len(value)]
+
+
+def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:
+    """Flat indices (into ``array.ravel()``) of every non-zero voxel, per label value, in one pass."""
+    flat, values, bounds = _voxels_by_label(labelmap)
+    return {int(v): flat[a:b] for v, a, b in zip(values, bounds[:-1], bounds[1:])}
 
 
 def measure_labels(labelmap: LabelMap, image: Image | None = None) -> dict[int, LesionVoxels]:
-    """Measure every non-zero label of ``labelmap`` in one pass over it (:func:`label_voxel_indices`)."""
-    voxel_volume = labelmap.voxel_volume_mm3
+    """Measure every non-zero label of ``labelmap`` in one pass over it, all labels at once: positions, centroids
+    and boxes come from one table of every lesion voxel, cut by label."""
+    flat, values, bounds = _voxels_by_label(labelmap)
+    if not len(values):
+        return {}
+    k, j, i = np.unravel_index(flat, labelmap.array.shape)
+    ras = to_ras(labelmap.affine, np.column_stack([i, j, k]))
+    starts, counts = bounds[:-1], np.diff(bounds)
+    centroids = np.add.reduceat(ras, starts, axis=0) / counts[:, None]
     half_voxel = 0.5 * np.abs(labelmap.affine[:3, :3]).sum(axis=1)
+    low = np.minimum.reduceat(ras, starts, axis=0) - half_voxel
+    high = np.maximum.reduceat(ras, starts, axis=0) + half_voxel
+    samples = sample_nearest(image, ras, outside=np.nan).astype(float) if image is not None else None
+    voxel_volume = labelmap.voxel_volume_mm3
     result: dict[int, LesionVoxels] = {}
-    for value, flat in label_voxel_indices(labelmap).items():
-        k, j, i = np.unravel_index(flat, labelmap.array.shape)
-        ras = to_ras(labelmap.affine, np.column_stack([i, j, k]))
+    for n, (value, a, b) in enumerate(zip(values.tolist(), bounds[:-1].tolist(), bounds[1:].tolist())):
         intensity = None
-        if image is not None:
-            sample = sample_nearest(image, ras, outside=np.nan).astype(float)
+        if samples is not None:
+            sample = samples[a:b]
             sample = sample[np.isfinite(sample)]
             if sample.size:
                 intensity = {"mean": float(sample.mean()), "sd": float(sample.std()), "min": float(sample.min()),
                              "max": float(sample.max()), "median": float(np.median(sample)), "voxels": int(sample.size)}
         result[value] = LesionVoxels(
-            value=value, voxel_count=len(ras), volume_mm3=len(ras) * voxel_volume, centroid_ras=ras.mean(axis=0),
-            bbox_min_ras=ras.min(axis=0) - half_voxel, bbox_max_ras=ras.max(axis=0) + half_voxel,
-            positions_ras=ras, indices=flat, intensity=intensity)
+            value=value, voxel_count=b - a, volume_mm3=(b - a) * voxel_volume, centroid_ras=centroids[n],
+            bbox_min_ras=low[n], bbox_max_ras=high[n], positions_ras=ras[a:b], indices=flat[a:b], intensity=intensity)
     return result
