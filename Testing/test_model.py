@@ -33,6 +33,28 @@ def test_round_trip_keeps_everything(tmp_path):
     assert back.lesions[0].overrides == ["sublocation"] and back.lesions[0].findings == {"marrow_edema": True}
 
 
+def test_a_study_dict_is_a_copy_as_asdict_and_deepcopy_make_it():
+    """``to_dict`` copies every nested dict, list and tuple: editing the document leaves the study alone, and a
+    lesion's dict is what ``dataclasses.asdict`` makes of it (tuples stay tuples)."""
+    import copy
+    from dataclasses import asdict
+
+    original = study()
+    lesion = original.lesions[0]
+    lesion.localization = {"other_bones": {"tibia_left": 0.2}, "also_in": [{"bone": "tibia_left"}], "pair": (1, [2])}
+    original.inputs = {"bones": "b.nii.gz", "nested": {"list": [1, {"a": 2}]}}
+    before = copy.deepcopy(original)
+    assert lesion.to_dict() == asdict(lesion) and type(lesion.to_dict()["localization"]["pair"]) is tuple
+    document = original.to_dict()
+    document["lesions"][0]["localization"]["other_bones"]["tibia_left"] = 0.9
+    document["lesions"][0]["localization"]["also_in"][0]["bone"] = "femur_left"
+    document["lesions"][0]["localization"]["pair"][1].append(3)
+    document["lesions"][0]["findings"]["marrow_edema"] = False
+    document["inputs"]["nested"]["list"][1]["a"] = 5
+    document["patient"]["id"] = "P2"
+    assert original.to_dict() == before.to_dict()
+
+
 def test_override_bone_updates_codes():
     lesion = study().lesions[0]
     lesion.override(bone="clavicula_right")

@@ -5,10 +5,9 @@ Every table, score, report and export is a function of a :class:`Study`.
 
 from __future__ import annotations
 
-import copy
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +38,16 @@ FINDINGS: dict[str, tuple[str, ...] | type] = {
     "symptomatic": bool,
     "note": str,
 }
+
+
+def json_copy(value: Any) -> Any:
+    """A copy of a JSON value (dicts, lists and tuples copied all the way down; strings, numbers, booleans and None
+    shared): what ``copy.deepcopy`` and ``dataclasses.asdict`` give for it, several times faster."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(json_copy(item) for item in value)
+    return value
 
 
 def software() -> dict[str, str]:
@@ -107,13 +116,16 @@ class Lesion:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        return {name: json_copy(getattr(self, name)) for name in _LESION_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Lesion:
         """From a validated dict."""
         names = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: copy.deepcopy(v) for k, v in data.items() if k in names})
+        return cls(**{k: json_copy(v) for k, v in data.items() if k in names})
+
+
+_LESION_FIELDS = tuple(f.name for f in fields(Lesion))
 
 
 def region_rank() -> dict[str, int]:
@@ -193,11 +205,11 @@ class Study:
         labels = lesion_labels(self.lesions)  # written for readers of the file; never read back (derived)
         return {
             "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "software": software(),
-            "patient": copy.deepcopy(self.patient), "study": copy.deepcopy(self.study),
+            "patient": json_copy(self.patient), "study": json_copy(self.study),
             "lesions": [{"id": lesion.id, "label": labels[lesion.id], **lesion.to_dict()} for lesion in self.lesions],
             **({"distribution": distribution} if distribution is not None else {}),
-            "clinical": copy.deepcopy(self.clinical), "midline": copy.deepcopy(self.midline),
-            "inputs": copy.deepcopy(self.inputs), "dicom": copy.deepcopy(self.dicom), "warnings": list(self.warnings),
+            "clinical": json_copy(self.clinical), "midline": json_copy(self.midline),
+            "inputs": json_copy(self.inputs), "dicom": json_copy(self.dicom), "warnings": list(self.warnings),
         }
 
     @classmethod

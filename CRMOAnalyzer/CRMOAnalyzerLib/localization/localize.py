@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -130,9 +131,7 @@ class _Localizer:
 
     def _flat_frame(self, value: int, bone: Bone, side: str | None) -> sublocation.BoneFrame:
         """Hip bone, rib, scapula, sternum, mandible and sacrum (rules in ``sublocation.json``); other flat bones have none."""
-        midline = self.bonemap.midline
-        axes = sublocation.PatientAxes.of(midline.normal if midline is not None else None,
-                                          midline.offset if midline is not None else None)
+        axes = self._axes
         runs = self.bonemap.bone_runs(value, None)
         cut = self.bonemap.touches_edge(runs)
         own_side = bone.side.value if bone.side is not None else side
@@ -141,7 +140,7 @@ class _Localizer:
             sacrum = self.bonemap.partners("sacrum", None)
             return sublocation.HipBone.from_runs(runs, axes, femur, sacrum, cut)
         if bone.base.startswith("rib"):
-            return sublocation.Rib.from_runs(runs, axes, self._chest_front(axes), cut)
+            return sublocation.Rib.from_runs(runs, axes, self._chest_front, cut)
         if bone.base == "scapula":
             humerus = self.bonemap.partners("humerus", own_side) if own_side else []
             return sublocation.Scapula.from_runs(runs, axes, humerus, own_side)
@@ -153,12 +152,21 @@ class _Localizer:
             return sublocation.Sacrum.from_runs(runs, axes, self.bonemap.lumbar_vertebrae())
         return sublocation.UNKNOWN
 
-    def _chest_front(self, axes: sublocation.PatientAxes) -> tuple[float, str] | None:
-        """The anterior coordinate of the front of the rib cage: the sternum's, else the most anterior rib's."""
+    @cached_property
+    def _axes(self) -> sublocation.PatientAxes:
+        """The patient's axes from the midline (the RAS axes without one): the same for every flat bone."""
+        midline = self.bonemap.midline
+        return sublocation.PatientAxes.of(midline.normal if midline is not None else None,
+                                          midline.offset if midline is not None else None)
+
+    @cached_property
+    def _chest_front(self) -> tuple[float, str] | None:
+        """The anterior coordinate of the front of the rib cage: the sternum's, else the most anterior rib's (measured
+        once, for every rib)."""
         for kind, basis in (("sternum", "the sternum"), ("rib", "the most anterior rib")):
             values = [v for v, b in self.bonemap.bones.items() if b.base.startswith(kind)]
             if values:
-                return max(self.bonemap.bone_runs(v).extent(axes.anterior)[1] for v in values), basis
+                return max(self.bonemap.bone_runs(v).extent(self._axes.anterior)[1] for v in values), basis
         return None
 
     def orient(self, base: str, side: str | None, low: np.ndarray, high: np.ndarray,
