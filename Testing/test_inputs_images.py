@@ -41,3 +41,24 @@ def test_whole_files_read_as_one_member_several_members_or_with_trailing_bytes(n
         (folder / name).write_bytes(data)
         np.testing.assert_array_equal(read_labelmap(folder / name).array, array, err_msg=name)
     np.testing.assert_array_equal(read_labelmap(path).array, array)
+
+
+def test_a_label_map_without_its_voxels_keeps_its_grid_and_names_and_frees_the_voxels(nifti):
+    """What the pipeline keeps of the lesion map once it is measured: where it lies and its names, not its voxels
+    (the SimpleITK image read from the file is released with the last array on it)."""
+    import gc
+    import weakref
+
+    _, path, array = nifti
+    full = read_labelmap(path)
+    full.names = {3: "lesion three"}
+    image = weakref.ref(full.array.base.image)  # the image that owns the voxels (no copy was made)
+    grid = full.without_voxels()
+    assert grid.same_grid(full) and full.same_grid(grid) and grid.shape_ijk == full.shape_ijk
+    np.testing.assert_array_equal(grid.affine, full.affine)
+    assert (grid.source, grid.names, grid.array.dtype) == (full.source, {3: "lesion three"}, array.dtype)
+    assert grid.names is not full.names and grid.itk is None
+    assert grid.array.strides == (0, 0, 0) and not grid.array.any()  # one shared zero, whatever the shape
+    del full
+    gc.collect()
+    assert image() is None

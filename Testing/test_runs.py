@@ -43,9 +43,10 @@ def _points(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
-@pytest.mark.parametrize("slab", [7, 300, 1 << 20])
-def test_label_runs_hold_every_voxel_of_every_label_and_nothing_else(monkeypatch, dtype, slab):
+@pytest.mark.parametrize("slab, chunk", [(7, 1), (300, 5), (1 << 20, 1 << 16)])
+def test_label_runs_hold_every_voxel_of_every_label_and_nothing_else(monkeypatch, dtype, slab, chunk):
     monkeypatch.setattr(runs, "SLAB_VOXELS", slab)  # several slabs; a slab smaller than a plane
+    monkeypatch.setattr(runs, "SUM_CHUNK", chunk)  # labels' sums over chunks of runs: a label across several
     rng = np.random.default_rng(11)
     array = rng.choice(np.array([0, 0, 0, 3, 5, 2_000_000_000 if dtype == np.int32 else 200], dtype=dtype), size=(9, 13, 11))
     array[2, 4, :] = 5  # a run the length of a row

@@ -137,10 +137,11 @@ def _read_lesion_side(inputs: AnalysisInputs) -> _LesionSide:
         if inputs.image:
             side.image = read_image(inputs.image, "image")
         if inputs.lesions is not None:
-            side.lesions = read_labelmap(inputs.lesions, "lesion map")
+            lesions = read_labelmap(inputs.lesions, "lesion map")
             from .localization.measure import measure_labels  # noqa: PLC0415
 
-            side.measured = measure_labels(side.lesions, side.image)
+            side.measured = measure_labels(lesions, side.image)
+            side.lesions = lesions.without_voxels()  # measured: its memory is freed before the bone map's peak
     except CRMOInputError as error:
         side.problem = error
     return side

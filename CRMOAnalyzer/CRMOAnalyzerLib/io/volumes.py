@@ -56,6 +56,13 @@ class LabelMap(Image):
     names: dict[int, str] = field(default_factory=dict)
     itk: sitk.Image | None = field(default=None, repr=False, compare=False)
 
+    def without_voxels(self) -> LabelMap:
+        """The grid, source and names without the voxels (and their memory): for steps that need only where the map
+        lies and what its labels are called, once its voxels are measured. Its ``array`` has the map's shape and
+        dtype but holds no voxel: every element reads 0, from one shared byte."""
+        empty = np.broadcast_to(np.zeros((), self.array.dtype), self.array.shape)
+        return LabelMap(empty, self.affine, self.source, dict(self.names))
+
     def as_sitk(self) -> sitk.Image:
         """A SimpleITK image of the labels in index space (the file's own image when there is one)."""
         if self.itk is None:

@@ -16,10 +16,12 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["MAX_RUNS", "SLAB_VOXELS", "LabelRuns", "NotALabelMap", "Runs", "label_runs"]
+__all__ = ["MAX_RUNS", "SLAB_VOXELS", "SUM_CHUNK", "LabelRuns", "NotALabelMap", "Runs", "label_runs"]
 
 #: voxels of a map compared at a time (a slab through one reused buffer) when a map is scanned
 SLAB_VOXELS = 1 << 20
+#: runs summed at a time for the labels' centroids (small float buffers instead of several as long as the table)
+SUM_CHUNK = 1 << 16
 #: more runs than this, and more than one per 4 voxels, is an image rather than a label map (and would cost GBs)
 MAX_RUNS = 1 << 22
 
@@ -192,9 +194,9 @@ class LabelRuns:
         return Runs(runs.k[a:b], runs.j[a:b], runs.start[a:b], runs.stop[a:b], runs.affine)
 
 
-def _encode(array: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _encode(array: np.ndarray) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
     """Every run of equal non-zero values along the last axis, slab by slab in order: their values, and their
-    tables of rows ``k, j, start, stop`` (int32).
+    coordinates ``k, j, start, stop`` (int32), each a list of the slabs' arrays.
 
     A large map is encoded in two halves along k at once, the second in a thread (numpy releases the GIL in its
     passes).
@@ -208,17 +210,18 @@ def _encode(array: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         upper = pool.submit(_encode_planes, array, middle, nk)
         lower = _encode_planes(array, 0, middle)
         upper = upper.result()
-    return lower[0] + upper[0], lower[1] + upper[1]
+    return lower[0] + upper[0], [a + b for a, b in zip(lower[1], upper[1])]
 
 
-def _encode_planes(array: np.ndarray, k_start: int, k_stop: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _encode_planes(array: np.ndarray, k_start: int, k_stop: int) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
     """:func:`_encode` of the planes ``k_start:k_stop``, a slab of about ``SLAB_VOXELS`` at a time through one reused
     buffer."""
     _, nj, ni = array.shape
     plane = nj * ni
     planes = max(1, SLAB_VOXELS // max(plane, 1))
     buffer = np.empty(min(planes, k_stop - k_start) * plane, dtype=bool)
-    values, tables, total = [], [], 0
+    values, total = [], 0
+    columns: list[list[np.ndarray]] = [[], [], [], []]  # k, j, start, stop: apart, so that each can be freed alone
     for k0 in range(k_start, k_stop, planes):
         flat = np.ascontiguousarray(array[k0:min(k0 + planes, k_stop)]).reshape(-1)
         change = buffer[:flat.size]
@@ -229,43 +232,62 @@ def _encode_planes(array: np.ndarray, k_start: int, k_stop: int) -> tuple[list[n
         keep = flat[first] != 0
         first, last = first[keep], last[keep]
         row = first // ni
-        table = np.empty((4, len(first)), np.int32)  # a row per coordinate: each one contiguous
-        table[0], table[1] = row // nj + k0, row % nj
-        table[2], table[3] = first - row * ni, last - row * ni
+        for column, coordinate in zip(columns, (row // nj + k0, row % nj, first - row * ni, last - row * ni)):
+            column.append(coordinate.astype(np.int32))
         values.append(flat[first])
-        tables.append(table)
         total += len(first)
         seen = (k0 - k_start) * plane + flat.size
         if total > MAX_RUNS // 2 and total * 4 > seen:
             raise NotALabelMap(f"its value changes at {100 * total / seen:.0f}% of the voxels along a row: an image "
                                "rather than a label map")
-    return values, tables
+    return values, columns
 
 
-def label_runs(array: np.ndarray, affine: np.ndarray) -> LabelRuns:
-    """Encode a label map ``[k, j, i]`` in one pass, a slab of about ``SLAB_VOXELS`` at a time."""
-    values, tables = _encode(array)
-    values = np.concatenate(values) if values else np.zeros(0, array.dtype)
-    order = np.argsort(values, kind="stable")
-    values = values[order]
-    # the slabs' runs sorted by label, a coordinate at a time (never two whole copies of the table at once)
-    k, j, start, stop = (np.concatenate([t[c] for t in tables])[order] if tables else np.zeros(0, np.int32)
-                         for c in range(4))
-    del tables
-    runs = Runs(k, j, start, stop, np.asarray(affine, dtype=float))
-    edges = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, np.int64)
-    offsets = np.r_[edges, len(values)].astype(np.int64)
-    if len(edges):  # per label: voxels, and sums of i, j, k (one float buffer for the products)
+def _label_sums(runs: Runs, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per label (the runs grouped by label, a group starting at each of ``edges``): its voxels, and the sums of its
+    voxels' i, j and k; a chunk of ``SUM_CHUNK`` runs at a time, so that the float buffers stay small."""
+    counts, sums = np.zeros(len(edges)), np.zeros((len(edges), 3))
+    total = len(runs.start)
+    for c0 in range(0, total, SUM_CHUNK):
+        c1 = min(c0 + SUM_CHUNK, total)
+        first, last = int(np.searchsorted(edges, c0, "right")), int(np.searchsorted(edges, c1, "left"))
+        local = np.r_[0, edges[first:last] - c0]  # the chunk's groups: the first one's label is the one before
+        labels = slice(first - 1, last)
+        start, stop = runs.start[c0:c1], runs.stop[c0:c1]
         n = np.subtract(stop, start, dtype=float)
         product = np.add(start, stop, dtype=float)
         product -= 1
         product *= n
-        product /= 2
-        sums = [np.add.reduceat(product, edges)]
-        for coordinate in (j, k):
-            sums.append(np.add.reduceat(np.multiply(n, coordinate, out=product), edges))
-        counts = np.add.reduceat(n, edges)
-        centroids_ijk = np.stack(sums, axis=1) / counts[:, None]
+        product /= 2  # the sum of i over the run's voxels
+        counts[labels] += np.add.reduceat(n, local)
+        sums[labels, 0] += np.add.reduceat(product, local)
+        for axis, coordinate in ((1, runs.j[c0:c1]), (2, runs.k[c0:c1])):
+            sums[labels, axis] += np.add.reduceat(np.multiply(n, coordinate, out=product), local)
+    return counts, sums
+
+
+def label_runs(array: np.ndarray, affine: np.ndarray) -> LabelRuns:
+    """Encode a label map ``[k, j, i]`` in one pass, a slab of about ``SLAB_VOXELS`` at a time."""
+    values, columns = _encode(array)
+    values = np.concatenate(values) if values else np.zeros(0, array.dtype)
+    order = np.argsort(values, kind="stable")
+    values = values[order]
+    if len(order) <= np.iinfo(np.int32).max:  # half the memory while the coordinates are gathered (the peak)
+        order = order.astype(np.int32)
+    # the slabs' runs sorted by label, a coordinate at a time, each coordinate's slab pieces freed once gathered
+    # (the peak memory of a whole analysis is reached here, beside both maps)
+    gathered = []
+    for pieces in columns:
+        gathered.append(np.concatenate(pieces)[order] if pieces else np.zeros(0, np.int32))
+        pieces.clear()
+    del order
+    k, j, start, stop = gathered
+    runs = Runs(k, j, start, stop, np.asarray(affine, dtype=float))
+    edges = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, np.int64)
+    offsets = np.r_[edges, len(values)].astype(np.int64)
+    if len(edges):
+        counts, sums = _label_sums(runs, edges)
+        centroids_ijk = sums / counts[:, None]
     else:
         counts, centroids_ijk = np.zeros(0), np.zeros((0, 3))
     centroids_ras = centroids_ijk @ runs.affine[:3, :3].T + runs.affine[:3, 3]
