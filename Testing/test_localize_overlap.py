@@ -85,3 +85,23 @@ def test_an_empty_segment_survives_a_seg_nrrd(tmp_path):
     study = analyze(bones(), segments, kind="segment")
     assert [(l.id, l.source["name"]) for l in study.lesions] == [("L1", "first"), ("L3", "third")]
     assert any("'empty'" in w for w in study.warnings)
+
+
+def test_the_bones_under_every_lesion_are_counted_at_once_as_lesion_by_lesion():
+    """One count over all lesions gives each lesion's own bones and voxel counts: a lesion outside every bone or off
+    the grid has none, large label values keep apart, and no lesion's bones leak into the next one's."""
+    from CRMOAnalyzerLib.localization.localize import _bones_under
+
+    rng = np.random.default_rng(4)
+    lesions = [rng.choice([0, -1, 3, 7, 2_000_000_000], size=n) for n in (5, 1, 40, 3, 12)]
+    lesions[1][:] = 0  # outside every bone
+    lesions[3][:] = -1  # off the bone map's grid
+    found = _bones_under(np.concatenate(lesions), [len(v) for v in lesions])
+    assert len(found) == len(lesions)
+    for values, (bones, counts) in zip(lesions, found):
+        expected, expected_counts = np.unique(values[values > 0], return_counts=True)
+        np.testing.assert_array_equal(bones, expected)
+        np.testing.assert_array_equal(counts, expected_counts)
+    assert len(found[1][0]) == 0 and len(found[3][0]) == 0
+    (none, none_counts), = _bones_under(np.array([-1, 0]), [2])  # one lesion, in no bone: no value to span
+    assert len(none) == 0 and len(none_counts) == 0

@@ -233,11 +233,24 @@ class _Localizer:
                       localization=localization, warnings=warnings)
 
 
+def _bones_under(values: np.ndarray, sizes: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per lesion (``sizes[n]`` voxels each, one lesion after the other in ``values``, the bone values under them):
+    the bones it lies in and how many of its voxels each holds, ascending by bone; one ``np.unique`` for all."""
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    inside = values > 0
+    owner, bone = owner[inside], values[inside]
+    span = int(bone.max()) + 1 if bone.size else 1
+    keys, counts = np.unique(owner * span + bone, return_counts=True)
+    owners, bones = np.divmod(keys, span)
+    bounds = np.searchsorted(owners, np.arange(len(sizes) + 1))
+    return [(bones[a:b], counts[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def _overlap(bonemap: BoneMap, voxels: LesionVoxels, bone_values: np.ndarray,
-             warnings: list[str]) -> tuple[int, dict]:
-    """The bone holding most of the lesion, and the record of every bone it overlaps."""
-    in_bone = bone_values > 0
-    found, counts = np.unique(bone_values[in_bone], return_counts=True)
+             bones_in: tuple[np.ndarray, np.ndarray], warnings: list[str]) -> tuple[int, dict]:
+    """The bone holding most of the lesion, and the record of every bone it overlaps (``bones_in``: the bones under
+    the lesion and their voxel counts, :func:`_bones_under`)."""
+    found, counts = bones_in
     most = counts == counts.max()
     if most.sum() == 1:
         chosen = int(found[np.argmax(counts)])
@@ -265,8 +278,9 @@ def _overlap(bonemap: BoneMap, voxels: LesionVoxels, bone_values: np.ndarray,
                                                            "overlap_fraction": round(part, 3)})
             warnings.append(f"{100 * part:.0f}% of the lesion lies in the {bone.display} (label {value}), "
                             f"{100 * fraction[chosen]:.0f}% in the {bonemap.bones[chosen].display}: it spans both bones")
-    if in_bone.mean() < IN_BONE_FRACTION:
-        warnings.append(f"only {100 * in_bone.mean():.0f}% of the lesion lies inside a bone of the bone map: check the bone and the lesion")
+    in_bone = counts.sum() / len(bone_values)
+    if in_bone < IN_BONE_FRACTION:
+        warnings.append(f"only {100 * in_bone:.0f}% of the lesion lies inside a bone of the bone map: check the bone and the lesion")
     return chosen, localization
 
 
@@ -301,8 +315,9 @@ def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = N
     ordered = sorted(measured.items())
     # the bone under every voxel of every lesion, at once (not lesion by lesion)
     sizes = [voxels.voxel_count for _, voxels in ordered]
-    sampled = np.split(bonemap.values_under(lesions, [voxels for _, voxels in ordered]), np.cumsum(sizes)[:-1])
-    for (value, voxels), bone_values in zip(ordered, sampled):
+    under = bonemap.values_under(lesions, [voxels for _, voxels in ordered])
+    sampled = np.split(under, np.cumsum(sizes)[:-1])
+    for (value, voxels), bone_values, bones_in in zip(ordered, sampled, _bones_under(under, sizes)):
         inside_grid = bone_values >= 0
         covered_any |= bool(inside_grid.any())
         warnings: list[str] = []
@@ -310,8 +325,8 @@ def localize_labels(bonemap: BoneMap, lesions: LabelMap, image: Image | None = N
             warnings.append(f"{100 * (1 - inside_grid.mean()):.0f}% of the lesion lies outside the bone map's grid")
         chosen: int | None = None
         localization: dict = {}
-        if np.any(bone_values > 0):
-            chosen, localization = _overlap(bonemap, voxels, bone_values, warnings)
+        if len(bones_in[0]):
+            chosen, localization = _overlap(bonemap, voxels, bone_values, bones_in, warnings)
         else:
             nearest = bonemap.nearest_bone(voxels.positions_ras, NEAREST_MM)
             if nearest is not None:
