@@ -80,13 +80,15 @@ def label_voxel_indices(labelmap: LabelMap) -> dict[int, np.ndarray]:
 
 
 def measure_labels(labelmap: LabelMap, image: Image | None = None) -> dict[int, LesionVoxels]:
-    """Measure every non-zero label of ``labelmap`` in one pass over it, all labels at once: positions, centroids
-    and boxes come from one table of every lesion voxel, cut by label."""
+    """Measure every non-zero label of ``labelmap`` in one pass over it: one table of every lesion voxel's position
+    (filled label by label, so that no temporary is larger than a lesion), cut by label for the centroids and boxes."""
     flat, values, bounds = _voxels_by_label(labelmap)
     if not len(values):
         return {}
-    k, j, i = np.unravel_index(flat, labelmap.array.shape)
-    ras = to_ras(labelmap.affine, np.column_stack([i, j, k]))
+    ras = np.empty((len(flat), 3))
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        k, j, i = np.unravel_index(flat[a:b], labelmap.array.shape)
+        ras[a:b] = to_ras(labelmap.affine, np.column_stack([i, j, k]))
     starts, counts = bounds[:-1], np.diff(bounds)
     centroids = np.add.reduceat(ras, starts, axis=0) / counts[:, None]
     half_voxel = 0.5 * np.abs(labelmap.affine[:3, :3]).sum(axis=1)
