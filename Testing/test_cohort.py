@@ -232,3 +232,33 @@ def test_in_process_cases_leave_the_core_logger_as_found():
     for thread in threads:
         thread.join()
     assert logger.level == before
+
+
+def test_a_cohort_of_image_sets_runs_in_a_process_that_analyzed_before(tmp_path):
+    """The pipeline's threads do not follow a fork: a process that ran an analysis (its thread pool started) and then
+    a cohort of image sets in forked workers must not hang (it did: the workers' copy of the pool took the reads and
+    had no thread to run them). In a fresh Python with a time limit, so that a hang fails instead of stalling."""
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+from pathlib import Path
+from CRMOAnalyzerLib.cli.demo import SAMPLE, sample_inputs
+from CRMOAnalyzerLib.cohort.run import run_cohort
+from CRMOAnalyzerLib.cohort.synthetic import write_image_sets
+from CRMOAnalyzerLib.pipeline import analyze_files
+tmp = Path({str(tmp_path)!r})
+manifest = write_image_sets(tmp / "images", 2, seed=5, spacing=4.0)
+print(len(analyze_files(sample_inputs(SAMPLE)).lesions), flush=True)
+result = run_cohort([manifest], tmp / "out", workers=2, progress=False, figures=False)
+print(result.exit_code, len(result.failures), len(list((tmp / "out" / "private" / "studies").glob("*/study.json"))))
+"""
+    package = str(Path(__file__).resolve().parents[1] / "CRMOAnalyzer")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package, os.environ.get("PYTHONPATH", "")])}
+    try:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the cohort's forked workers hung after an analysis in the same process")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["9", "0", "0", "2"]

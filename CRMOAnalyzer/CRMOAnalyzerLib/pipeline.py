@@ -111,6 +111,18 @@ def _bonemap(labelmap: LabelMap, names: dict[int, str], source: str, bones, bone
 _BESIDE = ThreadPoolExecutor(max_workers=3, thread_name_prefix="crmo-beside")
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (a cohort's worker) has none of its parent's threads, but a copy of the pool that counts them
+    as idle, which would take its work and never run it: it gets a pool of its own, and no report being prepared."""
+    global _BESIDE
+    _BESIDE = ThreadPoolExecutor(max_workers=3, thread_name_prefix="crmo-beside")
+    _preparing.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _read_later(read: Callable, *args) -> tuple[Any, CRMOInputError | None]:
     """Read now, but keep a bad file's error for later: errors of the bone map come first, as they always did."""
     try:
