@@ -24,6 +24,7 @@ from .io.images import LabelMap, read_image, read_labelmap
 
 if TYPE_CHECKING:
     from .localization.bonemap import BoneMap
+    from .localization.measure import LesionVoxels
     from .model import Study
 
 __all__ = ["AnalysisInputs", "analyze_files", "write_outputs", "prepare_report", "read_info", "no_lesion_study",
@@ -108,14 +109,18 @@ def _bonemap(labelmap: LabelMap, names: dict[int, str], source: str, bones, bone
 #: work beside the caller's: SimpleITK releases the GIL while it reads a file and numpy in its passes over large
 #: arrays, so the two maps are read at once while the caller imports the localization's modules, and the lesion map
 #: is measured on the second core while the bone map is encoded on the first; the report's imports run between them
-_BESIDE = ThreadPoolExecutor(max_workers=3, thread_name_prefix="crmo-beside")
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=3, thread_name_prefix="crmo-beside")
+
+
+_BESIDE = _pool()
 
 
 def _after_fork_in_child() -> None:
     """A forked child (a cohort's worker) has none of its parent's threads, but a copy of the pool that counts them
     as idle, which would take its work and never run it: it gets a pool of its own, and no report being prepared."""
     global _BESIDE
-    _BESIDE = ThreadPoolExecutor(max_workers=3, thread_name_prefix="crmo-beside")
+    _BESIDE = _pool()
     _preparing.clear()
 
 
@@ -133,27 +138,28 @@ def _read_later(read: Callable, *args) -> tuple[Any, CRMOInputError | None]:
 
 @dataclass
 class _LesionSide:
-    """What the thread beside the bone map's reads: the image, the lesion map and its measurements, or the first
-    bad file's error (kept, so that the bone map's errors are said first, as they always were)."""
+    """What the thread beside the bone map's reads: the lesion map's grid and names and its lesions' measurements
+    (intensities from the image), or the first bad file's error (kept, so that the bone map's errors are said first,
+    as they always were)."""
 
-    image: Any = None
     lesions: LabelMap | None = None
-    measured: dict | None = None
+    measured: dict[int, LesionVoxels] | None = None
     problem: CRMOInputError | None = None
 
 
 def _read_lesion_side(inputs: AnalysisInputs) -> _LesionSide:
-    """Read the image, then the lesion map, and measure the lesions: the first bad file stops it, kept for later."""
+    """Read the image, then the lesion map, and measure the lesions: the first bad file stops it, kept for later.
+    Neither the image nor the lesion map's voxels outlive the measuring (their memory is freed before the bone map's
+    encoding reaches the peak); with points, the image is only checked."""
     side = _LesionSide()
     try:
-        if inputs.image:
-            side.image = read_image(inputs.image, "image")
+        image = read_image(inputs.image, "image") if inputs.image else None
         if inputs.lesions is not None:
             lesions = read_labelmap(inputs.lesions, "lesion map")
             from .localization.measure import measure_labels  # noqa: PLC0415
 
-            side.measured = measure_labels(lesions, side.image)
-            side.lesions = lesions.without_voxels()  # measured: its memory is freed before the bone map's peak
+            side.measured = measure_labels(lesions, image)
+            side.lesions = lesions.without_voxels()
     except CRMOInputError as error:
         side.problem = error
     return side
@@ -185,7 +191,7 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
     side = beside.result()
     if side.problem is not None:
         raise side.problem
-    image, lesions, measured = side.image, side.lesions, side.measured
+    lesions, measured = side.lesions, side.measured
     record = {"bones": os.fspath(inputs.bones), "bone_names": names_source}
     if inputs.image:
         record["image"] = os.fspath(inputs.image)
@@ -193,7 +199,7 @@ def analyze_files(inputs: AnalysisInputs) -> Study:
         kind = "segment" if str(inputs.lesions).lower().endswith(".seg.nrrd") else "label"
         record["lesions"] = os.fspath(inputs.lesions)
         if measured:
-            study = analyze(bonemap, lesions, image, kind, inputs.patient, inputs.study, record, measured=measured)
+            study = analyze(bonemap, lesions, None, kind, inputs.patient, inputs.study, record, measured=measured)
             _refuse_swapped(swapped_lesions(study, bonemap, lesions), inputs.lesions, inputs.force, study,
                             hint=FORCE_HINT["lesions"])
         else:
