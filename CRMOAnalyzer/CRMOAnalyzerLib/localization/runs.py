@@ -275,7 +275,7 @@ def label_runs(array: np.ndarray, affine: np.ndarray) -> LabelRuns:
     if len(order) <= np.iinfo(np.int32).max:  # half the memory while the coordinates are gathered (the peak)
         order = order.astype(np.int32)
     # the slabs' runs sorted by label, a coordinate at a time, each coordinate's slab pieces freed once gathered
-    # (the peak memory of a whole analysis is reached here, beside both maps)
+    # (where a whole analysis reaches its peak memory, the bone map beside it)
     gathered = []
     for pieces in columns:
         gathered.append(np.concatenate(pieces)[order] if pieces else np.zeros(0, np.int32))
