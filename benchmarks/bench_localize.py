@@ -196,7 +196,7 @@ spent = {}
 
 import threading
 
-def timed(owner, name, key):
+def timed(owner, name, key):  # key: a name (kept apart in a thread beside the main one), or a function of the args
     function = getattr(owner, name, None)
     if function is None:
         return
@@ -204,23 +204,16 @@ def timed(owner, name, key):
         begin = time.perf_counter()
         try:
             return function(*args, **kwargs)
-        finally:  # work in the thread beside the main one is kept apart: it overlaps the main thread's
-            beside = "" if threading.current_thread() is threading.main_thread() else " (beside)"
-            spent[key + beside] = spent.get(key + beside, 0.0) + time.perf_counter() - begin
+        finally:
+            if callable(key):
+                label = key(*args)
+            else:
+                label = key if threading.current_thread() is threading.main_thread() else key + " (beside)"
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - begin
     setattr(owner, name, wrapper)
 
-_read_sitk = modules["io.images"]._read_sitk
-
-def read_timed(path, what):  # each map's read apart: they run at once, in two threads
-    begin = time.perf_counter()
-    try:
-        return _read_sitk(path, what)
-    finally:
-        spent["read " + what] = spent.get("read " + what, 0.0) + time.perf_counter() - begin
-
-modules["io.images"]._read_sitk = read_timed
+timed(modules["io.images"], "_read_sitk", lambda path, what: "read " + what)  # each map apart: both read at once
 timed(modules["pipeline"], "analyze_files", "read and localize")
-timed(modules["pipeline"], "_read_lesion_side", "lesion side")
 timed(modules["pipeline"], "write_outputs", "write")
 timed(modules["localization.bonemap"], "label_runs", "bone-map runs")
 timed(modules["localization.localize"], "measure_labels", "lesion pass")

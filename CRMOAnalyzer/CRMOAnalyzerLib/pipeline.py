@@ -106,13 +106,13 @@ def _bonemap(labelmap: LabelMap, names: dict[int, str], source: str, bones, bone
     return bonemap
 
 
-#: work beside the caller's: SimpleITK releases the GIL while it reads a file and numpy in its passes over large
-#: arrays, so the two maps are read at once while the caller imports the localization's modules, and the lesion map
-#: is measured on the second core while the bone map is encoded on the first; the report's imports run between them
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=3, thread_name_prefix="crmo-beside")
 
 
+#: work beside the caller's: SimpleITK releases the GIL while it reads a file and numpy in its passes over large
+#: arrays, so the two maps are read at once while the caller imports the localization's modules, and the lesion map
+#: is measured on the second core while the bone map is encoded on the first; the report's imports run between them
 _BESIDE = _pool()
 
 
