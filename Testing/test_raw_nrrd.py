@@ -179,3 +179,21 @@ def test_without_pynrrd_simpleitk_reads(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "nrrd", None)  # import nrrd raises ImportError
     assert read_raw_nrrd(path) is None
     _same_as_simpleitk(path, read_labelmap, labelmap_from_sitk)
+
+
+def test_a_plain_nrrd_in_ras_space_lies_where_its_lps_twin_lies(tmp_path):
+    """A header written in RAS space (Slicer's older files): the same grid as its LPS twin, read as SimpleITK reads it."""
+    array = _voxels(np.uint8)
+    d = DIRECTION
+    directions = " ".join(f"({-d[c] * SPACING[c]},{-d[3 + c] * SPACING[c]},{d[6 + c] * SPACING[c]})" for c in range(3))
+    header = (f"NRRD0004\ntype: uint8\ndimension: 3\nspace: right-anterior-superior\nsizes: 5 4 3\n"
+              f"space directions: {directions}\nkinds: domain domain domain\nencoding: raw\n"
+              f"space origin: ({-ORIGIN[0]},{-ORIGIN[1]},{ORIGIN[2]})\n\n").encode()
+    ras = tmp_path / "ras.nrrd"
+    _write(ras, header, array.tobytes())
+    lps = tmp_path / "lps.nrrd"
+    sitk.WriteImage(_image(array), str(lps), False)
+    assert read_raw_nrrd(ras) is not None
+    _same_as_simpleitk(ras, read_labelmap, labelmap_from_sitk)
+    assert np.allclose(read_labelmap(ras).affine, read_labelmap(lps).affine)
+    assert np.array_equal(read_labelmap(ras).array, read_labelmap(lps).array)
