@@ -9,6 +9,8 @@ Generates a uint8 lesion map of ~128 Mvoxels with 100 lesions and a dense bone m
   against a Python process that only reads both files with SimpleITK and runs LabelShapeStatisticsImageFilter
   on the lesion map; best of ``--runs`` (5), the two interleaved so that a slow spell of the machine hits both;
   each process's peak memory (``wait4``'s ru_maxrss) against the inputs' size;
+- how long the process takes to end once analyze returns: as the console script ends it, and with the
+  interpreter's teardown of numpy, SimpleITK and ITK;
 - each step's share of the analyze process (python start, imports, read, localize and its parts, write and its
   parts) beside the SimpleITK process's (python start, import, read, label statistics), from one more process
   per run that times the same CLI call step by step;
@@ -266,6 +268,27 @@ def run_process(command: list[str], env: dict | None = None) -> tuple[float, int
         return elapsed, peak * 1024, out.read().decode()
 
 
+#: the analyze command in one process, then the time it ends at: (a) as the console script ends it (``_end_now``),
+#: (b) as a plain ``sys.exit`` would (the interpreter's teardown of numpy, SimpleITK and ITK)
+ENDING = r"""
+import sys, time
+from CRMOAnalyzerLib.cli import main as cli
+code = cli.main(sys.argv[2:])
+print(time.time(), flush=True)
+cli._end_now(code) if sys.argv[1] == "now" else sys.exit(code)
+"""
+
+
+def process_end(command: list[str], env: dict) -> float:
+    """Seconds from the command's return to the end of its process (the parent's clock, one machine)."""
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        os.wait4(process.pid, 0)
+        ended = time.time()
+        out.seek(0)
+        return ended - float(out.read().split()[-1])
+
+
 def compile_package(checkout: Path) -> None:
     """Byte-compile the package of a checkout, as pip does when it installs a wheel and Slicer when it builds the
     extension: an editable checkout in an environment that sets PYTHONDONTWRITEBYTECODE would otherwise compile every
@@ -289,7 +312,9 @@ def whole_process(folder: Path, runs: int, input_bytes: int, baseline: Path | No
     steps = [sys.executable, "-c", STEPS, "-q"] + inputs
     bare = [sys.executable, "-c", "pass"]
     runtime = [sys.executable, "-c", "import numpy, SimpleITK"]
-    found: dict[str, list] = {"sitk": [], "analyze": [], "steps": [], "bare": [], "runtime": [], "baseline": []}
+    ending = {way: [sys.executable, "-c", ENDING, way, "-q"] + inputs for way in ("now", "teardown")}
+    found: dict[str, list] = {"sitk": [], "analyze": [], "steps": [], "bare": [], "runtime": [], "baseline": [],
+                              "now": [], "teardown": []}
     before_env = {**os.environ, "PYTHONPATH": str(baseline / "CRMOAnalyzer")} if baseline else None
     run_process(reference)  # warm the page cache
     for n in range(runs):  # interleaved, so that a slow spell of the machine hits both
@@ -298,6 +323,8 @@ def whole_process(folder: Path, runs: int, input_bytes: int, baseline: Path | No
         if before_env:
             found["baseline"].append(run_process(analyze + ["--out", str(folder / f"before-{n}")], before_env))
         found["steps"].append(run_process(steps + ["--out", str(folder / f"steps-{n}")], env))
+        for way, command in ending.items():
+            found[way].append(process_end(command + ["--out", str(folder / f"{way}-{n}")], env))
         found["bare"].append(run_process(bare))
         found["runtime"].append(run_process(runtime))
     sitk_best = min(found["sitk"], key=lambda r: r[0])
@@ -355,6 +382,8 @@ def whole_process(folder: Path, runs: int, input_bytes: int, baseline: Path | No
     print(f"  analyze holds {extra / mib:.0f} MiB above that runtime: {100 * extra / input_bytes:.0f}% of the inputs "
           f"(target <= 125%); SimpleITK {100 * (sitk_peak - runtime_rss) / input_bytes:.0f}%")
     print(f"  python start {bare_s * 1000:.0f} ms, with numpy + SimpleITK imported {runtime_s * 1000:.0f} ms")
+    print(f"  the process's end after analyze returns: {min(found['now']) * 1000:.0f} ms as the console script ends it, "
+          f"{min(found['teardown']) * 1000:.0f} ms with the interpreter's teardown (best of {runs})")
     return {"ratio": ratio, "steps": best, "peak": tool_peak}
 
 
