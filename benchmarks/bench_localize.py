@@ -272,10 +272,10 @@ def run_process(command: list[str], env: dict | None = None) -> tuple[float, int
 #: (b) as a plain ``sys.exit`` would (the interpreter's teardown of numpy, SimpleITK and ITK)
 ENDING = r"""
 import sys, time
-from CRMOAnalyzerLib.cli import main as cli
-code = cli.main(sys.argv[2:])
+from CRMOAnalyzerLib.cli.main import _end_now, main
+code = main(sys.argv[2:])
 print(time.time(), flush=True)
-cli._end_now(code) if sys.argv[1] == "now" else sys.exit(code)
+_end_now(code) if sys.argv[1] == "now" else sys.exit(code)
 """
 
 
