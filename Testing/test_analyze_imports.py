@@ -18,9 +18,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "CRMOAnalyzer"
 
 #: libraries the analyze path never needs: exports, sending, plotting, schemas, progress bars, cohorts
 NEVER = {"jsonschema", "matplotlib", "rich", "highdicom", "pydicom", "hl7apy", "hl7", "fhir", "pynetdicom",
-         "dicomweb_client", "requests", "dask", "distributed", "pyarrow", "pandas", "slicerio", "scipy"}
-#: needed by a step only (the report's templates; pynrrd for the voxels of an uncompressed NRRD), so never on import
-LATER = {"jinja2", "nrrd"}
+         "dicomweb_client", "requests", "dask", "distributed", "pyarrow", "pandas", "nrrd", "slicerio", "scipy"}
+#: needed by a step only (the report's templates), so never on import
+LATER = {"jinja2"}
 
 
 def loaded_after(code: str) -> list[str]:
@@ -83,7 +83,6 @@ def test_a_whole_analysis_loads_no_export_plotting_schema_or_progress_library(tm
     loaded = loaded_after(f"from CRMOAnalyzerLib.cli.main import main\nassert main({args!r}) == 0")
     assert set(loaded) & NEVER == set()
     assert "jinja2" in loaded  # the report was rendered: the probe saw the run's imports
-    assert "nrrd" in loaded  # pynrrd read the uncompressed maps' voxels
     hip = json.loads((out / "study.json").read_text())["lesions"][2]
     assert hip["bone"] == "hip_right" and not any("cut by the edge" in w for w in hip["warnings"])  # its frame measured
     assert (out / "report.txt").read_text()

@@ -214,7 +214,7 @@ def timed(owner, name, key):  # key: a name (kept apart in a thread beside the m
             spent[label] = spent.get(label, 0.0) + time.perf_counter() - begin
     setattr(owner, name, wrapper)
 
-timed(modules["pipeline"], "read_labelmap", lambda path, what: "read " + what)  # each map apart: both read at once
+timed(modules["io.images"], "_read_sitk", lambda path, what: "read " + what)  # each map apart: both read at once
 timed(modules["pipeline"], "analyze_files", "read and localize")
 timed(modules["pipeline"], "write_outputs", "write")
 timed(modules["localization.bonemap"], "label_runs", "bone-map runs")
@@ -355,7 +355,7 @@ def whole_process(folder: Path, runs: int, input_bytes: int, baseline: Path | No
             ("read and localize (from the main thread)", best["read and localize"])]
     for label, seconds in rows:
         print(f"  {label:42s} {seconds * 1000:6.0f} ms  {100 * seconds / total:4.0f}%")
-    for key, label in (("read bone map", "read the bone map (a thread)"),
+    for key, label in (("read bone map", "read the bone map (SimpleITK, a thread)"),
                        ("read lesion map", "read the lesion map (another, at once)"),
                        ("bone-map runs", "bone-map runs (two threads)"), ("lesion pass (beside)", "lesion pass (beside them)"),
                        ("frames", "frames"), ("frames of flat bones", "frames of flat bones")):

@@ -33,17 +33,13 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _check_file(path: Path, what: str) -> None:
+def _read_sitk(path: Path, what: str) -> sitk.Image:
     if not path.exists():
         raise CRMOInputError(path, f"{what} not found")
     if path.is_dir():
         raise CRMOInputError(path, f"is a folder, expected a {what} file")
     if _suffix(path) not in IMAGE_SUFFIXES + (".seg.nrrd",):
         raise CRMOInputError(path, f"unsupported {what} format {path.suffix!r}: use NIfTI, NRRD or MHA")
-
-
-def _read_sitk(path: Path, what: str) -> sitk.Image:
-    _check_file(path, what)
     try:
         image = sitk.ReadImage(os.fspath(path))
     except RuntimeError as error:
@@ -138,13 +134,8 @@ def labelmap_from_sitk(image: sitk.Image, source: str = "", what: str = "label m
     """A :class:`LabelMap` from a SimpleITK image; float images must hold whole numbers."""
     image = _as_3d(image, source, what)
     affine = checked_affine(source, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
-    return _labelmap(_view(image), affine, source, what, names, image)  # no copy
-
-
-def _labelmap(array: np.ndarray, affine: np.ndarray, source: str, what: str, names: dict[int, str] | None,
-              keep: sitk.Image | None) -> LabelMap:
-    """The label map of voxels (read-only) checked as labels; ``keep``: the SimpleITK image they lie in, if any."""
-    array.flags.writeable = False
+    array = _view(image)  # no copy
+    keep = image
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)):
             raise CRMOInputError(source, f"{what} has non-finite (NaN or infinite) values")
@@ -165,27 +156,9 @@ def _labelmap(array: np.ndarray, affine: np.ndarray, source: str, what: str, nam
     return LabelMap(array, affine, source, dict(names or {}), keep)
 
 
-def _read_raw(path: Path, what: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """The voxels and ``ijk -> RAS`` affine of a plain uncompressed NRRD, read into numpy by pynrrd
-    (:mod:`.raw_nrrd`), or ``None``: every other file is SimpleITK's to read."""
-    _check_file(path, what)
-    if _suffix(path) != ".nrrd":
-        return None
-    from .raw_nrrd import read_raw_nrrd  # noqa: PLC0415 (pynrrd: only for this format)
-
-    raw = read_raw_nrrd(path)
-    if raw is None:
-        return None
-    array, reader = raw
-    return array, checked_affine(os.fspath(path), reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
-
-
 def read_image(path: str | os.PathLike, what: str = "image") -> Image:
     """Read an intensity image (NIfTI, NRRD, MHA) with its geometry."""
     path = Path(path)
-    raw = _read_raw(path, what)
-    if raw is not None:
-        return Image(*raw, os.fspath(path))
     return image_from_sitk(_read_sitk(path, what), os.fspath(path), what)
 
 
@@ -196,9 +169,6 @@ def read_labelmap(path: str | os.PathLike, what: str = "label map") -> LabelMap:
         from .segmentation_file import read_seg_nrrd  # noqa: PLC0415 (only for .seg.nrrd)
 
         return read_seg_nrrd(path, what)
-    raw = _read_raw(path, what)
-    if raw is not None:
-        return _labelmap(*raw, os.fspath(path), what, None, None)
     return labelmap_from_sitk(_read_sitk(path, what), os.fspath(path), what)
 
 

@@ -49,8 +49,8 @@ class Image:
 class LabelMap(Image):
     """A label map: integer values; ``names`` maps values to names when the file has them.
 
-    When read from a file, ``array`` is read-only: a view of the SimpleITK image kept in ``itk`` (no copy), or the
-    voxels of an uncompressed NRRD as pynrrd read them; :meth:`as_sitk` gives a SimpleITK image of them.
+    When read from a file, ``array`` is a read-only view of the SimpleITK image kept in ``itk``
+    (no copy); :meth:`as_sitk` gives that image.
     """
 
     names: dict[int, str] = field(default_factory=dict)
