@@ -19,7 +19,7 @@ SUBCOMMANDS = ("analyze", "demo", "report", "compare", "clinical", "cohort", "se
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: commands whose work is over when they return (files written atomically; no connection, cluster or child process
 #: left): the console script ends their process at once, without the interpreter's teardown of numpy, SimpleITK and
-#: ITK (77-123 ms after an analyze of 256 MiB of maps on the 2-core reference machine; 7-10 ms without it)
+#: ITK (67-135 ms after an analyze on the 2-core reference machine; 5-12 ms without it: bench_localize.py prints both)
 DONE_ON_RETURN = frozenset({"analyze", "demo"})
 
 
