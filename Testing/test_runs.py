@@ -133,15 +133,33 @@ def test_split_divides_the_voxels_by_the_plane():
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64])
-def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype):
+@pytest.mark.parametrize("ni", [11, 16, 24])  # rows of 11 voxels: read voxel by voxel; 16 and 24: 8 bytes at a time
+def test_label_scan_finds_every_voxel_of_every_label(monkeypatch, dtype, ni):
     monkeypatch.setattr(runs, "SLAB_VOXELS", 300)  # several slabs, some empty
     rng = np.random.default_rng(11)
-    array = np.zeros((9, 13, 11), dtype)
+    array = np.zeros((9, 13, ni), dtype)
     array[rng.random(array.shape) < 0.05] = 3
     array[2, 4:7, 1] = 200
-    array[8, 12, 10] = 1
+    array[8, 12, ni - 1] = 1  # the last voxel of the last row
+    array[5, 0, 0] = 2  # the first voxel of a row that is otherwise empty
+    array[6, 3, :] = 0
+    array[6, 3, ni // 2] = 4  # one voxel in the middle of a row (of a word, where rows are read a word at a time)
     found = measure.label_voxel_indices(LabelMap(array, np.eye(4), "x.nii"))
     assert sorted(found) == sorted(int(v) for v in np.unique(array) if v)
+    for value, flat in found.items():
+        np.testing.assert_array_equal(flat, np.flatnonzero(array == value))
+
+
+def test_label_scan_of_a_map_whose_rows_are_not_contiguous(monkeypatch):
+    """A map given as a view with other strides (a panel's array, a flipped grid) is scanned voxel by voxel."""
+    monkeypatch.setattr(runs, "SLAB_VOXELS", 64)
+    rng = np.random.default_rng(3)
+    base = np.zeros((6, 8, 16), np.uint8)
+    base[rng.random(base.shape) < 0.1] = 5
+    base[1, 2, 15] = 9
+    array = base[:, :, ::-1]  # rows read backwards: no 8-byte words
+    found = measure.label_voxel_indices(LabelMap(array, np.eye(4), "x.nii"))
+    assert sorted(found) == [5, 9]
     for value, flat in found.items():
         np.testing.assert_array_equal(flat, np.flatnonzero(array == value))
 
