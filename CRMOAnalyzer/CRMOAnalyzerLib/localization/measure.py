@@ -59,7 +59,7 @@ def _voxels_by_label(labelmap: LabelMap) -> tuple[np.ndarray, np.ndarray, np.nda
     for k0 in range(0, array.shape[0], planes):
         rows = array[k0:k0 + planes].reshape(-1, ni)
         if rows.flags.c_contiguous and (ni * rows.itemsize) % 8 == 0:
-            held = np.logical_or.reduce(rows.view(np.uint64), axis=1)  # a row's words: non-zero if any voxel is
+            held = np.bitwise_or.reduce(rows.view(np.uint64), axis=1)  # a row's words OR-ed: non-zero if any voxel is
         else:
             held = rows.any(axis=1)
         hit = np.flatnonzero(held)
