@@ -64,13 +64,17 @@ def test_distances_and_contact_equal_brute_force(grid, seed):
         assert np.allclose(found[finite], _brute(ras[finite], _centres(other)), atol=1e-5)
         assert np.all(_brute(ras[~finite], _centres(other)) > within)
     for reach, margin in ((1.0, 0.5), (4.0, 2.0), (15.0, 3.0)):
-        face = contact(bone, other, reach, margin)
-        nearest = everything.min()
-        if nearest > reach:
-            assert face is None
-        else:
-            want = _centres(bone)[everything <= nearest + margin + 1e-9]
-            assert face is not None and sorted(map(tuple, np.round(face, 6))) == sorted(map(tuple, np.round(want, 6)))
+        _check_contact(bone, other, everything, reach, margin)
+
+
+def _check_contact(bone: Runs, other: Runs, everything: np.ndarray, reach: float, margin: float) -> None:
+    """:func:`contact` against brute force (``everything``: each voxel of ``bone``'s distance to ``other``)."""
+    face, nearest = contact(bone, other, reach, margin), everything.min()
+    if nearest > reach:
+        assert face is None
+    else:
+        want = _centres(bone)[everything <= nearest + margin + 1e-9]
+        assert face is not None and sorted(map(tuple, np.round(face, 6))) == sorted(map(tuple, np.round(want, 6)))
 
 
 def test_distances_to_points_off_the_grid_equal_brute_force():
@@ -110,6 +114,43 @@ def test_crop_mask_and_join():
     assert mask.sum() == bone.count and list(corner) == list(low)
     joined = Runs.join([bone, other])
     assert joined.count == bone.count + other.count and Runs.join([]) is None
+
+
+@pytest.mark.parametrize("grid", sorted(GRIDS))
+@pytest.mark.parametrize("gap", [1, 3, 5, 8, 12, 17])
+@pytest.mark.parametrize("stray", [False, True])
+def test_contact_widens_its_search_until_the_nearest_distance_and_its_margin_are_in_it(grid, gap, stray):
+    """A slab ``gap`` voxels from another along k, its face ragged (up to 3 voxels deep): with a reach of 16 mm the
+    nearest distance falls in each share of the search in turn, or beyond the reach; the face is the brute force's.
+    ``stray``: a voxel of the other bone far off along i at the slab's height, so that their boxes overlap and
+    only the search's widening can tell the distance."""
+    affine = np.eye(4)
+    affine[:3, :3], affine[:3, 3] = GRIDS[grid], (25.0, -130.0, 60.0)
+    array = np.zeros((34, 8, 30), np.uint8)
+    array[:6, :, :7] = 2
+    if stray:
+        array[30, 4, 29] = 2
+    depth = np.random.default_rng(gap).integers(0, 4, size=(8, 7))
+    for j, i in np.ndindex(8, 7):
+        array[5 + gap + depth[j, i]:, j, i] = 1
+    runs = label_runs(array, affine)
+    bone, other = runs.of(1), runs.of(2)
+    everything = _brute(_centres(bone), _centres(other))
+    for reach, margin in ((16.0, 3.0), (16.0, 0.5)):
+        _check_contact(bone, other, everything, reach, margin)
+
+
+def test_mask_of_abutting_runs_cut_by_a_box_equals_its_voxels():
+    """Runs of two labels that meet along a row (one stops where the next starts), joined, some ending at the box's
+    edge and some cut by it."""
+    array = np.zeros((5, 6, 9), np.uint8)
+    array[1:4, 1:5, 0:4], array[1:4, 1:5, 4:9], array[2, 3, 6:8] = 1, 2, 0
+    runs = label_runs(array, np.eye(4))
+    joined = Runs.join([runs.of(1), runs.of(2)])
+    for low, high in (((0, 0, 0), (8, 5, 4)), ((2, 2, 1), (8, 4, 3)), ((0, 1, 1), (3, 4, 3))):
+        mask, corner = joined.mask(np.array(low), np.array(high))
+        want = array[low[2]:high[2] + 1, low[1]:high[1] + 1, low[0]:high[0] + 1] > 0
+        assert list(corner) == list(low) and mask.shape == want.shape and np.array_equal(mask, want)
 
 
 def test_a_strongly_sheared_grid_finds_voxels_far_apart_in_index_but_near_in_space():

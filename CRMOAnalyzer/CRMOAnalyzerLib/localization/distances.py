@@ -13,6 +13,8 @@ __all__ = ["distances", "distances_to", "contact", "components"]
 
 #: point-run pairs computed at a time by :func:`distances_to`
 _PAIRS = 1 << 21
+#: the shares of its reach that :func:`contact` searches in turn, the last whole
+REACH_SHARES = (0.25, 0.5, 1.0)
 
 
 def _spacing(affine: np.ndarray) -> np.ndarray:
@@ -31,6 +33,16 @@ def _reach(affine: np.ndarray, mm: float) -> np.ndarray:
     return np.ceil(mm * np.linalg.norm(np.linalg.inv(np.asarray(affine, dtype=float)[:3, :3]), axis=1) - 1e-9).astype(np.int64)
 
 
+def _apart(a: Runs, b: Runs) -> float:
+    """A lower bound on the distance (mm) between two voxel sets: the gap between their bounding boxes, on a grid whose
+    axes are at right angles (0 on a sheared one)."""
+    if not _orthogonal(a.affine):
+        return 0.0
+    (a_low, a_high), (b_low, b_high) = a.box(), b.box()
+    gap = np.maximum(0, np.maximum(b_low - a_high, a_low - b_high))
+    return float(np.linalg.norm(gap * _spacing(a.affine))) * (1 - 1e-9)  # never above it by rounding
+
+
 def _ras(affine: np.ndarray, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.column_stack([i, j, k]).astype(float) @ affine[:3, :3].T + affine[:3, 3]
 
@@ -39,7 +51,13 @@ def distances(points: Runs, other: Runs, within_mm: float) -> tuple[np.ndarray, 
     """The voxels of ``points`` that may lie within ``within_mm`` of ``other`` (both on one grid): their RAS centres
     and each one's exact distance (mm) to the nearest voxel centre of ``other``. Every voxel within ``within_mm`` is
     among them (those farther may be too, with their true distance or ``inf``)."""
-    none = np.zeros((0, 3)), np.zeros(0)
+    ijk, found = _near(points, other, within_mm)
+    return _ras(points.affine, *ijk.T), found
+
+
+def _near(points: Runs, other: Runs, within_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`distances` with the voxels as indices ``(n, 3)`` (i, j, k), so that only those kept need RAS centres."""
+    none = np.zeros((0, 3), np.int64), np.zeros(0)
     if not points.count or not other.count:
         return none
     affine = points.affine
@@ -49,23 +67,26 @@ def distances(points: Runs, other: Runs, within_mm: float) -> tuple[np.ndarray, 
     if not kept.count:
         return none
     kept_low, kept_high = kept.box()
-    i, j, k = kept.voxels()
-    ras = _ras(affine, i, j, k)
     if not _orthogonal(affine):
-        return ras, distances_to(other.crop(kept_low - grow, kept_high + grow), ras)
+        ijk = np.column_stack(kept.voxels())
+        return ijk, distances_to(other.crop(kept_low - grow, kept_high + grow), _ras(affine, *ijk.T))
     # the box holds the kept voxels and every voxel of ``other`` within ``within_mm`` of them
     low = np.minimum(kept_low, np.maximum(other_low, kept_low - grow))
     high = np.maximum(kept_high, np.minimum(other_high, kept_high + grow))
+    inside, _ = kept.mask(low, high)
+    k, j, i = np.nonzero(inside)
+    ijk = np.column_stack([i + low[0], j + low[1], k + low[2]])
     mask, _ = other.mask(low, high)
     if not mask.any():
-        return ras, np.full(len(ras), np.inf)
+        return ijk, np.full(len(ijk), np.inf)
     import SimpleITK as sitk  # noqa: PLC0415 (loaded already to read the maps)
 
     image = sitk.GetImageFromArray(mask.view(np.uint8))
+    del mask
     image.SetSpacing([float(s) for s in _spacing(affine)])
     squared = sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=True, useImageSpacing=True)
-    at = sitk.GetArrayViewFromImage(squared)[k - low[2], j - low[1], i - low[0]]  # a copy, made while the map lives
-    return ras, np.sqrt(np.maximum(at.astype(float), 0.0))
+    at = sitk.GetArrayViewFromImage(squared)[inside]  # a copy, made while the map lives
+    return ijk, np.sqrt(np.maximum(at.astype(float), 0.0))
 
 
 def distances_to(runs: Runs, points: np.ndarray) -> np.ndarray:
@@ -92,13 +113,20 @@ def distances_to(runs: Runs, points: np.ndarray) -> np.ndarray:
 def contact(bone: Runs | None, other: Runs | None, reach: float, margin: float) -> np.ndarray | None:
     """The RAS centres of the voxels of ``bone`` facing ``other`` across a joint: those within ``margin`` mm of the
     nearest distance between the two, if that lies within ``reach`` mm; else ``None`` (they do not articulate, or
-    either is missing)."""
-    if bone is None or other is None:
+    either is missing).
+
+    The search widens by :data:`REACH_SHARES` of ``reach``, from the first share that spans the gap between the two
+    bones' boxes: once the nearest distance lies within the share searched, every voxel within it + ``margin`` has
+    been measured, so bones that touch cost a slab ``margin`` deep, not ``reach`` + ``margin``."""
+    if bone is None or other is None or not bone.count or not other.count:
         return None
-    ras, distance = distances(bone, other, reach + margin)
-    if not len(distance) or float(distance.min()) > reach:
-        return None
-    return ras[distance <= float(distance.min()) + margin]
+    floor = _apart(bone, other)
+    for share in (s for s in REACH_SHARES if reach * s >= floor):  # none when the two lie farther apart than reach
+        ijk, found = _near(bone, other, reach * share + margin)
+        nearest = float(found.min()) if len(found) else np.inf
+        if nearest <= reach * share:
+            return _ras(bone.affine, *ijk[found <= nearest + margin].T)
+    return None
 
 
 def components(mask: np.ndarray, fully_connected: bool) -> tuple[np.ndarray, int]:

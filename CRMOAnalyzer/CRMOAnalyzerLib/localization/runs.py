@@ -145,10 +145,17 @@ class Runs:
         own_low, own_high = self.box()
         low = own_low if low is None else np.asarray(low, np.int64)
         high = own_high if high is None else np.asarray(high, np.int64)
-        mask = np.zeros(tuple((high - low + 1)[::-1]), bool)
-        i, j, k = self.crop(low, high).voxels()
-        mask[k - low[2], j - low[1], i - low[0]] = True
-        return mask, low
+        ni, nj, nk = (int(n) for n in high - low + 1)
+        inside = self.crop(low, high)
+        # +1 where a run starts, -1 where it stops (a spare column per row for runs that end at the box's edge), summed
+        # along each row: a pass over the box instead of an index per voxel (runs never overlap; one may stop where
+        # another starts)
+        row = ((inside.k.astype(np.int64) - low[2]) * nj + (inside.j - low[1])) * (ni + 1) - low[0]
+        edges = np.zeros(nk * nj * (ni + 1), np.int8)
+        edges[row + inside.start] = 1
+        edges[row + inside.stop] -= 1
+        inside_count = np.cumsum(edges.reshape(nk, nj, ni + 1), axis=2, dtype=np.int8)
+        return inside_count[:, :, :ni] > 0, low
 
     def crop(self, low: np.ndarray, high: np.ndarray) -> Runs:
         """The voxels whose (i, j, k) lie in the box ``low``..``high`` (both ends included)."""
